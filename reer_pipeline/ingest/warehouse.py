@@ -1,0 +1,96 @@
+"""The `posts` and `top_posts` tables in DuckDB, built from staged exports with SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from pydantic import BaseModel
+
+
+class EngagementConfig(BaseModel):
+    """How engagement is weighted, and what an author's follower count is where it is known."""
+
+    likes: float = 1.0
+    reposts: float = 2.0
+    replies: float = 3.0
+    half_life_days: float | None = None  # optional time decay, relative to the author's newest post
+    followers: dict[str, int] = {}  # author -> followers, for impressions per follower
+
+
+def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: EngagementConfig) -> None:
+    """Replace `posts` with the union of staged files, one row per (platform, author, post_id).
+
+    When an overlapping export is imported again, the row from the newest file wins, so counts
+    update and nothing duplicates. The swap happens in one transaction, so a failure loses nothing.
+    """
+    files = [str(p) for p in staged if Path(p).exists()]
+    if not files:
+        raise ValueError("no staged exports to build posts from")
+    decay = (
+        "1.0"
+        if cfg.half_life_days is None
+        else f"pow(0.5, date_diff('second', created_at, max(created_at) OVER author_w)"
+        f" / 86400.0 / {float(cfg.half_life_days)})"
+    )
+    followers = [(a, int(n)) for a, n in cfg.followers.items()] or [("", 0)]
+    con.execute("BEGIN")
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE followers (author VARCHAR, n BIGINT)")
+        con.executemany("INSERT INTO followers VALUES (?, ?)", followers)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE posts AS
+            WITH latest AS (
+                SELECT * EXCLUDE (source_mtime)
+                FROM read_parquet(?, union_by_name = true)
+                QUALIFY row_number() OVER (
+                    PARTITION BY platform, author, post_id
+                    ORDER BY source_mtime DESC, source_hash DESC) = 1
+            ), threads AS (
+                SELECT * REPLACE (
+                    is_thread OR post_id IN (
+                        SELECT reply_to_id FROM latest t WHERE t.is_thread
+                        AND t.author = latest.author AND t.platform = latest.platform
+                    ) AS is_thread)
+                FROM latest
+            ), scored AS (
+                SELECT *,
+                    NOT is_repost AND NOT is_reply AS is_original,
+                    CASE WHEN likes IS NULL AND reposts IS NULL AND replies IS NULL THEN NULL
+                        ELSE (coalesce(likes, 0) * {cfg.likes} + coalesce(reposts, 0) * {cfg.reposts}
+                            + coalesce(replies, 0) * {cfg.replies}) * {decay}
+                    END AS engagement
+                FROM threads
+                WINDOW author_w AS (PARTITION BY platform, author)
+            )
+            SELECT s.*,
+                CASE WHEN is_original AND engagement IS NOT NULL THEN percent_rank() OVER (
+                    PARTITION BY platform, author, is_original AND engagement IS NOT NULL
+                    ORDER BY engagement) END AS engagement_pct,
+                impressions / nullif(f.n, 0) AS impressions_per_follower
+            FROM scored s LEFT JOIN followers f USING (author)
+            ORDER BY platform, author, created_at
+            """,
+            [files],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def build_top_posts(con: duckdb.DuckDBPyConnection, quantile: float, min_count: int) -> None:
+    """Best original posts per author: at or above `quantile`, and never fewer than `min_count`."""
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE top_posts AS
+        SELECT * EXCLUDE (rank) FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY platform, author ORDER BY engagement DESC, post_id) AS rank
+            FROM posts WHERE is_original AND engagement IS NOT NULL
+        ) WHERE engagement_pct >= ? OR rank <= ?
+        ORDER BY platform, author, engagement DESC
+        """,
+        [quantile, min_count],
+    )

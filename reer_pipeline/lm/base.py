@@ -1,0 +1,67 @@
+"""The one language-model protocol every backend implements.
+
+`generate` samples text; `score` returns the per-token logprobs of each continuation given its
+prefix. Backends that cannot score (OpenAI chat, Anthropic) raise `ScoringUnsupported`; they never
+make up a perplexity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]
+Prompt = str | list[Message]  # a raw string, or chat messages rendered with the model's template
+
+
+class ScoringUnsupported(RuntimeError):
+    """The backend has no way to return logprobs of a given text."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    generate: bool = True
+    score: bool = False
+    chat: bool = True
+    n_per_call: bool = False  # samples n completions of a prompt in one batched call
+    constrained: bool = False  # can constrain decoding to a grammar / JSON schema
+
+
+@dataclass
+class Usage:
+    """Token and cost ledger of one backend instance."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    scored_tokens: int = 0
+    cost_usd: float = 0.0
+    failures: int = 0
+    retries: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    uri: str
+    capabilities: Capabilities
+    usage: Usage
+
+    def generate(
+        self,
+        prompts: list[Prompt],
+        n: int = 1,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+    ) -> list[list[str]]:
+        """For each prompt, n completions."""
+        ...
+
+    def score(self, prefixes: list[str], continuations: list[str]) -> list[list[float]]:
+        """For each (prefix, continuation) pair, the logprob of every continuation token."""
+        ...

@@ -1,0 +1,228 @@
+"""`hf::` backend: transformers on torch (bf16 where the CPU supports it), in-process."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+from reer_pipeline.lm.base import Capabilities, Prompt, Usage
+from reer_pipeline.lm.embedded import resolve_model_path
+
+MIN_SHARED = 8  # shortest common token prefix worth computing once for a group
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def _lcp(seqs: list[list[int]]) -> int:
+    n = min(len(s) for s in seqs)
+    first = seqs[0]
+    for i in range(n):
+        if any(s[i] != first[i] for s in seqs):
+            return i
+    return n
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    for s in stop or []:
+        i = text.find(s)
+        if i >= 0:
+            text = text[:i]
+    return text
+
+
+class HFModel:
+    """A causal LM loaded from a local directory (default: the embedded model)."""
+
+    def __init__(
+        self,
+        model: str = "embedded",
+        dtype: str = "auto",
+        token_budget: int = 4096,
+        uri: str | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.path = resolve_model_path(model)
+        self.uri = uri or f"hf::{model}"
+        if dtype == "auto":
+            dtype = "bfloat16" if bf16_supported() else "float32"
+        self.dtype = dtype
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
+        self.model.eval()
+        self.token_budget = token_budget
+        self.capabilities = Capabilities(
+            generate=True, score=True, chat=True, n_per_call=True, constrained=True
+        )
+        self.usage = Usage()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"HFModel(uri={self.uri!r}, dtype={self.dtype})"
+
+    # ---- generation -------------------------------------------------------------------------
+    def render(self, prompt: Prompt) -> str:
+        """Chat messages through the model's chat template; raw strings unchanged."""
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(
+            list(prompt), tokenize=False, add_generation_prompt=True
+        )
+
+    def generate(
+        self,
+        prompts: list[Prompt],
+        n: int = 1,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        grammar: str | None = None,
+    ) -> list[list[str]]:
+        """n completions per prompt, sampled in one left-padded batch; `grammar` is llguidance."""
+        import torch
+
+        from reer_pipeline.lm.constrained import torch_logits_processor
+
+        tok = self.tokenizer
+        texts = [self.render(p) for p in prompts]
+        tok.padding_side = "left"
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        prompt_len = enc["input_ids"].shape[1]
+        kwargs = dict(
+            max_new_tokens=max_tokens,
+            num_return_sequences=n,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        if temperature and temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=tok)
+        if grammar:
+            vocab = self.model.get_output_embeddings().weight.shape[0]
+            proc = torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
+            kwargs["logits_processor"] = [proc]
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, prompt_len:]
+        done = (new == tok.pad_token_id) | (new == tok.eos_token_id)
+        n_new = int((~done).sum())
+        texts_out = [
+            cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)
+        ]
+        u = self.usage
+        u.calls += 1
+        u.prompt_tokens += int(enc["attention_mask"].sum()) * n
+        u.completion_tokens += n_new
+        u.by_kind["generate"] = u.by_kind.get("generate", 0) + 1
+        return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
+
+    # ---- scoring ----------------------------------------------------------------------------
+    def _encode_pairs(self, prefixes, continuations):
+        tok = self.tokenizer
+        start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        seqs, starts = [], []
+        for p, c in zip(prefixes, continuations, strict=True):
+            p_ids = tok(p, add_special_tokens=False)["input_ids"] if p else []
+            if not p_ids:
+                p_ids = [start_id]
+            c_ids = tok(c, add_special_tokens=False)["input_ids"]
+            seqs.append(p_ids + c_ids)
+            starts.append(len(p_ids))
+        return seqs, starts
+
+    def _forward_logprobs(self, batch, shared_len, cache, out):
+        """Forward right-padded suffixes (after `shared_len` cached tokens); fill `out`."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        suffixes = [seq[shared_len:] for _, seq, _ in batch]
+        width = max(len(s) for s in suffixes)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), shared_len + width), dtype=torch.long)
+        mask[:, :shared_len] = 1
+        for r, s in enumerate(suffixes):
+            ids[r, : len(s)] = torch.tensor(s)
+            mask[r, shared_len : shared_len + len(s)] = 1
+        pos = torch.arange(shared_len, shared_len + width).expand(len(batch), -1)
+        past = None
+        if cache is not None:
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(len(batch))
+        hidden = self.model.base_model(
+            input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past,
+            use_cache=past is not None,
+        ).last_hidden_state
+        rows, cols, targets, owners = [], [], [], []
+        for r, (i, seq, start) in enumerate(batch):
+            for t in range(start, len(seq)):
+                rows.append(r)
+                cols.append(t - 1 - shared_len)
+                targets.append(seq[t])
+                owners.append(i)
+        if not rows:
+            return
+        h = hidden[torch.tensor(rows), torch.tensor(cols)]
+        logits = self.model.get_output_embeddings()(h).float()
+        lp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(targets)[:, None])[:, 0]
+        for i, v in zip(owners, lp.tolist()):
+            out[i].append(v)
+
+    def _chunks(self, items, shared_len):
+        """Split (index, seq, start) items, sorted by length, into batches under the token budget."""
+        items = sorted(items, key=lambda x: len(x[1]))
+        batch, width = [], 0
+        for it in items:
+            w = max(width, len(it[1]) - shared_len)
+            if batch and w * (len(batch) + 1) > self.token_budget:
+                yield batch
+                batch, w = [], len(it[1]) - shared_len
+            batch.append(it)
+            width = w
+        if batch:
+            yield batch
+
+    def score(self, prefixes: list[str], continuations: list[str]) -> list[list[float]]:
+        """Per-token logprobs of each continuation; shared token prefixes are computed once."""
+        import torch
+
+        seqs, starts = self._encode_pairs(prefixes, continuations)
+        out: list[list[float]] = [[] for _ in seqs]
+        groups: dict[tuple, list] = {}
+        for i, (s, st) in enumerate(zip(seqs, starts)):
+            groups.setdefault(tuple(s[:MIN_SHARED]), []).append((i, s, st))
+        singles = []
+        with self._lock, torch.inference_mode():
+            for items in groups.values():
+                shared = 0
+                if len(items) > 1:
+                    shared = min(_lcp([s for _, s, _ in items]), min(st for *_, st in items) - 1)
+                if shared < MIN_SHARED:
+                    singles.extend(items)
+                    continue
+                ids = torch.tensor([items[0][1][:shared]])
+                cache = self.model.base_model(
+                    input_ids=ids, position_ids=torch.arange(shared)[None], use_cache=True
+                ).past_key_values
+                for batch in self._chunks(items, shared):
+                    self._forward_logprobs(batch, shared, cache, out)
+            for batch in self._chunks(singles, 0):
+                self._forward_logprobs(batch, 0, None, out)
+        u = self.usage
+        u.calls += 1
+        u.scored_tokens += sum(len(s) for s in seqs)
+        u.by_kind["score"] = u.by_kind.get("score", 0) + 1
+        return out

@@ -1,0 +1,110 @@
+"""Model choice is configuration: a URI names a backend and a model, a role names a URI.
+
+URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
+overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
+`anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
+Local models are loaded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+from collections.abc import Mapping
+
+from reer_pipeline.lm.base import LanguageModel
+
+ROLES = ("proposer_lm", "scorer_lm", "reflection_lm", "judge_lm")
+LOCAL_SCHEMES = ("hf", "mlx")
+CLOUD_SCHEMES = ("openai", "anthropic", "together", "openai-compatible")
+
+_cache: dict[str, LanguageModel] = {}
+_lock = threading.Lock()
+
+
+def default_local_backend() -> str:
+    """`mlx` on Apple Silicon, `hf` elsewhere; REER_LOCAL_BACKEND overrides."""
+    env = os.environ.get("REER_LOCAL_BACKEND", "").strip().lower()
+    if env:
+        if env not in LOCAL_SCHEMES:
+            raise ValueError(f"REER_LOCAL_BACKEND must be one of {LOCAL_SCHEMES}, got {env!r}")
+        return env
+    apple = platform.system() == "Darwin" and platform.machine() == "arm64"
+    return "mlx" if apple else "hf"
+
+
+def parse_uri(uri: str) -> tuple[str, str, str | None]:
+    """`(scheme, model, base_url)`; `local`/`embedded` resolve to the default local backend."""
+    uri = uri.strip()
+    if uri in ("local", "embedded"):
+        return default_local_backend(), "embedded", None
+    scheme, sep, rest = uri.partition("::")
+    if not sep or not rest:
+        raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")
+    if scheme == "openai-compatible":
+        base_url, sep, model = rest.rpartition("::")
+        if not sep or not base_url or not model:
+            raise ValueError(f"{uri!r}: expected openai-compatible::<base_url>::<model>")
+        return scheme, model, base_url
+    if scheme not in LOCAL_SCHEMES + CLOUD_SCHEMES:
+        raise ValueError(f"unknown LM backend {scheme!r} in {uri!r}")
+    return scheme, rest, None
+
+
+def build_lm(uri: str, **options) -> LanguageModel:
+    """A new backend instance for `uri` (no caching); options go to the backend constructor."""
+    scheme, model, base_url = parse_uri(uri)
+    if scheme == "hf":
+        from reer_pipeline.lm.hf import HFModel
+
+        return HFModel(model, uri=f"hf::{model}", **options)
+    if scheme == "mlx":
+        from reer_pipeline.lm.mlx_backend import MLXModel
+
+        return MLXModel(model, uri=f"mlx::{model}", **options)
+    from reer_pipeline.lm import cloud
+
+    if scheme == "openai-compatible":
+        return cloud.OpenAICompatibleLM(model, base_url=base_url, **options)
+    return {"openai": cloud.OpenAILM, "anthropic": cloud.AnthropicLM, "together": cloud.TogetherLM}[
+        scheme
+    ](model, **options)
+
+
+def load_lm(uri: str, **options) -> LanguageModel:
+    """The backend for `uri`; local models are cached per process (per URI and options)."""
+    scheme, model, _ = parse_uri(uri)
+    if scheme not in LOCAL_SCHEMES:
+        return build_lm(uri, **options)
+    key = f"{scheme}::{model}|{sorted(options.items())}"
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build_lm(f"{scheme}::{model}", **options)
+        return _cache[key]
+
+
+def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str]:
+    """URIs to try for `role`: from config (str or list), else env REER_<ROLE>_URI (comma list).
+
+    Env REER_<ROLE>_FALLBACK_URIS adds fallbacks; with nothing set the role uses `local`.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {ROLES}")
+    value = (config or {}).get(role) or os.environ.get(f"REER_{role.upper()}_URI", "")
+    uris = [value] if isinstance(value, str) else list(value)
+    uris = [u.strip() for v in uris for u in str(v).split(",") if u.strip()]
+    fallback = os.environ.get(f"REER_{role.upper()}_FALLBACK_URIS", "")
+    uris += [u.strip() for u in fallback.split(",") if u.strip() and u.strip() not in uris]
+    return uris or ["local"]
+
+
+def resolve_role(role: str, config: Mapping[str, object] | None = None, **options) -> LanguageModel:
+    """Load the first URI of `role` that loads; errors name every URI tried."""
+    errors = []
+    for uri in role_uris(role, config):
+        try:
+            return load_lm(uri, **options)
+        except Exception as e:  # noqa: BLE001 - try the next fallback
+            errors.append(f"{uri}: {type(e).__name__}: {e}")
+    raise RuntimeError(f"no LM could be loaded for role {role}: " + "; ".join(errors))

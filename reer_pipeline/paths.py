@@ -1,0 +1,28 @@
+"""Every path derives from one data root: `REER_DATA_DIR`, default `data/`."""
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("REER_DATA_DIR", "data")).resolve()
+
+
+def exports_dir() -> Path:
+    return data_dir() / "exports"
+
+
+def warehouse_path() -> Path:
+    return data_dir() / "warehouse.duckdb"
+
+
+def traces_dir() -> Path:
+    return data_dir() / "traces"
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def programs_dir() -> Path:
+    return data_dir() / "programs"

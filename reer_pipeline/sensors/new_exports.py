@@ -1,0 +1,68 @@
+"""Start an ingest run for each new or changed export file in the watched folder."""
+
+
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from reer_pipeline.assets.ingest import export_partitions, partition_key
+from reer_pipeline.jobs import ingest_job
+from reer_pipeline.paths import exports_dir
+
+IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
+
+
+def scan(folder: Path, seen: dict, pending: dict) -> tuple[list[Path], dict, dict]:
+    """Files whose (size, mtime) held still since the previous tick and that are not yet seen.
+
+    A file still being written changes between ticks, so it waits in `pending` until it is stable.
+    Returns (ready paths, new seen, new pending).
+    """
+    ready, still, current = [], {}, {}
+    if folder.is_dir():
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name.endswith(IGNORED_SUFFIXES):
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                stat = entry.stat()
+                sig = [stat.st_size, stat.st_mtime_ns]
+                current[entry.name] = sig
+                if seen.get(entry.name) == sig:
+                    continue
+                if pending.get(entry.name) == sig:
+                    ready.append(Path(entry.path))
+                else:
+                    still[entry.name] = sig
+    new_seen = {name: sig for name, sig in seen.items() if name in current}
+    new_seen.update({p.name: current[p.name] for p in ready})
+    return ready, new_seen, still
+
+
+@dg.sensor(
+    job=ingest_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a partition per new export file once its size is stable, and ingests it.",
+)
+def new_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    state = json.loads(context.cursor) if context.cursor else {}
+    ready, seen, pending = scan(exports_dir(), state.get("seen", {}), state.get("pending", {}))
+    existing = set(context.instance.get_dynamic_partitions(export_partitions.name))
+    keys = []
+    for path in ready:
+        key = partition_key(path)
+        if key not in existing:
+            keys.append(key)
+            existing.add(key)
+    if keys:
+        context.log.info(f"{len(keys)} new export file(s): {keys[:5]}")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in keys],
+        dynamic_partitions_requests=[export_partitions.build_add_request(keys)] if keys else [],
+        cursor=json.dumps({"seen": seen, "pending": pending}),
+    )

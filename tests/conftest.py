@@ -1,0 +1,30 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
+SHARED_EXPORTS = ROOT.parent / "shared" / "data" / "exports"
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch) -> Path:
+    """A fresh data root (REER_DATA_DIR) with an empty exports folder."""
+    root = tmp_path / "data"
+    (root / "exports").mkdir(parents=True)
+    monkeypatch.setenv("REER_DATA_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def shared_exports() -> Path:
+    if not SHARED_EXPORTS.is_dir():
+        pytest.skip("../shared/data/exports is absent")
+    return SHARED_EXPORTS
+
+
+def copy_export(src: Path, root: Path, name: str | None = None) -> Path:
+    dest = root / "exports" / (name or src.name)
+    shutil.copyfile(src, dest)
+    return dest
