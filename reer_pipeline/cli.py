@@ -10,7 +10,9 @@ from pathlib import Path
 
 from reer_pipeline import paths
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
+SAMPLE = (
+    Path(__file__).resolve().parent.parent / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
+)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -48,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     keys = [partition_key(p) for p in files]
     instance.add_dynamic_partitions(export_partitions.name, keys)
-    job = defs.get_job_def("ingest")
+    job = defs.resolve_job_def("ingest")
     for key in keys:
         result = job.execute_in_process(instance=instance, partition_key=key)
         print(f"ingest {key}: {'ok' if result.success else 'FAILED'}")

@@ -4,7 +4,7 @@ import dagster as dg
 
 from reer_pipeline.assets import ingest
 from reer_pipeline.jobs import ingest_job
-from reer_pipeline.resources.warehouse import warehouse
+from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.sensors.new_exports import new_export_sensor
 
 defs = dg.Definitions(
@@ -12,5 +12,5 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules([ingest]),
     jobs=[ingest_job],
     sensors=[new_export_sensor],
-    resources={"warehouse": warehouse()},
+    resources={"warehouse": Warehouse()},
 )

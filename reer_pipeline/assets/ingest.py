@@ -4,13 +4,13 @@ import re
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.ingest.formats import CsvMapping, ExportOptions, file_hash
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, build_top_posts
 from reer_pipeline.paths import data_dir, exports_dir
+from reer_pipeline.resources.warehouse import Warehouse
 
 export_partitions = dg.DynamicPartitionsDefinition(name="export_files")
 KEY_RE = re.compile(r"^(?P<name>[^/\\]+)@(?P<hash>[0-9a-f]{8})$")
@@ -78,9 +78,10 @@ def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig):
     yield dg.AssetCheckResult(
         check_name="parse_rate_at_least_90pct",
         passed=passed,
-        description=None if passed else report.error or (
-            f"{path.name}: only {report.posts} of {report.records} records parsed"
-        ),
+        description=None
+        if passed
+        else report.error
+        or (f"{path.name}: only {report.posts} of {report.records} records parsed"),
         metadata={"file": path.name, "parse_rate": report.parse_rate},
     )
 
@@ -95,7 +96,7 @@ class PostsConfig(dg.Config):
 
 @dg.asset(deps=[export_files], group_name="ingest", kinds={"duckdb"}, pool="duckdb")
 def posts(
-    context: dg.AssetExecutionContext, config: PostsConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: PostsConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """Every post of every export, one row per (platform, author, post id), with engagement."""
     keys = context.instance.get_dynamic_partitions(export_partitions.name)
@@ -143,7 +144,7 @@ def posts(
 
 
 @dg.asset_check(asset=posts, description="No (platform, author, post_id) appears twice.")
-def posts_unique(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+def posts_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         dupes = con.execute(
             """SELECT count(*) FROM (SELECT 1 FROM posts
@@ -159,7 +160,7 @@ class TopPostsConfig(dg.Config):
 
 @dg.asset(deps=[posts], group_name="ingest", kinds={"duckdb"}, pool="duckdb")
 def top_posts(
-    context: dg.AssetExecutionContext, config: TopPostsConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: TopPostsConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     """The best original posts per author; reposts and replies never count."""
     with warehouse.get_connection() as con:

@@ -24,10 +24,17 @@ from reer_pipeline.ingest.text import MOJIBAKE_SIGNATURE, clean_text, find_links
 CHUNK = 1 << 20
 MAX_FIELD_CHARS = 1 << 20
 X_ARCHIVE_PREFIX = re.compile(rb"^\s*window\.YTD\.(tweets?)\.part\d+\s*=\s*")
-STATUS_URL = re.compile(r"https?://(?:mobile\.)?(?:twitter|x)\.com/([A-Za-z0-9_]+)/status(?:es)?/(\d+)")
+STATUS_URL = re.compile(
+    r"https?://(?:mobile\.)?(?:twitter|x)\.com/([A-Za-z0-9_]+)/status(?:es)?/(\d+)"
+)
 X_ANALYTICS_COLUMNS = {"Tweet id", "Tweet permalink", "Tweet text", "time", "impressions"}
 LINKEDIN_COLUMNS = {"Date", "ShareLink", "ShareCommentary"}
-TIME_FORMATS = ("%m/%d/%y %H:%M", "%a %b %d %H:%M:%S %z %Y", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M:%S")
+TIME_FORMATS = (
+    "%m/%d/%y %H:%M",
+    "%a %b %d %H:%M:%S %z %Y",
+    "%Y-%m-%d %H:%M %z",
+    "%Y-%m-%d %H:%M:%S",
+)
 
 
 class ExportError(ValueError):
@@ -185,19 +192,27 @@ def iter_posts(
 
 
 def _numbered(path: Path, items, build) -> Iterator[Post | RecordError]:
-    """Run `build` on each item, turning its failures into RecordErrors, and JSON damage into one."""
+    """Run `build` on each item, turning its failures into RecordErrors."""
+    for n, item in enumerate(items, start=1):
+        try:
+            post = build(item)
+        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            yield RecordError(n, _short(exc))
+            continue
+        if post is not None:
+            yield post
+
+
+def _json_items(path: Path, f, prefix: str) -> Iterator[dict]:
+    """Stream the JSON objects at `prefix`; damage ends the file after the records before it."""
     n = 0
     try:
-        for n, item in enumerate(items, start=1):
-            try:
-                post = build(item)
-            except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                yield RecordError(n, _short(exc))
-                continue
-            if post is not None:
-                yield post
+        for item in ijson.items(f, prefix, use_float=True):
+            yield item
+            n += 1
     except ijson.JSONError as exc:
-        yield RecordError(n + 1, f"malformed or truncated JSON after record {n}: {_short(exc)}")
+        reason = str(exc).strip().splitlines()[0]
+        raise ExportError(path, f"malformed or truncated JSON after record {n}: {reason}") from None
 
 
 def _short(exc: Exception) -> str:
@@ -214,17 +229,19 @@ def _x_archive(path: Path, options: ExportOptions, source: dict) -> Iterator[Pos
     with path.open("rb") as f:
         head = f.read(256)
         f.seek(X_ARCHIVE_PREFIX.match(head.lstrip(b"\xef\xbb\xbf")).end() + _bom(head))
-        tweets = (item.get("tweet", item) for item in ijson.items(f, "item", use_float=True))
-        author = options.author
+        tweets = (item.get("tweet", item) for item in _json_items(path, f, "item"))
+        author, buffered, damage = options.author, [], None
         if author is None:
             # tweets.js does not name its author; the status urls of its own media do.
-            buffered: list = []
-            for tweet in tweets:
-                buffered.append(tweet)
-                author = _archive_author(tweet)
-                if author or len(buffered) >= 5000:
-                    break
-            tweets = _chain(buffered, tweets)
+            try:
+                for tweet in tweets:
+                    buffered.append(tweet)
+                    author = _archive_author(tweet)
+                    if author or len(buffered) >= 5000:
+                        break
+            except ExportError as exc:
+                damage = exc
+        tweets = _chain(buffered, tweets, damage)
         yield from _numbered(path, tweets, lambda t: _x_tweet(t, author or "me", source))
 
 
@@ -232,8 +249,10 @@ def _bom(head: bytes) -> int:
     return 3 if head.startswith(b"\xef\xbb\xbf") else 0
 
 
-def _chain(first: list, rest):
+def _chain(first: list, rest, damage: Exception | None):
     yield from first
+    if damage:
+        raise damage
     yield from rest
 
 
@@ -275,7 +294,7 @@ def _x_tweet(t: dict, author: str, source: dict) -> Post:
 
 def _mastodon(path: Path, options: ExportOptions, source: dict) -> Iterator[Post | RecordError]:
     with path.open("rb") as f:
-        items = ijson.items(f, "orderedItems.item", use_float=True)
+        items = _json_items(path, f, "orderedItems.item")
         yield from _numbered(path, items, lambda a: _mastodon_activity(a, options, source))
 
 
@@ -283,7 +302,9 @@ def _mastodon_activity(activity: dict, options: ExportOptions, source: dict) -> 
     actor = activity["actor"]
     author = options.author or actor.rstrip("/").rsplit("/", 1)[-1]
     if activity["type"] == "Announce":
-        boosted = activity["object"] if isinstance(activity["object"], str) else activity["object"]["id"]
+        boosted = (
+            activity["object"] if isinstance(activity["object"], str) else activity["object"]["id"]
+        )
         return _post(
             platform="mastodon",
             author=author,
@@ -318,7 +339,9 @@ def _mastodon_activity(activity: dict, options: ExportOptions, source: dict) -> 
 
 def _alt_text(note: dict) -> str:
     """A media-only status is known by its attachments' descriptions."""
-    return " ".join(f"[media: {a.get('name') or a.get('mediaType', '')}]" for a in note["attachment"])
+    return " ".join(
+        f"[media: {a.get('name') or a.get('mediaType', '')}]" for a in note["attachment"]
+    )
 
 
 # --- CSV formats ------------------------------------------------------------------------------
@@ -326,7 +349,9 @@ def _alt_text(note: dict) -> str:
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[list[str]]:
     csv.field_size_limit(MAX_FIELD_CHARS)
-    with path.open(encoding="mac_roman" if encoding == "mojibake" else "utf-8-sig", newline="") as f:
+    with path.open(
+        encoding="mac_roman" if encoding == "mojibake" else "utf-8-sig", newline=""
+    ) as f:
         lines = f if encoding == "utf-8" else (repair_mojibake(line) for line in f)
         reader = csv.reader(lines)
         try:
@@ -346,7 +371,9 @@ def _check_columns(path: Path, header: list[str], mapping: CsvMapping) -> None:
 
 def _csv_records(path, rows, header, parse_row, options, source):
     names = [c.strip() for c in header]
-    dicts = (dict(zip(names, row, strict=False)) for row in rows if any(cell.strip() for cell in row))
+    dicts = (
+        dict(zip(names, row, strict=False)) for row in rows if any(cell.strip() for cell in row)
+    )
     yield from _numbered(path, dicts, lambda row: parse_row(row, options, source))
 
 
@@ -356,8 +383,10 @@ def _plain_row(row: dict, options: ExportOptions, source: dict) -> Post:
     text = clean_text(raw)
     url = row.get(m.url) if m.url else None
     status = STATUS_URL.match(url or "")
-    author = (row.get(m.author) if m.author else None) or options.author or (
-        status.group(1) if status else None
+    author = (
+        (row.get(m.author) if m.author else None)
+        or options.author
+        or (status.group(1) if status else None)
     )
     post_id = row.get(m.post_id) if m.post_id else (status.group(2) if status else None)
     if not post_id:

@@ -58,7 +58,8 @@ def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: Engagem
                 SELECT *,
                     NOT is_repost AND NOT is_reply AS is_original,
                     CASE WHEN likes IS NULL AND reposts IS NULL AND replies IS NULL THEN NULL
-                        ELSE (coalesce(likes, 0) * {cfg.likes} + coalesce(reposts, 0) * {cfg.reposts}
+                        ELSE (coalesce(likes, 0) * {cfg.likes}
+                            + coalesce(reposts, 0) * {cfg.reposts}
                             + coalesce(replies, 0) * {cfg.replies}) * {decay}
                     END AS engagement
                 FROM threads

@@ -1,11 +1,29 @@
-"""The DuckDB warehouse, through dagster-duckdb's resource, at a path under the data root."""
+"""The DuckDB warehouse resource."""
 
-from dagster_duckdb import DuckDBResource
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
 
 from reer_pipeline.paths import warehouse_path
 
 
-def warehouse() -> DuckDBResource:
-    path = warehouse_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(path))
+class Warehouse(dg.ConfigurableResource):
+    """DuckDB at `path`; empty means `<data root>/warehouse.duckdb`, resolved when a run starts.
+
+    DuckDB allows one writer process, so assets that write it run in the `duckdb` pool (size 1).
+    """
+
+    path: str = ""
+
+    @contextmanager
+    def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.path or str(warehouse_path())
+        if not read_only:
+            warehouse_path().parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()

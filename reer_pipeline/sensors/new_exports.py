@@ -1,7 +1,5 @@
 """Start an ingest run for each new or changed export file in the watched folder."""
 
-
-
 import json
 import os
 from pathlib import Path
