@@ -2,11 +2,10 @@
 
 import dagster as dg
 
-from reer_pipeline.assets.ingest import export_files, export_partitions, posts, top_posts
+from reer_pipeline.assets.ingest import export_files, posts, top_posts
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(export_files, posts, top_posts),
-    partitions_def=export_partitions,
     description="One export file -> posts -> top posts.",
 )

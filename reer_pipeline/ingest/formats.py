@@ -155,6 +155,16 @@ def parse_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
+def parse_x_time(value: str) -> datetime:
+    """X's 'Thu Nov 03 08:50:26 +0000 2022', without strptime (it dominated the profile)."""
+    _, month, day, clock, zone, year = value.split()
+    iso = f"{year}-{MONTHS[month]:02d}-{day}T{clock}{zone[:3]}:{zone[3:]}"
+    return datetime.fromisoformat(iso).astimezone(UTC)
+
+
 def _count(value) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -273,7 +283,7 @@ def _x_tweet(t: dict, author: str, source: dict) -> Post:
         platform="x",
         author=author,
         post_id=t["id_str"],
-        created_at=parse_time(t["created_at"]),
+        created_at=parse_x_time(t["created_at"]),
         text=text,
         raw_text=raw,
         is_repost=raw.startswith("RT @"),

@@ -66,9 +66,10 @@ def html_to_text(markup: str) -> str:
 def clean_text(raw: str, *, is_html: bool = False) -> str:
     """Readable text from a raw post: entities unescaped, HTML removed, whitespace tidied."""
     text = html_to_text(raw) if is_html else html.unescape(raw)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANKS_RE.sub("\n\n", "\n".join(lines)).strip()
+    text = _SPACES_RE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\n" in text:
+        text = _BLANKS_RE.sub("\n\n", "\n".join(line.strip() for line in text.split("\n")))
+    return text.strip()
 
 
 def find_links(text: str) -> list[str]:

@@ -1,0 +1,65 @@
+"""The new-export sensor, evaluated with build_sensor_context against a real instance."""
+
+import dagster as dg
+
+from reer_pipeline.sensors.new_exports import new_export_sensor
+from tests.conftest import SAMPLE, copy_export
+
+
+def tick(instance, cursor):
+    """Evaluate one tick and apply its partition requests, as the daemon would."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = new_export_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def test_new_file_is_requested_once_its_size_is_stable(data_root):
+    path = copy_export(SAMPLE, data_root)
+    with dg.instance_for_test() as instance:
+        first = tick(instance, None)
+        assert first.run_requests == []  # seen once: it could still be growing
+        second = tick(instance, first.cursor)
+        keys = [r.partition_key for r in second.run_requests]
+        assert len(keys) == 1 and keys[0].startswith(path.name + "@")
+        assert instance.get_dynamic_partitions("export_files") == keys
+        assert tick(instance, second.cursor).run_requests == []
+
+
+def test_growing_file_waits(data_root):
+    path = data_root / "exports" / "growing.csv"
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for size in (10, 20, 30):
+            path.write_bytes(SAMPLE.read_bytes()[:size])
+            result = tick(instance, cursor)
+            assert result.run_requests == []
+            cursor = result.cursor
+        assert len(tick(instance, cursor).run_requests) == 1
+
+
+def test_changed_file_becomes_a_new_partition(data_root):
+    path = copy_export(SAMPLE, data_root)
+    with dg.instance_for_test() as instance:
+        cursor = tick(instance, tick(instance, None).cursor).cursor
+        with path.open("ab") as f:
+            f.write(
+                b"10/17/17 10:00,One more post,https://twitter.com/BarackObama/status/1,1,1,1,BarackObama\n"
+            )
+        cursor = tick(instance, cursor).cursor
+        result = tick(instance, cursor)
+        assert len(result.run_requests) == 1
+        assert len(instance.get_dynamic_partitions("export_files")) == 2
+
+
+def test_ten_thousand_files_in_one_tick(data_root):
+    exports = data_root / "exports"
+    for i in range(10_000):
+        (exports / f"export_{i:05d}.csv").write_text(f"created_at,text\n2024-01-01,post {i}\n")
+    with dg.instance_for_test() as instance:
+        first = tick(instance, None)
+        result = tick(instance, first.cursor)
+        assert len(result.run_requests) == 10_000
+        assert len({r.run_key for r in result.run_requests}) == 10_000
+        assert len(instance.get_dynamic_partitions("export_files")) == 10_000
