@@ -1,0 +1,64 @@
+"""The `reer` command, run as a user runs it: in a subprocess."""
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.ingest.test_formats import BAD
+
+
+def reer(*args, env=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "reer_pipeline.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["parse"], ["demo"]])
+def test_help_for_every_command(command):
+    out = reer(*command, "--help")
+    assert out.returncode == 0 and "usage: reer" in out.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["nonsense"], ["parse"], ["demo", "--bogus"]])
+def test_bad_arguments_exit_nonzero_with_a_message(args):
+    out = reer(*args)
+    assert out.returncode == 2 and "error:" in out.stderr
+
+
+def test_parse_reports_each_file(tmp_path):
+    out = reer(
+        "parse",
+        str(SAMPLE),
+        str(BAD / "binary.bin"),
+        str(tmp_path / "missing.csv"),
+        env={"REER_DATA_DIR": str(tmp_path), "PATH": ""},
+    )
+    assert out.returncode == 2  # a missing file is a usage error
+    reports = [json.loads(line) for line in out.stdout.splitlines()]
+    assert reports[0]["posts"] == 3207 and reports[0]["error"] is None
+    assert reports[1]["error"].startswith("binary.bin: binary file")
+    assert "missing.csv: no such file" in out.stderr
+
+
+def test_demo_ingests_the_sample_into_a_real_instance(tmp_path):
+    env = {
+        "REER_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "PATH": "",
+    }
+    (tmp_path / "home").mkdir()
+    out = reer("demo", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "warehouse.duckdb" in out.stdout and "127.0.0.1:3000" in out.stdout
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM posts").fetchone() == (3207,)
+        assert con.execute("SELECT count(*) FROM top_posts").fetchone()[0] > 0
