@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.ingest.formats import CsvMapping, ExportOptions, file_hash
@@ -64,7 +65,8 @@ def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig):
     for sample in report.error_samples[:5]:
         context.log.warning(f"{path.name}: {sample}")
     yield dg.MaterializeResult(
-        metadata={
+        metadata=_staged_summary(staged_path(key))
+        | {
             "file": path.name,
             "format": report.format or "unknown",
             "records": report.records,
@@ -84,6 +86,24 @@ def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig):
         or (f"{path.name}: only {report.posts} of {report.records} records parsed"),
         metadata={"file": path.name, "parse_rate": report.parse_rate},
     )
+
+
+def _staged_summary(staged: Path) -> dict:
+    if not staged.exists():
+        return {}
+    with duckdb.connect() as con:
+        con.read_parquet(str(staged)).create_view("staged")
+        return {
+            "by_author": markdown_table(
+                con,
+                """SELECT platform, author, count(*) AS posts,
+                    count(*) FILTER (is_repost) AS reposts, count(*) FILTER (is_reply) AS replies, min(created_at) AS first,
+                    max(created_at) AS last FROM staged GROUP BY ALL""",
+            ),
+            "preview": markdown_table(
+                con, "SELECT created_at, left(text, 100) AS text, likes FROM staged LIMIT 10"
+            ),
+        }
 
 
 class PostsConfig(dg.Config):

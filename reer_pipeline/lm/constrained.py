@@ -39,7 +39,7 @@ class GrammarMasker:
         self.eos = tokenizer.eos_token_id
 
     def consume(self, tokens) -> None:
-        for m, t in zip(self.matchers, tokens):
+        for m, t in zip(self.matchers, tokens, strict=True):
             if not m.is_stopped() and not m.is_error():
                 m.consume_token(int(t))
 

@@ -140,8 +140,16 @@ def call_with_retries(module, lm: LanguageModel | None = None, retries: int = 1,
 
 # A fixed workload for measuring how often DSPy fails to parse the model's output.
 _TOPICS = [
-    "remote work", "open source", "coffee", "unit tests", "sleep", "public speaking",
-    "rust", "gardening", "cold email", "side projects",
+    "remote work",
+    "open source",
+    "coffee",
+    "unit tests",
+    "sleep",
+    "public speaking",
+    "rust",
+    "gardening",
+    "cold email",
+    "side projects",
 ]
 
 
@@ -190,8 +198,13 @@ def measure_parse_failures(
                 log.info("parse failure: %s", type(e).__name__)
                 failures += 1
     calls = len(parse_failure_workload())
-    return {"adapter": adapter, "constrained": constrain, "calls": calls, "failures": failures,
-            "lm_requests": dlm.engine.stats["requests"]}
+    return {
+        "adapter": adapter,
+        "constrained": constrain,
+        "calls": calls,
+        "failures": failures,
+        "lm_requests": dlm.engine.stats["requests"],
+    }
 
 
 if __name__ == "__main__":

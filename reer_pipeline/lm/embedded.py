@@ -140,7 +140,11 @@ def _tokenizer(reader):
         ]
     )
     tok.decoder = decoders.ByteLevel()
-    special = [AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == 3]
+    special = [
+        AddedToken(t, special=True, normalized=False)
+        for t, ty in zip(tokens, types, strict=True)
+        if ty == 3
+    ]
     tok.add_special_tokens(special)
     return tok, tokens
 

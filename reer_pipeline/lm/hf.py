@@ -37,6 +37,52 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
     return text
 
 
+def encode_pairs(tok, prefixes, continuations):
+    """Token ids of prefix+continuation and where the continuation starts (empty prefix -> BOS)."""
+    start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    seqs, starts = [], []
+    for p, c in zip(prefixes, continuations, strict=True):
+        p_ids = (tok(p, add_special_tokens=False)["input_ids"] if p else []) or [start_id]
+        c_ids = tok(c, add_special_tokens=False)["input_ids"]
+        seqs.append(p_ids + c_ids)
+        starts.append(len(p_ids))
+    return seqs, starts
+
+
+def plan_batches(seqs, starts, budget: int):
+    """Yield (shared_len, batch of (index, seq, start)): groups sharing >= MIN_SHARED leading
+    tokens get their common prefix computed once; batches are length-sorted, under `budget`."""
+    groups: dict[tuple, list] = {}
+    for i, (s, st) in enumerate(zip(seqs, starts, strict=True)):
+        groups.setdefault(tuple(s[:MIN_SHARED]), []).append((i, s, st))
+    singles = []
+    for items in groups.values():
+        shared = 0
+        if len(items) > 1:
+            shared = min(_lcp([s for _, s, _ in items]), min(st for *_, st in items) - 1)
+        if shared < MIN_SHARED:
+            singles.extend(items)
+            continue
+        for batch in _chunks(items, shared, budget):
+            yield shared, batch
+    for batch in _chunks(singles, 0, budget):
+        yield 0, batch
+
+
+def _chunks(items, shared_len: int, budget: int):
+    items = sorted(items, key=lambda x: len(x[1]))
+    batch, width = [], 0
+    for it in items:
+        w = max(width, len(it[1]) - shared_len)
+        if batch and w * (len(batch) + 1) > budget:
+            yield batch
+            batch, w = [], len(it[1]) - shared_len
+        batch.append(it)
+        width = w
+    if batch:
+        yield batch
+
+
 class HFModel:
     """A causal LM loaded from a local directory (default: the embedded model)."""
 
@@ -120,9 +166,7 @@ class HFModel:
         new = out[:, prompt_len:]
         done = (new == tok.pad_token_id) | (new == tok.eos_token_id)
         n_new = int((~done).sum())
-        texts_out = [
-            cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)
-        ]
+        texts_out = [cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)]
         u = self.usage
         u.calls += 1
         u.prompt_tokens += int(enc["attention_mask"].sum()) * n
@@ -131,19 +175,6 @@ class HFModel:
         return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
 
     # ---- scoring ----------------------------------------------------------------------------
-    def _encode_pairs(self, prefixes, continuations):
-        tok = self.tokenizer
-        start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        seqs, starts = [], []
-        for p, c in zip(prefixes, continuations, strict=True):
-            p_ids = tok(p, add_special_tokens=False)["input_ids"] if p else []
-            if not p_ids:
-                p_ids = [start_id]
-            c_ids = tok(c, add_special_tokens=False)["input_ids"]
-            seqs.append(p_ids + c_ids)
-            starts.append(len(p_ids))
-        return seqs, starts
-
     def _forward_logprobs(self, batch, shared_len, cache, out):
         """Forward right-padded suffixes (after `shared_len` cached tokens); fill `out`."""
         import torch
@@ -163,7 +194,10 @@ class HFModel:
             past = copy.deepcopy(cache)
             past.batch_repeat_interleave(len(batch))
         hidden = self.model.base_model(
-            input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past,
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=pos,
+            past_key_values=past,
             use_cache=past is not None,
         ).last_hidden_state
         rows, cols, targets, owners = [], [], [], []
@@ -178,49 +212,27 @@ class HFModel:
         h = hidden[torch.tensor(rows), torch.tensor(cols)]
         logits = self.model.get_output_embeddings()(h).float()
         lp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(targets)[:, None])[:, 0]
-        for i, v in zip(owners, lp.tolist()):
+        for i, v in zip(owners, lp.tolist(), strict=True):
             out[i].append(v)
-
-    def _chunks(self, items, shared_len):
-        """Split (index, seq, start) items, sorted by length, into batches under the token budget."""
-        items = sorted(items, key=lambda x: len(x[1]))
-        batch, width = [], 0
-        for it in items:
-            w = max(width, len(it[1]) - shared_len)
-            if batch and w * (len(batch) + 1) > self.token_budget:
-                yield batch
-                batch, w = [], len(it[1]) - shared_len
-            batch.append(it)
-            width = w
-        if batch:
-            yield batch
 
     def score(self, prefixes: list[str], continuations: list[str]) -> list[list[float]]:
         """Per-token logprobs of each continuation; shared token prefixes are computed once."""
         import torch
 
-        seqs, starts = self._encode_pairs(prefixes, continuations)
+        seqs, starts = encode_pairs(self.tokenizer, prefixes, continuations)
         out: list[list[float]] = [[] for _ in seqs]
-        groups: dict[tuple, list] = {}
-        for i, (s, st) in enumerate(zip(seqs, starts)):
-            groups.setdefault(tuple(s[:MIN_SHARED]), []).append((i, s, st))
-        singles = []
+        cache, cached_for = None, None
         with self._lock, torch.inference_mode():
-            for items in groups.values():
-                shared = 0
-                if len(items) > 1:
-                    shared = min(_lcp([s for _, s, _ in items]), min(st for *_, st in items) - 1)
-                if shared < MIN_SHARED:
-                    singles.extend(items)
-                    continue
-                ids = torch.tensor([items[0][1][:shared]])
-                cache = self.model.base_model(
-                    input_ids=ids, position_ids=torch.arange(shared)[None], use_cache=True
-                ).past_key_values
-                for batch in self._chunks(items, shared):
-                    self._forward_logprobs(batch, shared, cache, out)
-            for batch in self._chunks(singles, 0):
-                self._forward_logprobs(batch, 0, None, out)
+            for shared, batch in plan_batches(seqs, starts, self.token_budget):
+                head = tuple(batch[0][1][:shared])
+                if shared and cached_for != head:
+                    cache = self.model.base_model(
+                        input_ids=torch.tensor([head]),
+                        position_ids=torch.arange(shared)[None],
+                        use_cache=True,
+                    ).past_key_values
+                    cached_for = head
+                self._forward_logprobs(batch, shared, cache if shared else None, out)
         u = self.usage
         u.calls += 1
         u.scored_tokens += sum(len(s) for s in seqs)
