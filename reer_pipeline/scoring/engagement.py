@@ -225,7 +225,7 @@ def train_engagement_model(
     the `rolling_window` posts before each one (0.5 for the first post).
     """
     platform = platform or _only_platform(con, author)
-    table = con.execute(ROWS_SQL, [platform, author]).to_arrow_table()
+    table = con.sql(ROWS_SQL, params=[platform, author]).to_arrow_table()
     if table.num_rows < MIN_POSTS:
         raise ValueError(
             f"{author!r} on {platform!r} has {table.num_rows} posts with engagement;"
