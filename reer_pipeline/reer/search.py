@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -272,7 +272,8 @@ class Search:
     def __init__(self, proposer: LanguageModel, scorer: LanguageModel, config: SearchConfig):
         if not getattr(scorer.capabilities, "score", False):
             raise ScoringUnsupported(f"{scorer.uri} cannot score text; pick another scorer_uri")
-        self.proposer, self.scorer, self.cfg = proposer, scorer, config
+        self.proposer, self.scorer = proposer, scorer
+        self.cfg = bind_models(config, proposer, scorer)
         self.meter: _Meter | None = None
 
     def _generate(self, prompt, n: int, temperature: float, max_tokens: int) -> list[str]:
@@ -431,6 +432,26 @@ class Search:
         }
 
 
+def _canonical(uri: str) -> str:
+    from reer_pipeline.lm.registry import parse_uri
+
+    scheme, model, base_url = parse_uri(uri)
+    return "::".join(p for p in (scheme, base_url, model) if p)
+
+
+def bind_models(config: SearchConfig, proposer: LanguageModel, scorer: LanguageModel):
+    """`config` with the models' own URIs (e.g. `embedded` -> `hf::embedded`), so the config
+    hash names the backends that really ran; a model that is not the configured one is an error.
+    """
+    for role, model, uri in (
+        ("proposer", proposer, config.proposer_uri),
+        ("scorer", scorer, config.scorer_uri),
+    ):
+        if _canonical(model.uri) != _canonical(uri):
+            raise ValueError(f"{role} is {model.uri!r} but the config says {uri!r}")
+    return replace(config, proposer_uri=proposer.uri, scorer_uri=scorer.uri)
+
+
 # -- mining --------------------------------------------------------------------------------------
 @dataclass
 class Progress:
@@ -470,12 +491,7 @@ def mine(
     A kill loses at most the post in flight; a rerun skips every stored id. A post whose search
     raises is counted in `failed` (not stored, so the next run retries it).
     """
-    for role, model, uri in (
-        ("proposer", proposer, config.proposer_uri),
-        ("scorer", scorer, config.scorer_uri),
-    ):
-        if model.uri != uri:
-            raise ValueError(f"{role} is {model.uri!r} but the config says {uri!r}")
+    config = bind_models(config, proposer, scorer)
     t0 = time.perf_counter()
     report = MineReport()
     todo: list[PostRef] = []

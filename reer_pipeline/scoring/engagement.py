@@ -27,7 +27,7 @@ from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.scoring.features import COUNTS, text_features
 
 BASELINES = ("constant", "length", "rolling_mean")
-ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
+ALPHAS = (1.0, 3.0, 10.0)
 MIN_POSTS = 20
 
 ROWS_SQL = f"""
@@ -74,7 +74,7 @@ def _measured(rows: list[dict]) -> np.ndarray:
 
 def _ngrams(analyzer: str, ngram_range: tuple[int, int]) -> Pipeline:
     hashed = HashingVectorizer(
-        analyzer=analyzer, ngram_range=ngram_range, n_features=2**18, alternate_sign=False
+        analyzer=analyzer, ngram_range=ngram_range, n_features=2**16, alternate_sign=False
     )
     return make_pipeline(hashed, TfidfTransformer(sublinear_tf=True))
 

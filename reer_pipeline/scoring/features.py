@@ -18,8 +18,8 @@ HOOKS = ("quote", "question", "list", "story", "number", "bold_claim", "none")
 # Counted features, in the order the model and the lift table use them.
 COUNTS = ("chars", "words", "line_breaks", "hashtags", "mentions", "links", "emojis")
 
-HASHTAG_RE = re.compile(r"(?<![\w#])#\w*[^\W\d]\w*")
-MENTION_RE = re.compile(r"(?<![\w@])@\w{1,30}")
+HASHTAG_RE = re.compile(r"(?<![\w#/&])#\w*[^\W\d]\w*")
+MENTION_RE = re.compile(r"(?<![\w@/])@\w{1,30}")
 EMOJI_RE = re.compile(
     "[\U0001f300-\U0001faff\U0001f1e6-\U0001f1ff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff]"
 )
@@ -87,13 +87,14 @@ def hook_type(text: str) -> str:
 
 def text_features(text: str) -> dict:
     """The features that the text alone determines: hook and counts (see COUNTS)."""
+    bare = LINK_RE.sub(" ", text)
     return {
         "hook": hook_type(text),
         "chars": len(text),
         "words": len(text.split()),
         "line_breaks": text.count("\n"),
-        "hashtags": len(HASHTAG_RE.findall(text)),
-        "mentions": len(MENTION_RE.findall(text)),
+        "hashtags": len(HASHTAG_RE.findall(bare)),
+        "mentions": len(MENTION_RE.findall(bare)),
         "links": len(LINK_RE.findall(text)),
         "emojis": len(EMOJI_RE.findall(text)),
     }

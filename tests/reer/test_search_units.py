@@ -24,8 +24,9 @@ def test_post_hash_is_stable_and_content_addressed():
     same = PostRef.from_any({**POST.as_dict(), "extra": 1})
     assert same.post_hash == POST.post_hash and len(POST.post_hash) == 64
     assert PostRef("42", "linkedin", "ada", "Ship big.").post_hash != POST.post_hash
-    as_dict = PostRef.from_any({"post_id": 42, "platform": "x", "author": "a", "text": "t",
-                                "engagement_percentile": 99})
+    as_dict = PostRef.from_any(
+        {"post_id": 42, "platform": "x", "author": "a", "text": "t", "engagement_percentile": 99}
+    )
     assert as_dict.post_id == "42" and as_dict.engagement_pct == 99.0
 
 
@@ -37,8 +38,10 @@ def test_segment_splits_on_blank_lines_and_merges_short_ones_forward():
     assert all(len(s) >= 100 for s in segs)
     assert segment("", 100) == []
     assert segment("only short", 100) == ["only short"]
-    assert segment("line one is here\nline two is here", 5) == ["line one is here",
-                                                                 "line two is here"]
+    assert segment("line one is here\nline two is here", 5) == [
+        "line one is here",
+        "line two is here",
+    ]
 
 
 def test_clipped_score_is_negated_mean_of_clipped_logprobs():
@@ -80,4 +83,9 @@ def test_config_hash_is_stable_and_sensitive():
     assert SearchConfig(n_candidates=3).config_hash != a.config_hash
     assert SearchConfig(scorer_uri="hf::other").config_hash != a.config_hash
     assert (a.n_candidates, a.max_steps, a.threshold, a.clip_low, a.clip_high) == (
-        2, 10, 0.25, -2.0, 0.0)
+        2,
+        10,
+        0.25,
+        -2.0,
+        0.0,
+    )

@@ -1,0 +1,137 @@
+"""Rule-based checks of a draft: platform limits, readability and a hook, as a 0..1 score.
+
+Readability is Flesch reading ease with a vowel-group syllable count. The `textstat` package
+was not used: for English it downloads NLTK's cmudict at run time, which this project forbids.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from reer_pipeline.ingest.text import LINK_RE
+from reer_pipeline.scoring.features import MENTION_RE, hook_type
+
+PLATFORM_LIMITS = {"x": 280, "linkedin": 3000, "mastodon": 500}
+THREADED = {"x", "mastodon"}  # platforms where a long text can be posted as a numbered thread
+THREAD_LENGTH_SCORE = 0.8  # a clean thread is postable, but a single post is tighter
+WEIGHTS = {"length": 0.4, "readability": 0.3, "hook": 0.3}
+READABLE = (30.0, 70.0)  # Flesch ease mapped linearly to 0..1 between these (70+: plain English)
+
+SEPARATOR_RE = re.compile(r"([ \t]*\n[ \t]*\n\s*|[ \t]*\n[ \t]*|(?<=[.!?…])[ \t]+)")
+SENTENCE_RE = re.compile(r"[.!?…]+|\n+")
+WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+VOWELS_RE = re.compile(r"[aeiouy]+")
+
+
+def syllables(word: str) -> int:
+    """Vowel groups, less a silent final 'e'; at least 1."""
+    word = word.lower()
+    count = len(VOWELS_RE.findall(word))
+    if word.endswith("e") and not word.endswith(("le", "ee")) and count > 1:
+        count -= 1
+    return max(1, count)
+
+
+def flesch_reading_ease(text: str) -> float | None:
+    """206.835 - 1.015 words/sentence - 84.6 syllables/word; None for text without words.
+
+    Links and @mentions are left out; higher is easier (60-70 is plain English).
+    """
+    text = MENTION_RE.sub(" ", LINK_RE.sub(" ", text))
+    words = WORD_RE.findall(text)
+    if not words:
+        return None
+    sentences = max(1, sum(1 for s in SENTENCE_RE.split(text) if WORD_RE.search(s)))
+    per_word = sum(syllables(w) for w in words) / len(words)
+    return 206.835 - 1.015 * len(words) / sentences - 84.6 * per_word
+
+
+def _pieces(text: str, budget: int) -> list[tuple[str, str]]:
+    """(separator, piece) pairs: paragraphs, lines and sentences, and the words of any sentence
+    longer than `budget`. Separators are normalized to a blank line, a newline or a space."""
+    tokens = SEPARATOR_RE.split(text.strip())
+    pairs = [("", tokens[0])] + list(zip(tokens[1::2], tokens[2::2], strict=True))
+    pieces = []
+    for sep, piece in pairs:
+        sep = "\n\n" if sep.count("\n") > 1 else "\n" if "\n" in sep else " "
+        words = [piece] if len(piece) <= budget else piece.split()
+        for n, word in enumerate(words):
+            if len(word) > budget:
+                raise ValueError(f"a {len(word)}-character word cannot fit in a part")
+            pieces.append((sep if n == 0 else " ", word))
+    return [(sep, piece) for sep, piece in pieces if piece]
+
+
+def _pack(pieces: list[tuple[str, str]], budget: int) -> list[str]:
+    parts, current = [], ""
+    for sep, piece in pieces:
+        joined = f"{current}{sep}{piece}" if current else piece
+        if len(joined) <= budget:
+            current = joined
+        else:
+            parts.append(current)
+            current = piece
+    return [*parts, current]
+
+
+def split_thread(text: str, limit: int = 280) -> list[str]:
+    """Split `text` into parts of at most `limit` characters, on paragraph, line or sentence
+    boundaries (and between words only inside a sentence too long for one part).
+
+    A text that fits is returned whole. Otherwise each part ends with ' i/n'. Raises ValueError
+    when a single word is longer than a part can hold.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return [text]
+    digits = 1
+    while True:
+        budget = limit - len(f" {'9' * digits}/{'9' * digits}")
+        if budget < 1:
+            raise ValueError(f"limit {limit} leaves no room for text beside the numbering")
+        parts = _pack(_pieces(text, budget), budget)
+        if len(parts) == 1:
+            return parts
+        if len(parts) < 10**digits:
+            return [f"{part} {i}/{len(parts)}" for i, part in enumerate(parts, 1)]
+        digits += 1
+
+
+@dataclass
+class HeuristicScore:
+    """A 0..1 score: the weighted mean of `components`, or 0 when the text is not postable."""
+
+    score: float
+    postable: bool
+    components: dict[str, float] = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+
+def heuristic_score(text: str, platform: str) -> HeuristicScore:
+    """Score a draft for `platform` (see PLATFORM_LIMITS, WEIGHTS, READABLE).
+
+    length: 1 within the platform limit; THREAD_LENGTH_SCORE when it splits cleanly into a
+    thread on a THREADED platform; else 0 and not postable. readability: Flesch ease mapped
+    from READABLE to 0..1. hook: 1 when the first sentence has a hook (features.hook_type).
+    """
+    if platform not in PLATFORM_LIMITS:
+        raise ValueError(f"platform must be one of {sorted(PLATFORM_LIMITS)}, got {platform!r}")
+    text = text.strip()
+    limit = PLATFORM_LIMITS[platform]
+    parts = 1 if len(text) <= limit else 0
+    if not parts and platform in THREADED:
+        try:
+            parts = len(split_thread(text, limit))
+        except ValueError:
+            parts = 0
+    length = 1.0 if parts == 1 else THREAD_LENGTH_SCORE if parts > 1 else 0.0
+    ease = flesch_reading_ease(text)
+    low, high = READABLE
+    readability = 0.0 if ease is None else min(1.0, max(0.0, (ease - low) / (high - low)))
+    hook = hook_type(text)
+    components = {"length": length, "readability": readability, "hook": float(hook != "none")}
+    postable = bool(text) and parts > 0
+    score = sum(WEIGHTS[name] * value for name, value in components.items()) if postable else 0.0
+    details = {"chars": len(text), "limit": limit, "parts": parts, "flesch": ease, "hook": hook}
+    return HeuristicScore(score, postable, components, details)

@@ -1,0 +1,96 @@
+import json
+import math
+import random
+
+import pytest
+
+PREFIX = "Question: Why do short posts get more replies?\nAnswer: Because"
+CONTS = [
+    " readers can answer them in a few seconds.",
+    " they ask one clear question.",
+    " people are busy and scroll fast, so a short post invites a quick reply.",
+    " brevity.",
+]
+SENTENCE = "The cat sat on the warm mat and watched the birds outside the kitchen window."
+
+
+@pytest.mark.slow
+def test_batched_score_equals_one_at_a_time_fp32(hf32):
+    prefixes = [PREFIX] * len(CONTS) + ["", "Numbers: 12 34", "A different prefix entirely,"]
+    conts = CONTS + ["Hello there.", " 56 78 90", " with its own continuation."]
+    batched = hf32.score(prefixes, conts)
+    for p, c, b in zip(prefixes, conts, batched, strict=True):
+        single = hf32.score([p], [c])[0]
+        assert len(single) == len(b) > 0
+        assert max(abs(x - y) for x, y in zip(single, b, strict=True)) < 1e-3
+
+
+@pytest.mark.slow
+def test_shared_prefix_with_different_middles_matches_plain_batches(hf32):
+    from reer_pipeline.lm.hf import plan_batches
+
+    middles = [" first idea.", " a second, longer idea about it.", " third."]
+    prefixes = [PREFIX + m + " So the answer is" for m in middles]
+    seqs_cont = [" yes."] * 3
+    shared = hf32.score(prefixes, seqs_cont)
+    plain = [hf32.score([p], [c])[0] for p, c in zip(prefixes, seqs_cont, strict=True)]
+    for a, b in zip(shared, plain, strict=True):
+        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-3
+    from reer_pipeline.lm.hf import encode_pairs
+
+    seqs, starts = encode_pairs(hf32.tokenizer, prefixes, seqs_cont)
+    assert all(s > 8 for s, _ in plan_batches(seqs, starts, 4096))  # the prefix is reused
+
+
+@pytest.mark.slow
+def test_shuffled_sentence_has_far_higher_perplexity(hf32):
+    words = SENTENCE.split()
+    random.Random(0).shuffle(words)
+    orig, shuf = hf32.score(["", ""], [SENTENCE, " ".join(words)])
+    ppl = [math.exp(-sum(x) / len(x)) for x in (orig, shuf)]
+    assert ppl[1] > 5 * ppl[0]
+
+
+@pytest.mark.slow
+def test_generate_n_per_prompt_with_chat_template_and_stop(hf32):
+    before = hf32.usage.completion_tokens
+    out = hf32.generate(
+        [[{"role": "user", "content": "Name three fruits."}], "Once upon a time"],
+        n=3,
+        temperature=0.9,
+        top_p=0.95,
+        max_tokens=12,
+        stop=["\n"],
+    )
+    assert [len(o) for o in out] == [3, 3]
+    assert all(isinstance(t, str) and "\n" not in t for o in out for t in o)
+    assert 0 < hf32.usage.completion_tokens - before <= 6 * 12
+
+
+@pytest.mark.slow
+def test_constrained_generation_follows_json_schema(hf32):
+    from reer_pipeline.lm.constrained import json_schema_grammar
+
+    schema = {
+        "type": "object",
+        "properties": {"hook": {"type": "string", "maxLength": 40}, "score": {"type": "integer"}},
+        "required": ["hook", "score"],
+        "additionalProperties": False,
+    }
+    prompt = [{"role": "user", "content": "Write a hook about coffee and rate it."}]
+    out = hf32.generate(
+        [prompt], n=2, temperature=0.8, max_tokens=40, grammar=json_schema_grammar(schema)
+    )
+    for text in out[0]:
+        doc = json.loads(text)
+        assert set(doc) == {"hook", "score"} and isinstance(doc["score"], int)
+
+
+@pytest.mark.slow
+def test_bf16_default_where_supported(model_dir):
+    from reer_pipeline.lm.hf import HFModel, bf16_supported
+
+    lm = HFModel(str(model_dir))
+    assert lm.dtype == ("bfloat16" if bf16_supported() else "float32")
+    orig = lm.score([""], [SENTENCE])[0]
+    assert all(x <= 0 for x in orig)

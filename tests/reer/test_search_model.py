@@ -1,0 +1,218 @@
+"""The search and mining on the real embedded model (SmolLM2-135M) with tiny budgets.
+
+Model outputs are never asserted; the invariants of the algorithm and of the records are.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reer_pipeline.reer.post import PostRef
+from reer_pipeline.reer.schema import validate_trace
+from reer_pipeline.reer.search import Search, SearchConfig, mine
+from reer_pipeline.reer.store import TraceStore, trace_id
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = SearchConfig(
+    proposer_uri="hf::embedded",
+    scorer_uri="hf::embedded",
+    n_candidates=2,
+    max_steps=2,
+    max_tokens_request=16,
+    max_tokens_draft=48,
+    max_tokens_rewrite=24,
+    min_segment_chars=40,
+)
+
+TEXTS = [
+    "I shipped a product nobody asked for. It died in 3 weeks.\n\n"
+    "Talk to 10 customers before you write code. What do you ask users first?",
+    "Hot take: most standups should be a Slack thread.\n\nWe tried it for a month. "
+    "Focus time went up, nobody missed the meetings.",
+    "Three things I wish I knew as a junior dev:\n\n1. Read the error.\n2. Ask early.\n"
+    "3. Ship small.",
+    "Our open source repo hit 10k stars today. Thank you all. The next release adds offline mode.",
+]
+
+
+def posts(n: int = len(TEXTS)) -> list[PostRef]:
+    return [
+        PostRef(
+            f"p{i}",
+            "linkedin" if i % 2 else "x",
+            "ada",
+            TEXTS[i % len(TEXTS)],
+            "2024-05-01",
+            90.0 + i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from reer_pipeline.lm.registry import load_lm
+
+    return load_lm("hf::embedded")
+
+
+def check_trace(tr: dict, cfg: SearchConfig) -> None:
+    """Invariants every trace must satisfy, whatever the model wrote."""
+    validate_trace(tr)
+    assert tr["config_hash"] == cfg.config_hash
+    assert tr["id"] == trace_id(
+        PostRef.from_any({**tr, "text": tr["y"]}).post_hash, cfg.config_hash
+    )
+    assert tr["kept"] == (tr["rejected_reason"] is None)
+    assert len(tr["steps"]) <= cfg.max_steps
+    u = tr["usage"]
+    assert u["generate_calls"] == 2 + len(tr["steps"])  # x, z, then ONE call per step
+    batched = sum(any(c["valid"] for c in s["candidates"]) for s in tr["steps"])
+    assert u["score_calls"] == (1 if tr["segments"] else 0) + batched  # ONE score call per step
+    assert u["completion_tokens"] > 0 and u["prompt_tokens"] > 0
+    if tr["segments"]:
+        assert u["scored_tokens"] > 0
+    assert u["candidates_generated"] == sum(len(s["candidates"]) for s in tr["steps"])
+    assert u["candidates_skipped"] == sum(
+        not c["valid"] for s in tr["steps"] for c in s["candidates"]
+    )
+    current = tr["score_before"]
+    refined = list(tr["segments"])
+    for s in tr["steps"]:
+        assert len(s["candidates"]) <= cfg.n_candidates
+        assert s["score_in"] == current and s["segment"] == tr["segments"][s["index"]]
+        for c in s["candidates"]:
+            assert (c["reason"] is None) == c["valid"]
+            if not c["valid"]:
+                assert c["score"] is None and not c["accepted"]
+        valid = [c["score"] for c in s["candidates"] if c["valid"] and c["score"] is not None]
+        if s["accepted"] is None:
+            assert s["score_out"] == current
+            assert all(v >= current for v in valid)  # no better candidate was dropped
+        else:
+            best = s["candidates"][s["accepted"]]
+            assert best["accepted"] and best["score"] == min(valid) < current
+            assert s["score_out"] == best["score"]
+            refined[s["index"]] = best["text"]
+        current = s["score_out"]
+    assert tr["score_after"] == current
+    if current is not None:
+        assert tr["score_after"] <= tr["score_before"]
+        assert 0.0 <= tr["score_after"] <= -cfg.clip_low
+    assert tr["trajectory"] == "\n\n".join(refined)
+    if tr["stop_reason"] == "threshold":
+        assert tr["score_after"] < cfg.threshold
+
+
+def test_search_records_a_complete_trace(lm):
+    cfg = replace(TINY, threshold=-1.0)  # never stops early: walks max_steps segments
+    tr = Search(lm, lm, cfg).run(posts(1)[0])
+    check_trace(tr, cfg)
+    assert tr["stop_reason"] in ("max_steps", "segments_exhausted", "no_segments")
+    assert len(tr["steps"]) == min(cfg.max_steps, len(tr["segments"]))
+    assert tr["x"]["platform"] == "x" and tr["x"]["text"]
+    assert tr["proposer_uri"] == tr["scorer_uri"] == "hf::embedded"
+    assert tr["wall_time_s"] > 0
+
+
+def test_search_stops_early_below_threshold(lm):
+    cfg = replace(TINY, threshold=100.0)  # every score (<= 2) is below: no step is taken
+    tr = Search(lm, lm, cfg).run(posts(2)[1])
+    check_trace(tr, cfg)
+    if tr["segments"]:
+        assert tr["stop_reason"] == "threshold" and tr["steps"] == []
+        assert tr["usage"]["generate_calls"] == 2 and tr["usage"]["score_calls"] == 1
+
+
+def test_degenerate_proposals_are_counted_never_crash(lm):
+    # budgets of a few tokens make empty, short or cut-off drafts and rewrites
+    cfg = replace(
+        TINY, max_tokens_draft=6, max_tokens_rewrite=2, min_segment_chars=1, threshold=-1.0
+    )
+    tr = Search(lm, lm, cfg).run(posts(3)[2])
+    check_trace(tr, cfg)
+    for s in tr["steps"]:
+        assert all(not c["valid"] for c in s["candidates"])  # 2 tokens < min_candidate_chars
+        assert s["accepted"] is None
+    assert tr["usage"]["candidates_skipped"] == tr["usage"]["candidates_generated"]
+
+
+def test_mine_is_incremental_and_reports_progress(lm, tmp_path):
+    cfg = replace(TINY, max_steps=1)
+    store = TraceStore(tmp_path)
+    seen = []
+    report = mine(posts(3), store, lm, lm, cfg, max_posts=2, on_progress=seen.append)
+    assert (report.mined, report.failed, report.stopped) == (2, 0, "max_posts")
+    assert [(p.i, p.n) for p in seen] == [(1, 2), (2, 2)] and seen[-1].eta_s == 0
+    assert seen[0].eta_s is not None and seen[0].eta_s > 0
+    first = {r["id"]: r for r in store.read()}
+    assert len(first) == 2
+    for tr in first.values():
+        check_trace(tr, cfg)
+    again = mine(posts(3), store, lm, lm, cfg)
+    assert (again.skipped_existing, again.mined, again.stopped) == (2, 1, "done")
+    records = list(store.read())
+    assert len(records) == 3 == len(store.path.read_text().splitlines())
+    assert {r["id"]: r for r in records if r["id"] in first} == first  # never recomputed
+    none = mine(posts(3), store, lm, lm, cfg, time_limit_s=0)
+    assert none.mined == 0 and none.skipped_existing == 3
+
+
+def test_mine_rejects_a_model_that_is_not_the_configured_one(lm, tmp_path):
+    with pytest.raises(ValueError):
+        mine(posts(1), TraceStore(tmp_path), lm, lm, replace(TINY, scorer_uri="hf::other"))
+
+
+MINER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from test_search_model import TINY, posts
+from dataclasses import replace
+from reer_pipeline.lm.registry import load_lm
+from reer_pipeline.reer.search import mine
+from reer_pipeline.reer.store import TraceStore
+lm = load_lm("hf::embedded")
+cfg = replace(TINY, max_steps=1)
+r = mine(posts(4), TraceStore(sys.argv[1]), lm, lm, cfg,
+         on_progress=lambda p: print("progress", p.i, p.n, flush=True))
+print("report", r.mined, r.skipped_existing, flush=True)
+"""
+
+
+def test_mining_killed_with_sigkill_resumes_without_loss_or_duplicates(lm, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    here = str(Path(__file__).parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MINER, str(tmp_path), here],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    store = TraceStore(tmp_path)
+    deadline = time.monotonic() + 900
+    while len(store) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # mid-run: the second post is in flight
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    survived = {r["id"]: r for r in TraceStore(tmp_path).read()}
+    assert 1 <= len(survived) < 4
+    cfg = replace(TINY, max_steps=1)
+    report = mine(posts(4), TraceStore(tmp_path), lm, lm, cfg)
+    assert report.skipped_existing == len(survived) and report.failed == 0
+    assert report.mined == 4 - len(survived)
+    final = TraceStore(tmp_path)
+    records = list(final.read())
+    assert len(records) == 4 == len(final.path.read_text().splitlines())
+    assert {r["post_id"] for r in records} == {p.post_id for p in posts(4)}
+    assert all(survived[r["id"]] == r for r in records if r["id"] in survived)

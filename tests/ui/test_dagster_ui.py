@@ -1,0 +1,112 @@
+"""The Dagster UI in a real browser: find the assets, launch the ingest job, read the result."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from reer_pipeline.assets.ingest import export_partitions, partition_key
+from reer_pipeline.definitions import defs
+from tests.conftest import ROOT, SAMPLE, copy_export
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dagster_dev(data_root, tmp_path):
+    """`dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME, stopped afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    export = copy_export(SAMPLE, data_root)
+    env = os.environ | {"DAGSTER_HOME": str(home), "REER_DATA_DIR": str(data_root)}
+    port = free_port()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(export_partitions.name, [partition_key(export)])
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url + "/server_info", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("dagster dev did not come up") from None
+                time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_materialize_ingest_from_the_ui(dagster_dev):
+    from playwright.sync_api import expect, sync_playwright
+
+    asset_names = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        skip = page.get_by_role("button", name="Skip")  # Dagster's community pop-up
+        page.add_locator_handler(skip, lambda: skip.click())
+        try:
+            page.goto(dagster_dev + "/asset-groups")
+            for name in asset_names:
+                expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
+
+            page.goto(dagster_dev + "/locations/reer_pipeline/jobs/ingest")
+            launch = page.get_by_role("button", name="Materialize all…")
+            launch.wait_for(timeout=60_000)
+            launch.click()
+            page.get_by_role("button", name="All", exact=True).click()
+            page.get_by_role("button", name="Launch 1 run").click()
+
+            page.goto(dagster_dev + "/runs")
+            expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=240_000)
+
+            page.goto(dagster_dev + "/assets/posts")
+            row_count = page.get_by_text("Row count").locator("xpath=following-sibling::*[1]")
+            expect(row_count).to_have_text("3,207", timeout=60_000)
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "ui_posts.png"), full_page=True)
+            browser.close()
