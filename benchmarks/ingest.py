@@ -1,22 +1,20 @@
 """Normalize N generated posts in the X archive format, streaming, against a naive baseline.
 
 The naive baseline is what one writes first: `json.load` of the whole file, then one pydantic
-`Post` per record. Both run in this process on the same file; peak memory is the rise in RSS
-above the level before each run, sampled every 5 ms.
+`Post` per record. Both run on the same file, each in a fresh child process of this run, so
+that peak RSS (ru_maxrss) belongs to that variant alone.
 
     python benchmarks/ingest.py [--posts 1000000]
 """
 
 import argparse
-import gc
 import json
+import multiprocessing
 import random
+import resource
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import psutil
 
 from reer_pipeline.ingest.formats import parse_x_time
 from reer_pipeline.ingest.schema import Post
@@ -86,27 +84,27 @@ def streaming(path: Path, out: Path) -> int:
     return report.posts
 
 
-def measure(fn, *args):
-    """Wall time and the peak rise of this process's RSS while `fn` runs."""
-    gc.collect()
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+def _child(name: str, args: tuple, queue) -> None:
+    fn = {"naive": naive, "streaming": streaming}[name]
     start = time.perf_counter()
     count = fn(*args)
     elapsed = time.perf_counter() - start
-    done.set()
-    thread.join()
-    return count, elapsed, (peak[0] - base) / 2**20
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((count, elapsed, peak_mib))
+
+
+def measure(name: str, *args) -> tuple[int, float, float]:
+    """Run one variant in a fresh child process: (posts, seconds, peak RSS in MiB).
+
+    Each variant gets its own process so that one's peak memory cannot hide the other's.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
 
 
 def main() -> None:
@@ -114,34 +112,35 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = []
+        peaks = {}
         for n in sorted({args.posts // 10, args.posts}):
             path = Path(tmp) / f"tweets_{n}.js"
             write_archive(path, n)
             size = path.stat().st_size / 2**20
-            count, secs, mem = measure(streaming, path, Path(tmp) / f"out_{n}.parquet")
+            count, s_secs, s_mem = measure("streaming", path, Path(tmp) / f"out_{n}.parquet")
             assert count == n
-            rows.append(("streaming", n, size, secs, mem))
+            peaks[n] = s_mem
             print(
-                f"streaming  {n:>9,} posts ({size:,.0f} MiB): {n / secs:>9,.0f} posts/s, "
-                f"peak +{mem:,.0f} MiB",
+                f"streaming {n:>9,} posts ({size:,.0f} MiB file): {n / s_secs:>8,.0f} posts/s, "
+                f"peak RSS {s_mem:,.0f} MiB",
                 flush=True,
             )
-        count, secs, mem = measure(naive, path)
-        assert count == args.posts
+        n = args.posts
+        count, secs, mem = measure("naive", path)
+        assert count == n
         print(
-            f"naive      {args.posts:>9,} posts ({size:,.0f} MiB): {args.posts / secs:>9,.0f} posts/s, "
-            f"peak +{mem:,.0f} MiB",
-            flush=True,
+            f"naive     {n:>9,} posts ({size:,.0f} MiB file): {n / secs:>8,.0f} posts/s, "
+            f"peak RSS {mem:,.0f} MiB"
         )
-        _, n, _, s_secs, s_mem = rows[-1]
         print(
-            f"\nratio streaming/naive: speed x{secs / s_secs:.2f}, peak memory x{s_mem / mem:.3f}"
+            f"\nstreaming vs naive at {n:,} posts: speed x{secs / s_secs:.2f}, "
+            f"peak memory x{s_mem / mem:.3f}"
         )
-        if len(rows) == 2:
+        if len(peaks) == 2:
+            small, large = sorted(peaks)
             print(
-                f"streaming peak memory at {rows[1][1]:,} vs {rows[0][1]:,} posts: "
-                f"x{rows[1][4] / max(rows[0][4], 1):.2f} (bounded: does not grow with the file)"
+                f"streaming peak RSS at {large:,} vs {small:,} posts: "
+                f"x{peaks[large] / peaks[small]:.2f} (1.00 = bounded, independent of file size)"
             )
 
 
