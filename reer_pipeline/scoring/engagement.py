@@ -79,7 +79,7 @@ def _ngrams(analyzer: str, ngram_range: tuple[int, int]) -> Pipeline:
     return make_pipeline(hashed, TfidfTransformer(sublinear_tf=True))
 
 
-def make_model(alpha: float = 10.0) -> Pipeline:
+def make_model(alpha: float = 1.0) -> Pipeline:
     """The unfitted pipeline; it takes a list of feature rows (dicts with 'text')."""
     features = FeatureUnion(
         [
@@ -270,6 +270,10 @@ def _only_platform(con: duckdb.DuckDBPyConnection, author: str) -> str:
         "SELECT DISTINCT platform FROM post_features WHERE author = ? AND engagement IS NOT NULL",
         [author],
     ).fetchall()
-    if len(found) != 1:
-        raise ValueError(f"{author!r} has engagement on {len(found)} platforms; name one")
+    if not found:
+        raise ValueError(f"{author!r} has no posts with engagement in post_features")
+    if len(found) > 1:
+        raise ValueError(
+            f"{author!r} has engagement on {sorted(r[0] for r in found)}; name one platform"
+        )
     return found[0][0]

@@ -151,12 +151,15 @@ def test_predict_drafts_and_save_load(sample_model, tmp_path):
         EngagementModel.load(tmp_path / "other.joblib")
 
 
-def test_too_few_posts_is_an_error(sample_con):
+def test_too_few_posts_or_no_engagement_is_an_error(sample_con):
     sample_con.execute(
         "DELETE FROM post_features WHERE post_id NOT IN"
         " (SELECT post_id FROM post_features ORDER BY created_at LIMIT 10)"
     )
     with pytest.raises(ValueError, match="at least"):
+        train_engagement_model(sample_con, "BarackObama", **FAST)
+    sample_con.execute("UPDATE post_features SET engagement = NULL")
+    with pytest.raises(ValueError, match="no posts with engagement"):
         train_engagement_model(sample_con, "BarackObama", **FAST)
 
 
