@@ -2,15 +2,20 @@
 
 import dagster as dg
 
-from reer_pipeline.assets import ingest
-from reer_pipeline.jobs import ingest_job
+from reer_pipeline.assets import ingest, mining, strategies
+from reer_pipeline.executors import executor_from_env
+from reer_pipeline.jobs import ingest_job, mining_job
+from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.sensors.new_exports import new_export_sensor
 
+modules = [ingest, mining, strategies]
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest]),
-    asset_checks=dg.load_asset_checks_from_modules([ingest]),
-    jobs=[ingest_job],
+    assets=dg.load_assets_from_modules(modules),
+    asset_checks=dg.load_asset_checks_from_modules(modules),
+    jobs=[ingest_job, mining_job],
     sensors=[new_export_sensor],
-    resources={"warehouse": Warehouse()},
+    resources={"warehouse": Warehouse(), "language_models": LMRegistryResource()},
+    executor=executor_from_env(),  # REER_EXECUTOR: multiprocess (default), celery, k8s
 )
