@@ -2,10 +2,23 @@
 
 import dagster as dg
 
-from reer_pipeline.assets.ingest import export_files, posts, top_posts
+from reer_pipeline.assets.ingest import posts, top_posts
 
 ingest_job = dg.define_asset_job(
     "ingest",
-    selection=dg.AssetSelection.assets(export_files, posts, top_posts),
+    selection=dg.AssetSelection.groups("ingest"),
     description="One export file -> posts -> top posts.",
+)
+
+mining_job = dg.define_asset_job(
+    "mining",
+    selection=dg.AssetSelection.groups("mining"),
+    description="REER traces for new top posts -> writing strategies and the engagement model.",
+)
+
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.assets(posts, top_posts)
+    | dg.AssetSelection.groups("mining", "drafting"),
+    description="posts -> top posts -> traces for new top posts -> strategies -> drafts.",
 )

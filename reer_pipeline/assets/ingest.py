@@ -97,8 +97,8 @@ def _staged_summary(staged: Path) -> dict:
             "by_author": markdown_table(
                 con,
                 """SELECT platform, author, count(*) AS posts,
-                    count(*) FILTER (is_repost) AS reposts, count(*) FILTER (is_reply) AS replies, min(created_at) AS first,
-                    max(created_at) AS last FROM staged GROUP BY ALL""",
+                    count(*) FILTER (is_repost) AS reposts, count(*) FILTER (is_reply) AS replies,
+                    min(created_at) AS first, max(created_at) AS last FROM staged GROUP BY ALL""",
             ),
             "preview": markdown_table(
                 con, "SELECT created_at, left(text, 100) AS text, likes FROM staged LIMIT 10"
