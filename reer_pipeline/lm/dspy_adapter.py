@@ -28,6 +28,37 @@ def _schema(response_format) -> dict | None:
     return None
 
 
+def bound_schema(schema: dict, max_tokens: int, max_items: int = 5) -> dict:
+    """Copy of `schema` whose strings and arrays are capped so the JSON can close within
+    `max_tokens` (about 3 characters per token, half the budget kept for structure)."""
+    schema = json.loads(json.dumps(schema))
+    nodes: list[dict] = []
+
+    def walk(node, weight):
+        if not isinstance(node, dict):
+            return 0
+        n = 0
+        if node.get("type") == "string" and "maxLength" not in node and "enum" not in node:
+            nodes.append(node)
+            n += weight
+        if node.get("type") == "array":
+            node.setdefault("maxItems", max_items)
+            n += walk(node.get("items"), weight * min(node["maxItems"], max_items))
+        for sub in (node.get("properties") or {}).values():
+            n += walk(sub, weight)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in node.get(key) or []:
+                n += walk(sub, weight)
+        for sub in (node.get("$defs") or {}).values():
+            n += walk(sub, weight)
+        return n
+
+    leaves = walk(schema, 1)
+    for node in nodes:
+        node["maxLength"] = max(16, (3 * max_tokens) // (2 * max(1, leaves)))
+    return schema
+
+
 def _text(content) -> str:
     if isinstance(content, str):
         return content
@@ -74,7 +105,7 @@ class ProtocolEngine:
         if schema is not None:
             from reer_pipeline.lm.constrained import json_schema_grammar
 
-            kwargs["grammar"] = json_schema_grammar(schema)
+            kwargs["grammar"] = json_schema_grammar(bound_schema(schema, kwargs["max_tokens"]))
             self.stats["constrained"] += 1
         before = (self.lm.usage.prompt_tokens, self.lm.usage.completion_tokens)
         text = self.lm.generate([request_messages(request)], **kwargs)[0][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
 
 from reer_pipeline.lm.base import Capabilities, Prompt, Usage
@@ -92,9 +93,16 @@ class HFModel:
         dtype: str = "auto",
         token_budget: int = 4096,
         uri: str | None = None,
+        threads: int | None = None,
     ):
+        """`threads` (or env REER_TORCH_THREADS) sets torch's intra-op threads for the process;
+        1 avoids spin-wait thrash when the CPU is shared with other busy processes."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        threads = threads or int(os.environ.get("REER_TORCH_THREADS", "0") or 0)
+        if threads:
+            torch.set_num_threads(threads)
 
         self.path = resolve_model_path(model)
         self.uri = uri or f"hf::{model}"

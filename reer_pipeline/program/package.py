@@ -7,7 +7,7 @@ import re
 from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_tags
 
 PLATFORM_LIMITS = {"x": 280, "linkedin": 3000, "mastodon": 500}
-THREADED = {"x"}  # platforms where a long draft becomes a numbered thread
+THREADED = {"x", "mastodon"}  # platforms where a long draft becomes a numbered thread
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 DEFAULT_TAG_CAP = 3
 
@@ -18,16 +18,18 @@ def normalize(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
-def _units(text: str) -> list[tuple[str, str]]:
-    """(separator before, sentence) for every sentence, keeping paragraph and line breaks."""
-    units = []
-    for p, para in enumerate(re.split(r"\n\s*\n", text)):
+def _paragraphs(text: str) -> list[list[tuple[str, str]]]:
+    """Paragraphs as lists of (separator before, sentence), keeping line breaks."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text):
+        units = []
         for i, line in enumerate(para.splitlines()):
             for s, sentence in enumerate(SENTENCE_END.split(line.strip())):
                 if sentence:
-                    sep = " " if s else ("\n" if i else "\n\n")
-                    units.append((sep if units else "", sentence))
-    return units
+                    units.append((" " if s else "\n" if i else "", sentence))
+        if units:
+            paragraphs.append(units)
+    return paragraphs
 
 
 def _fit(sentence: str, limit: int) -> list[str]:
@@ -52,17 +54,24 @@ def _fit(sentence: str, limit: int) -> list[str]:
 
 
 def pack(text: str, limit: int) -> list[str]:
-    """Greedy parts of at most `limit` chars, broken between paragraphs, sentences or words."""
+    """Greedy parts of at most `limit` chars, broken between paragraphs where a paragraph fits
+    in a part, else between sentences, else between words."""
     parts, cur = [], ""
-    for sep, sentence in _units(text):
-        for chunk in _fit(sentence, limit):
-            if cur and len(cur) + len(sep) + len(chunk) <= limit:
-                cur += sep + chunk
-            else:
-                if cur:
-                    parts.append(cur)
-                cur = chunk
-            sep = " "
+    for units in _paragraphs(text):
+        size = sum(len(sep) + len(s) for sep, s in units)
+        if cur and len(cur) + 2 + size > limit and size <= limit:
+            parts.append(cur)
+            cur = ""
+        for k, (sep, sentence) in enumerate(units):
+            sep = "\n\n" if k == 0 else sep
+            for chunk in _fit(sentence, limit):
+                if cur and len(cur) + len(sep) + len(chunk) <= limit:
+                    cur += sep + chunk
+                else:
+                    if cur:
+                        parts.append(cur)
+                    cur = chunk
+                sep = " "
     return parts + [cur] if cur else parts
 
 
@@ -103,9 +112,11 @@ def place_hashtags(text: str, style: dict | None, topic: str = "") -> tuple[str,
         for t in style.get("typical_hashtags", [])
         if re.search(rf"(?<!\w){re.escape(t.lower())}(?!\w)", mentioned)
     ]
-    wanted = list(dict.fromkeys(t.lower() for t in [*inline, *closing, *typical]))
+    wanted = list(dict.fromkeys(t.lower() for t in [*inline, *typical, *closing]))
     if position == "end":
-        spelled = {t.lower(): t for t in [*typical, *closing, *inline][::-1]}
+        spelled: dict[str, str] = {}  # the author's spelling first
+        for t in [*typical, *inline, *closing]:
+            spelled.setdefault(t.lower(), t)
         return plain, [spelled[t] for t in wanted[:cap]]
     if position == "inline":
         body, placed = plain, 0
@@ -120,7 +131,9 @@ def place_hashtags(text: str, style: dict | None, topic: str = "") -> tuple[str,
 def package(text: str, platform: str, style: dict | None = None, topic: str = "") -> dict:
     """The post as published: text, thread parts, limit, whether it fits, and its hashtags."""
     if platform not in PLATFORM_LIMITS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {sorted(PLATFORM_LIMITS)}")
+        raise ValueError(
+            f"unknown platform {platform!r}; expected one of {sorted(PLATFORM_LIMITS)}"
+        )
     limit = PLATFORM_LIMITS[platform]
     body, tags = place_hashtags(normalize(text), style, topic)
     block = " ".join(f"#{t}" for t in tags)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 
 def top_slots(slots: list[dict] | None, k: int) -> list[dict]:
-    """The `k` distinct (weekday, hour) slots of highest lift; ties go to the earlier slot."""
+    """The `k` distinct (weekday, hour) slots of highest lift; ties go to the earlier slot.
+
+    Slots are dicts {weekday (ISO, 1 = Monday), hour (0-23, UTC), lift}; invalid ones are skipped.
+    """
     best: dict[tuple[int, int], float] = {}
     for s in slots or []:
         try:
             key, lift = (int(s["weekday"]), int(s["hour"])), float(s["lift"])
         except (KeyError, TypeError, ValueError):
             continue
-        if 0 <= key[0] <= 6 and 0 <= key[1] <= 23 and lift > best.get(key, float("-inf")):
+        if 1 <= key[0] <= 7 and 0 <= key[1] <= 23 and lift > best.get(key, float("-inf")):
             best[key] = lift
     ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
     return [{"weekday": w, "hour": h, "lift": lift} for (w, h), lift in ranked[: max(k, 0)]]

@@ -42,7 +42,7 @@ _STEP = {
 
 _X = {
     "type": "object",
-    "required": ["platform", "topic", "audience", "intent", "text", "fallback"],
+    "required": ["platform", "topic", "audience", "intent", "text", "fallback", "raw"],
     "properties": {
         "platform": {"type": "string"},
         "topic": {"type": "string"},
@@ -50,6 +50,7 @@ _X = {
         "intent": {"type": "string"},
         "text": {"type": "string"},
         "fallback": {"type": "array", "items": {"type": "string"}},
+        "raw": {"type": "array", "items": {"type": "string"}},
     },
     "additionalProperties": False,
 }

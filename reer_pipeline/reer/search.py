@@ -51,8 +51,7 @@ class SearchConfig:
     seed: int = 0
     ngram_n: int = 6  # a trajectory or rewrite repeating any word n-gram more than
     ngram_max_repeats: int = 2  # this many times is degenerate
-    copy_ngram_n: int = 8  # a rewrite containing this share of the post's word n-grams
-    copy_max_frac: float = 0.5  # copies the post instead of reasoning about it
+    copy_ngram_n: int = 8  # a rewrite repeating n words of the post copies instead of reasoning
     min_candidate_chars: int = 20
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,11 +98,22 @@ def repeats_ngrams(text: str, n: int, max_repeats: int) -> bool:
     return bool(counts) and max(counts.values()) > max_repeats
 
 
-def copies_post(text: str, y: str, n: int, max_frac: float) -> bool:
-    grams = set(_ngrams(_words(y), n))
-    if not grams:
-        return False
-    return len(grams & set(_ngrams(_words(text), n))) / len(grams) >= max_frac
+def copies_post(text: str, y: str, n: int, allowed: str = "") -> bool:
+    """True if `text` repeats a run of n words of the post that `allowed` does not already hold."""
+    grams = set(_ngrams(_words(y), n)) - set(_ngrams(_words(allowed), n))
+    return bool(grams & set(_ngrams(_words(text), n)))
+
+
+def trim_candidate(text: str, current: str) -> str:
+    """Keep as many paragraphs as the segment has, and cut a sentence left unfinished."""
+    k = len([p for p in re.split(r"\n\s*\n", current) if p.strip()]) or 1
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    text = "\n\n".join(paras[:k])
+    if not concludes(text):
+        ends = list(re.finditer(r"[.!?…][\"')\]”’]*(?=\s|$)", text))
+        if ends:
+            text = text[: ends[-1].end()]
+    return text
 
 
 def concludes(z: str) -> bool:
@@ -136,18 +146,24 @@ def _platform(p: str) -> str:
     return PLATFORMS.get(p.lower(), p.capitalize())
 
 
-def request_prompt(post: PostRef) -> list[dict[str, str]]:
-    return [
-        {
-            "role": "user",
-            "content": (
-                f"Here is a {_platform(post.platform)} post:\n\n{post.text}\n\n"
-                "What request would lead someone to write this post? Answer in exactly three "
-                "lines:\nTopic: <the subject, in a few words>\nAudience: <who it is for>\n"
-                "Intent: <what it should make readers think, feel or do>"
-            ),
-        }
-    ]
+QUESTIONS = {
+    "topic": "What is this post about? Answer with a short topic of 2 to 6 words only.",
+    "audience": "Who is the intended audience of this post? Answer with a few words only, "
+    'like "startup founders".',
+    "intent": "After reading, what should readers feel or do? Answer in one short sentence.",
+}
+_ANSWER_LEADS = {
+    "topic": r"^(this|the) post is (mainly |mostly )?(about|on)\s+",
+    "audience": r"^(the )?(intended |target )?audience( of this post)? (is|are) "
+    r"(likely |probably |mainly )?",
+    "intent": r"^(the )?(author|writer) wants (the )?(readers?|them|people) to\s+",
+}
+
+
+def request_prompts(post: PostRef) -> list[list[dict[str, str]]]:
+    """One short question per field of x: small models answer these far better than a form."""
+    head = f'{_platform(post.platform)} post:\n"""\n{post.text}\n"""\n\n'
+    return [[{"role": "user", "content": head + q}] for q in QUESTIONS.values()]
 
 
 def render_request(platform: str, topic: str, audience: str, intent: str) -> str:
@@ -157,24 +173,38 @@ def render_request(platform: str, topic: str, audience: str, intent: str) -> str
     )
 
 
-def parse_request(post: PostRef, text: str) -> dict[str, Any]:
-    """x from the model's three lines; a missing or garbled field falls back and is recorded."""
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\W*(topic|audience|intent)\W*[:\-]\s*(.+)$", line.strip(), flags=re.I)
-        if m and m.group(1).lower() not in found:
-            value = re.sub(r"[*_`<>\"]", "", m.group(2)).strip().rstrip(".")[:120].strip()
-            if len(_words(value)) >= 1:
-                found[m.group(1).lower()] = value
+def _clean_answer(key: str, text: str) -> str | None:
+    """The field value in a model's answer, or None when it is empty or echoes the question."""
+    text = re.sub(r"[*_`<>\"]", "", (text.strip().splitlines() or [""])[0]).strip()
+    text = re.sub(r"^(topic|audience|intent)\s*:\s*", "", text, flags=re.I)
+    text = re.sub(_ANSWER_LEADS[key], "", text, flags=re.I)
+    if key != "intent":
+        text = re.split(r"[,;.!?(]| as | who | because ", text)[0]
+    text = re.split(r"(?<=[.!?])\s", text)[0].strip().rstrip(".!").strip()
+    if len(text) > 100:
+        text = text[:100].rsplit(" ", 1)[0]
+    low = text.lower()
+    if len(_words(text)) < 1 or "feel or do" in low or "feel, or do" in low or "?" in text:
+        return None
+    return text
+
+
+def parse_request(post: PostRef, answers: Sequence[str]) -> dict[str, Any]:
+    """x from the answers to QUESTIONS; an unusable answer falls back and is recorded."""
+    raw = [a if isinstance(a, str) else "" for a in answers][: len(QUESTIONS)]
+    raw += [""] * (len(QUESTIONS) - len(raw))
+    found = {k: v for k, a in zip(QUESTIONS, raw, strict=True) if (v := _clean_answer(k, a))}
+    first = re.split(r"(?<=[.!?])\s|\n", post.text.strip())[0]
     defaults = {
-        "topic": " ".join(post.text.split()[:8]) or "this",
+        "topic": " ".join(first.split()[:8]).rstrip(".!?:") or "this",
         "audience": f"people who follow {post.author or 'the author'}",
         "intent": "get readers to engage with the idea",
     }
-    x = {k: found.get(k, defaults[k]) for k in ("topic", "audience", "intent")}
+    x = {k: found.get(k, defaults[k]) for k in QUESTIONS}
     x["platform"] = post.platform
     x["text"] = render_request(post.platform, x["topic"], x["audience"], x["intent"])
-    x["fallback"] = [k for k in ("topic", "audience", "intent") if k not in found]
+    x["fallback"] = [k for k in QUESTIONS if k not in found]
+    x["raw"] = raw
     return x
 
 
@@ -283,6 +313,18 @@ class Search:
         )
         return [o if isinstance(o, str) else "" for o in (outs[0] if outs else [])]
 
+    def _ask(self, prompts: list) -> list[str]:
+        """One batched generate call: one short answer per prompt."""
+        self.meter.generate_calls += 1
+        outs = self.proposer.generate(
+            prompts,
+            n=1,
+            temperature=self.cfg.request_temperature,
+            top_p=self.cfg.top_p,
+            max_tokens=self.cfg.max_tokens_request,
+        )
+        return [o[0] if o and isinstance(o[0], str) else "" for o in outs]
+
     def score_many(self, x_text: str, y: str, trajectories: list[str]) -> list[float | None]:
         """One batched score call for all trajectories; rows share the prefix x + <think>."""
         if not trajectories:
@@ -308,7 +350,7 @@ class Search:
             return "duplicate"
         if repeats_ngrams(text, c.ngram_n, c.ngram_max_repeats):
             return "repetitive"
-        if copies_post(text, y, c.copy_ngram_n, c.copy_max_frac):
+        if copies_post(text, y, c.copy_ngram_n, current):
             return "copies_post"
         return None
 
@@ -322,8 +364,7 @@ class Search:
         _seed_everything(int(hashlib.sha256(seed_src).hexdigest()[:8], 16))
         y = post.text
 
-        raw_x = self._generate(request_prompt(post), 1, c.request_temperature, c.max_tokens_request)
-        x = parse_request(post, raw_x[0] if raw_x else "")
+        x = parse_request(post, self._ask(request_prompts(post)))
         raw_z = self._generate(draft_prompt(x["text"], y), 1, c.temperature, c.max_tokens_draft)
         z_initial = _strip_tags(raw_z[0] if raw_z else "")
         segments = segment(z_initial, c.min_segment_chars)
@@ -392,11 +433,12 @@ class Search:
         before = "\n\n".join(refined[:i])
         after = "\n\n".join(segments[i + 1 :])
         prompt = rewrite_prompt(x_text, y, before, segments[i], after)
-        raw = self._generate(prompt, c.n_candidates, c.temperature, c.max_tokens_rewrite)
+        n = c.n_candidates if c.temperature > 0 else 1  # greedy: n copies would be identical
+        raw = self._generate(prompt, n, c.temperature, c.max_tokens_rewrite)
         self.meter.candidates_generated += len(raw)
         cands, seen = [], set()
         for r in raw:
-            text = _strip_tags(r)
+            text = trim_candidate(_strip_tags(r), segments[i])
             reason = self._check_candidate(text, segments[i], y, seen)
             seen.add(" ".join(text.split()).lower())
             cands.append(

@@ -15,6 +15,8 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# one intra-op thread: on a shared 2-core box two spinning threads make decoding ~8x slower
+os.environ.setdefault("REER_TORCH_THREADS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -41,6 +41,7 @@ def trace(i: int, config_hash: str = CONFIG_HASH) -> dict:
             "intent": "persuade",
             "text": "Write an X post about shipping for founders.",
             "fallback": [],
+            "raw": ["shipping", "founders", "persuade"],
         },
         "z_initial": "I want to open with a claim.\n\nThen I back it up with a story.",
         "trajectory": "I want to open with a bold claim.\n\nThen I back it up with a story.",

@@ -137,18 +137,22 @@ def test_search_stops_early_below_threshold(lm):
 def test_degenerate_proposals_are_counted_never_crash(lm):
     # budgets of a few tokens make empty, short or cut-off drafts and rewrites
     cfg = replace(
-        TINY, max_tokens_draft=6, max_tokens_rewrite=2, min_segment_chars=1, threshold=-1.0
+        TINY, max_tokens_draft=6, max_tokens_rewrite=1, min_segment_chars=1, threshold=-1.0
     )
     tr = Search(lm, lm, cfg).run(posts(3)[2])
     check_trace(tr, cfg)
     for s in tr["steps"]:
-        assert all(not c["valid"] for c in s["candidates"])  # 2 tokens < min_candidate_chars
+        assert all(not c["valid"] for c in s["candidates"])  # 1 token < min_candidate_chars
         assert s["accepted"] is None
     assert tr["usage"]["candidates_skipped"] == tr["usage"]["candidates_generated"]
 
 
+# mining tests are about bookkeeping: a threshold every score is under skips the rewrite steps
+FAST = replace(TINY, threshold=100.0)
+
+
 def test_mine_is_incremental_and_reports_progress(lm, tmp_path):
-    cfg = replace(TINY, max_steps=1)
+    cfg = FAST
     store = TraceStore(tmp_path)
     seen = []
     report = mine(posts(3), store, lm, lm, cfg, max_posts=2, on_progress=seen.append)
@@ -176,13 +180,12 @@ def test_mine_rejects_a_model_that_is_not_the_configured_one(lm, tmp_path):
 MINER = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from test_search_model import TINY, posts
-from dataclasses import replace
+from test_search_model import FAST, posts
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.reer.search import mine
 from reer_pipeline.reer.store import TraceStore
 lm = load_lm("hf::embedded")
-cfg = replace(TINY, max_steps=1)
+cfg = FAST
 r = mine(posts(4), TraceStore(sys.argv[1]), lm, lm, cfg,
          on_progress=lambda p: print("progress", p.i, p.n, flush=True))
 print("report", r.mined, r.skipped_existing, flush=True)
@@ -207,7 +210,7 @@ def test_mining_killed_with_sigkill_resumes_without_loss_or_duplicates(lm, tmp_p
     assert proc.returncode == -signal.SIGKILL
     survived = {r["id"]: r for r in TraceStore(tmp_path).read()}
     assert 1 <= len(survived) < 4
-    cfg = replace(TINY, max_steps=1)
+    cfg = FAST
     report = mine(posts(4), TraceStore(tmp_path), lm, lm, cfg)
     assert report.skipped_existing == len(survived) and report.failed == 0
     assert report.mined == 4 - len(survived)

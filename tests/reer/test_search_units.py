@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.search import (
@@ -15,6 +16,7 @@ from reer_pipeline.reer.search import (
     repeats_ngrams,
     score_prefix,
     segment,
+    trim_candidate,
 )
 
 POST = PostRef("42", "linkedin", "ada", "Ship small.\n\nTalk to users before you build.")
@@ -55,8 +57,19 @@ def test_filters():
     assert not repeats_ngrams("I will open with a hook and then tell a story.", 3, 2)
     assert concludes("First I plan.\n\nThen I write it.") and not concludes("Then I write the")
     y = "talk to ten customers before you write a single line of code today"
-    assert copies_post(f"So: {y}.", y, 4, 0.5)
-    assert not copies_post("I will tell founders to validate first.", y, 4, 0.5)
+    assert copies_post(f"So I will say: {y}.", y, 4)
+    assert not copies_post("I will tell founders to validate first.", y, 4)
+    assert not copies_post(f"I keep: {y}.", y, 4, allowed=f"Old: {y}")  # already there
+
+
+def test_trim_candidate_keeps_the_segment_shape():
+    one = "I will open with the failure. It hurts to admit.\n\nThen I will list the cost. And"
+    assert (
+        trim_candidate(one, "a single paragraph")
+        == "I will open with the failure. It hurts to admit."
+    )
+    assert trim_candidate(one, "two\n\nparagraphs") == one.removesuffix(" And")
+    assert trim_candidate("no sentence end at all", "x") == "no sentence end at all"
 
 
 def test_strip_tags_extracts_the_refinement():
@@ -65,12 +78,26 @@ def test_strip_tags_extracts_the_refinement():
     assert _strip_tags("Rewritten paragraph: I will start.") == "I will start."
 
 
-def test_parse_request_reads_fields_and_falls_back():
-    x = parse_request(POST, "Topic: shipping fast\n**Audience:** founders\nIntent: persuade.")
-    assert (x["topic"], x["audience"], x["intent"]) == ("shipping fast", "founders", "persuade")
+def test_parse_request_reads_answers_and_falls_back():
+    x = parse_request(
+        POST,
+        [
+            "This post is about shipping fast.",
+            "The intended audience of this post is likely startup founders, as they build.",
+            "The author wants readers to talk to users before building.",
+        ],
+    )
+    assert (x["topic"], x["audience"], x["intent"]) == (
+        "shipping fast",
+        "startup founders",
+        "talk to users before building",
+    )
     assert x["fallback"] == [] and "LinkedIn" in x["text"] and "shipping fast" in x["text"]
-    bad = parse_request(POST, "%%%% ???")
-    assert bad["fallback"] == ["topic", "audience", "intent"] and bad["topic"]
+    assert len(x["raw"]) == 3
+    bad = parse_request(POST, ["", "%%%", "The author wants readers to think, feel, or do it."])
+    assert bad["fallback"] == ["topic", "audience", "intent"]
+    assert bad["topic"] == "Ship small" and len(bad["raw"]) == 3
+    assert parse_request(POST, [])["fallback"] == ["topic", "audience", "intent"]
 
 
 def test_score_prefix_shape():
@@ -89,3 +116,15 @@ def test_config_hash_is_stable_and_sensitive():
         -2.0,
         0.0,
     )
+
+
+def test_reer_package_never_imports_dagster():
+    import subprocess
+    import sys
+
+    code = "import sys, reer_pipeline.reer; print('dagster' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,1 @@
+"""The DSPy drafting program: signatures, modules, packaging, scheduling, topics."""
