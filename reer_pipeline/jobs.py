@@ -16,6 +16,12 @@ mining_job = dg.define_asset_job(
     description="REER traces for new top posts -> writing strategies and the engagement model.",
 )
 
+drafting_job = dg.define_asset_job(
+    "drafting",
+    selection=dg.AssetSelection.groups("drafting"),
+    description="Candidate posts for data/topics.yaml -> scores and ranking.",
+)
+
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.assets(posts, top_posts)

@@ -21,7 +21,8 @@ def traces_dir() -> Path:
 
 
 def models_dir() -> Path:
-    return data_dir() / "models"
+    """Converted models; `REER_MODELS_DIR` lets several data roots share one conversion."""
+    return Path(os.environ.get("REER_MODELS_DIR") or data_dir() / "models").resolve()
 
 
 def programs_dir() -> Path:

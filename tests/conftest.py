@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -6,6 +7,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
 SHARED_EXPORTS = ROOT.parent / "shared" / "data" / "exports"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_models_dir(tmp_path_factory):
+    """One conversion of the embedded model for the whole session, whatever the data root."""
+    if not os.environ.get("REER_MODELS_DIR"):
+        os.environ["REER_MODELS_DIR"] = str(tmp_path_factory.mktemp("models"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture

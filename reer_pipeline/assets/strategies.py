@@ -8,7 +8,7 @@ from reer_pipeline.assets.ingest import posts
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.lm.dspy_adapter import to_dspy
-from reer_pipeline.paths import models_dir
+from reer_pipeline.paths import data_dir
 from reer_pipeline.program.cards import write_cards
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.resources.lm import LMRegistryResource
@@ -134,7 +134,7 @@ def engagement_model(
     context: dg.AssetExecutionContext, config: EngagementModelConfig, warehouse: Warehouse
 ):
     """Per-author model of a post's engagement percentile, validated on the newest posts."""
-    out_dir = models_dir() / "engagement"
+    out_dir = data_dir() / "engagement"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, losers = [], []
     with warehouse.get_connection(read_only=True) as con:

@@ -22,7 +22,8 @@ def test_one_json_line_per_event_with_the_run_id(data_root, tmp_path):
         instance = dg.DagsterInstance.get()
         key = partition_key(next(exports_dir().iterdir()))
         instance.add_dynamic_partitions(export_partitions.name, [key])
-        result = defs.resolve_job_def("ingest").execute_in_process(instance=instance, partition_key=key)
+        job = defs.resolve_job_def("ingest")
+        result = job.execute_in_process(instance=instance, partition_key=key)
         print("RUN_ID", result.run_id)
         """
     )

@@ -1,5 +1,7 @@
 """The drafting program end to end on the real embedded model, with tiny budgets."""
 
+import json
+
 import dspy
 import pytest
 
@@ -48,9 +50,16 @@ KEYS = {
 
 @pytest.fixture(scope="module")
 def lm():
+    """The embedded model on one torch thread: with other jobs sharing the 2 cores, two threads
+    wait on each other at every op (measured here: 32 tokens in 46 s on 2 threads, 5 s on 1)."""
+    import torch
+
     from reer_pipeline.lm.registry import load_lm
 
-    return load_lm("hf::embedded")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_lm("hf::embedded")
+    torch.set_num_threads(threads)
 
 
 def run(program, lm, max_tokens, **inputs):
@@ -61,6 +70,7 @@ def run(program, lm, max_tokens, **inputs):
 
 def check(candidates, stats, platform, generation):
     """Structure, limits, provenance and consistent counts; never the model's words."""
+    json.dumps([candidates, stats])  # plain data, ready for a table
     assert candidates and stats["candidates"] == len(candidates)
     assert stats["generation"] == generation
     assert stats["calls"] == sum(p["calls"] for p in stats["by_predictor"].values())
@@ -92,7 +102,7 @@ def test_single_through_draft_candidates(lm):
     program = DraftProgram(generation="single", n_angles=1, temperature=0.0, retries=1)
     topics = [{"topic": "unit tests as documentation", "platform": "x", "audience": "developers"}]
     candidates, stats = draft_candidates(
-        program, lm, topics, CARDS, TRACES, STYLE, SLOTS, max_tokens=32
+        program, lm, topics, CARDS, TRACES, STYLE, SLOTS, max_tokens=64
     )
     check(candidates, stats, "x", "single")
     assert len(candidates) == 1
@@ -110,7 +120,7 @@ def test_self_consistency_picks_one_of_n_samples(lm):
         scorer=lambda ts: [len(t) for t in ts],
     )
     candidates, stats = run(
-        program, lm, 32, topic="code review habits", platform="mastodon", audience="developers"
+        program, lm, 64, topic="code review habits", platform="mastodon", audience="developers"
     )
     check(candidates, stats, "mastodon", "self_consistency")
     assert stats["by_predictor"]["compose"]["calls"] == 2
@@ -122,18 +132,16 @@ def test_self_consistency_picks_one_of_n_samples(lm):
 
 @pytest.mark.slow
 def test_debate_two_drafters_and_a_judge(lm):
-    program = DraftProgram(
-        generation="debate", n_angles=1, debate_temperatures=(0.0, 0.0), retries=0
-    )
+    program = DraftProgram(generation="debate", n_angles=1, retries=1)
     candidates, stats = run(
-        program, lm, 32, topic="shipping a side project", platform="linkedin", audience="managers"
+        program, lm, 64, topic="shipping a side project", platform="linkedin", audience="managers"
     )
     check(candidates, stats, "linkedin", "debate")
-    assert stats["by_predictor"]["compose"]["calls"] == 2
+    assert 2 <= stats["by_predictor"]["compose"]["calls"] <= 4  # two drafters, one retry each
     assert set(stats["by_strategy"]) == {"contrarian", "story"}  # the drafters differ
     sel = candidates[0]["selection"]
     assert sel["method"] in ("judge", "walkover")
-    assert stats["by_predictor"]["judge"]["calls"] == (sel["method"] == "judge")
+    assert (stats["by_predictor"]["judge"]["calls"] > 0) == (sel["method"] == "judge")
     if sel["method"] == "judge":
         assert sel["better"] in ("a", "b") and sel["judged"] == (sel["judge_error"] is None)
     print("debate stats:", stats, "selection:", sel)

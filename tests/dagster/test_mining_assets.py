@@ -1,0 +1,66 @@
+"""The mining job on the sample export, with the embedded model and tiny budgets."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from reer_pipeline.definitions import defs
+from reer_pipeline.reer.store import TraceStore
+from tests.conftest import SAMPLE, copy_export
+from tests.dagster.test_ingest_assets import ingest
+
+TINY = {
+    "max_posts": 1,
+    "max_steps": 1,
+    "n_candidates": 2,
+    "max_tokens_request": 32,
+    "max_tokens_draft": 96,
+    "max_tokens_rewrite": 48,
+    "min_segment_chars": 40,
+}
+
+
+@pytest.mark.slow
+def test_mining_job_mines_incrementally_and_writes_cards(data_root):
+    with dg.instance_for_test() as instance:
+        assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
+        job = defs.resolve_job_def("mining")
+        config = {
+            "ops": {
+                "reer_traces": {"config": TINY},
+                "post_features": {"config": {"n_boot": 50}},
+                "writing_strategies": {"config": {"max_tokens": 96, "max_clusters": 2}},
+            }
+        }
+        result = job.execute_in_process(instance=instance, run_config=config)
+        assert result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert checks["no_trace_got_worse"].passed
+        assert "beats_every_baseline" in checks and "improved_share" in checks
+
+        meta = result.asset_materializations_for_node("reer_traces")[0].metadata
+        assert meta["mined_this_run"].value == 1 == meta["dagster/row_count"].value
+        assert meta["model_calls"].value >= 3  # request, draft, at least one rewrite or score
+        traces = list(TraceStore().read())
+        assert len(traces) == 1 and traces[0]["score_after"] <= traces[0]["score_before"]
+
+        # A second run finds the trace of the same post under the same config and mines nothing.
+        again = job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"reer_traces": {"config": TINY}}},
+            asset_selection=[dg.AssetKey("reer_traces")],
+        )
+        meta = again.asset_materializations_for_node("reer_traces")[0].metadata
+        assert meta["skipped_existing"].value >= 1 and meta["dagster/row_count"].value == 1
+        assert len(list(TraceStore().read())) == 1
+
+        cards_meta = result.asset_materializations_for_node("writing_strategies")[0].metadata
+        engagement = result.asset_materializations_for_node("engagement_model")[0].metadata
+    with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
+        cards = con.execute("SELECT source_post_ids, written_by FROM strategy_cards").fetchall()
+        assert cards and cards[0][0] == [traces[0]["post_id"]]
+        assert cards_meta["dagster/row_count"].value == len(cards)
+        assert con.execute("SELECT count(*) FROM post_features").fetchone()[0] == 3207 - 351
+    assert "BarackObama" in engagement["spearman"].value
+    assert (data_root / "engagement" / "x__BarackObama.joblib").exists()
+    assert 0 <= cards_meta["card_parse_failures"].value <= cards_meta["card_calls"].value
