@@ -10,9 +10,9 @@ from pathlib import Path
 
 from reer_pipeline import paths
 
-SAMPLE = (
-    Path(__file__).resolve().parent.parent / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
-)
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
+DEMO_CONFIG = ROOT / "demo.yaml"
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -36,8 +36,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Ingest the shipped sample export (and anything else in the exports folder) end to end."""
+    """Ingest the sample export (and anything in the exports folder), then mine and draft."""
     import dagster as dg
+    import yaml
 
     from reer_pipeline.assets.ingest import export_partitions, partition_key
     from reer_pipeline.definitions import defs
@@ -53,12 +54,86 @@ def cmd_demo(args: argparse.Namespace) -> int:
     job = defs.resolve_job_def("ingest")
     for key in keys:
         result = job.execute_in_process(instance=instance, partition_key=key)
-        print(f"ingest {key}: {'ok' if result.success else 'FAILED'}")
+        print(f"ingest {key}: {'ok' if result.success else 'FAILED'}", flush=True)
         if not result.success:
             return 1
-    print(f"\nWarehouse: {paths.warehouse_path()}  (tables: posts, top_posts)")
+    run_config = yaml.safe_load(DEMO_CONFIG.read_text())
+    for name in ("mining", "drafting"):
+        job = defs.resolve_job_def(name)
+        ops = {k: v for k, v in run_config["ops"].items() if k in job.graph.node_dict}
+        result = job.execute_in_process(instance=instance, run_config={"ops": ops})
+        print(f"{name}: {'ok' if result.success else 'FAILED'}", flush=True)
+        if not result.success:
+            return 1
+    print(f"\nWarehouse: {paths.warehouse_path()}")
+    print("  tables: posts, top_posts, post_features, feature_lift, strategy_cards, candidates,")
+    print("  candidate_scores; traces (JSONL): " + str(paths.traces_dir()))
     print(f"Dagster instance: {instance.root_directory}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
+    return 0
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    """Draft posts for a topic now and print them ranked, with their scores."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reer_pipeline.lm.registry import resolve_role
+    from reer_pipeline.program.context import load_context, tuned_program_path
+    from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program
+    from reer_pipeline.scoring.candidates import CandidateScorer
+    from reer_pipeline.scoring.engagement import EngagementModel
+
+    console = Console(stderr=True)
+    warehouse = paths.warehouse_path()
+    if not warehouse.exists():
+        print(f"reer draft: no warehouse at {warehouse}; run `make demo` first", file=sys.stderr)
+        return 1
+    import duckdb
+
+    with console.status("reading the author's strategies and traces..."):
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            ctx = load_context(con, args.platform, args.author)
+    path = tuned_program_path(args.platform)
+    kw = {"generation": args.generation, "n_angles": args.n}
+    program = load_program(path, **kw) if path else DraftProgram(**kw)
+    with console.status(f"loading the models ({'tuned' if path else 'base'} program)..."):
+        proposer = resolve_role("proposer_lm")
+        scorer_lm = resolve_role("scorer_lm")
+    with console.status(f"drafting {args.n} posts about {args.topic!r} for {ctx.author}..."):
+        topic = {"topic": args.topic, "platform": args.platform, "audience": args.audience}
+        drafts, stats = draft_candidates(
+            program,
+            proposer,
+            [topic],
+            ctx.cards,
+            ctx.traces,
+            ctx.style,
+            ctx.slots,
+            args.max_tokens,
+        )
+    with console.status(f"scoring {len(drafts)} drafts in one batch..."):
+        model_path = paths.data_dir() / "engagement" / f"{args.platform}__{ctx.author}.joblib"
+        model = EngagementModel.load(model_path) if model_path.exists() else None
+        scorer = CandidateScorer(args.platform, ctx.own_texts, scorer_lm, model)
+        scores = scorer.score([d["text"] for d in drafts])
+    ranked = sorted(zip(drafts, scores, strict=True), key=lambda ds: -ds[1]["total"])
+    table = Table(title=f"{args.topic} ({args.platform}, {ctx.author}, program: {path or 'base'})")
+    for name in ("#", "total", "style", "engagement", "strategy", "draft"):
+        table.add_column(name)
+    for i, (d, s) in enumerate(ranked, start=1):
+        table.add_row(
+            str(i),
+            f"{s['total']:.3f}",
+            f"{s['style_fit']:.2f}",
+            f"{s['engagement']:.2f}",
+            d["strategy"] or "",
+            d["text"] or "(empty)",
+        )
+    Console().print(table)
+    console.print(
+        f"parse failures: {stats['parse_failures']}, empty outputs: {stats['empty_outputs']}"
+    )
     return 0
 
 
@@ -69,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="export files to parse")
     p.add_argument("--author", help="author name for formats that do not carry one")
     p.set_defaults(func=cmd_parse)
+    p = sub.add_parser("draft", help=cmd_draft.__doc__, description=cmd_draft.__doc__)
+    p.add_argument("topic", help="what to post about")
+    p.add_argument("--platform", choices=["x", "linkedin", "mastodon"], default="x")
+    p.add_argument("-n", type=int, default=3, help="how many drafts (angles)")
+    p.add_argument("--author", help="whose voice (default: the author with the most posts)")
+    p.add_argument("--audience", default="a general audience")
+    p.add_argument(
+        "--generation", choices=["single", "self_consistency", "debate"], default="single"
+    )
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.set_defaults(func=cmd_draft)
     p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     p.set_defaults(func=cmd_demo)
     return parser

@@ -22,13 +22,15 @@ def reer(*args, env=None, **kw):
     )
 
 
-@pytest.mark.parametrize("command", [[], ["parse"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["parse"], ["demo"], ["draft"]])
 def test_help_for_every_command(command):
     out = reer(*command, "--help")
     assert out.returncode == 0 and "usage: reer" in out.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["nonsense"], ["parse"], ["demo", "--bogus"]])
+@pytest.mark.parametrize(
+    "args", [[], ["nonsense"], ["parse"], ["demo", "--bogus"], ["draft"], ["draft", "t", "-n", "x"]]
+)
 def test_bad_arguments_exit_nonzero_with_a_message(args):
     out = reer(*args)
     assert out.returncode == 2 and "error:" in out.stderr
