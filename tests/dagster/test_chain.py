@@ -1,4 +1,5 @@
-"""The mining job on the sample export, with the embedded model and tiny budgets."""
+"""The whole chain on the sample export, with the embedded model and tiny budgets:
+ingest -> mining -> drafting, through a real instance and a real DuckDB file."""
 
 import dagster as dg
 import duckdb
@@ -21,7 +22,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_mining_job_mines_incrementally_and_writes_cards(data_root):
+def test_whole_chain_mines_incrementally_then_drafts_and_ranks(data_root):
     with dg.instance_for_test() as instance:
         assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
         job = defs.resolve_job_def("mining")
@@ -56,6 +57,20 @@ def test_mining_job_mines_incrementally_and_writes_cards(data_root):
 
         cards_meta = result.asset_materializations_for_node("writing_strategies")[0].metadata
         engagement = result.asset_materializations_for_node("engagement_model")[0].metadata
+
+        drafting = defs.resolve_job_def("drafting").execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {
+                    "candidates": {"config": {"max_topics": 1, "n_angles": 1, "max_tokens": 64}}
+                }
+            },
+        )
+        assert drafting.success
+        checks = {e.check_name: e for e in drafting.get_asset_check_evaluations()}
+        assert checks["candidates_within_limits"].passed
+        assert "candidates_schema_valid" in checks
+        scores_meta = drafting.asset_materializations_for_node("candidate_scores")[0].metadata
     with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
         cards = con.execute("SELECT source_post_ids, written_by FROM strategy_cards").fetchall()
         assert cards and cards[0][0] == [traces[0]["post_id"]]
@@ -64,3 +79,16 @@ def test_mining_job_mines_incrementally_and_writes_cards(data_root):
     assert "BarackObama" in engagement["spearman"].value
     assert (data_root / "engagement" / "x__BarackObama.joblib").exists()
     assert 0 <= cards_meta["card_parse_failures"].value <= cards_meta["card_calls"].value
+
+    with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            """SELECT c.topic, c.generation, c.program, c.strategy, s.total, s.rank,
+                s.heuristics, s.style_fit, s.engagement, s.feedback
+            FROM candidates c JOIN candidate_scores s ON s.candidate_id = c.id"""
+        ).fetchall()
+    assert rows and scores_meta["dagster/row_count"].value == len(rows)
+    for _, generation, program, strategy, total, rank, heur, style, eng, feedback in rows:
+        assert generation == "single" and program == "base" and strategy
+        assert 0 <= heur <= 1 and 0 <= style <= 1 and 0 <= eng <= 1 and feedback
+        assert 0 <= total <= 1 and rank >= 1
+    assert rows[0][0] in scores_meta["top_drafts"].value
