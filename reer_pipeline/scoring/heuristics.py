@@ -10,15 +10,13 @@ import re
 from dataclasses import dataclass, field
 
 from reer_pipeline.ingest.text import LINK_RE
+from reer_pipeline.program.package import PLATFORM_LIMITS, THREADED, split_thread
 from reer_pipeline.scoring.features import MENTION_RE, hook_type
 
-PLATFORM_LIMITS = {"x": 280, "linkedin": 3000, "mastodon": 500}
-THREADED = {"x", "mastodon"}  # platforms where a long text can be posted as a numbered thread
 THREAD_LENGTH_SCORE = 0.8  # a clean thread is postable, but a single post is tighter
 WEIGHTS = {"length": 0.4, "readability": 0.3, "hook": 0.3}
 READABLE = (30.0, 70.0)  # Flesch ease mapped linearly to 0..1 between these (70+: plain English)
 
-SEPARATOR_RE = re.compile(r"([ \t]*\n[ \t]*\n\s*|[ \t]*\n[ \t]*|(?<=[.!?…])[ \t]+)")
 SENTENCE_RE = re.compile(r"[.!?…]+|\n+")
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 VOWELS_RE = re.compile(r"[aeiouy]+")
@@ -47,57 +45,6 @@ def flesch_reading_ease(text: str) -> float | None:
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * per_word
 
 
-def _pieces(text: str, budget: int) -> list[tuple[str, str]]:
-    """(separator, piece) pairs: paragraphs, lines and sentences, and the words of any sentence
-    longer than `budget`. Separators are normalized to a blank line, a newline or a space."""
-    tokens = SEPARATOR_RE.split(text.strip())
-    pairs = [("", tokens[0])] + list(zip(tokens[1::2], tokens[2::2], strict=True))
-    pieces = []
-    for sep, piece in pairs:
-        sep = "\n\n" if sep.count("\n") > 1 else "\n" if "\n" in sep else " "
-        words = [piece] if len(piece) <= budget else piece.split()
-        for n, word in enumerate(words):
-            if len(word) > budget:
-                raise ValueError(f"a {len(word)}-character word cannot fit in a part")
-            pieces.append((sep if n == 0 else " ", word))
-    return [(sep, piece) for sep, piece in pieces if piece]
-
-
-def _pack(pieces: list[tuple[str, str]], budget: int) -> list[str]:
-    parts, current = [], ""
-    for sep, piece in pieces:
-        joined = f"{current}{sep}{piece}" if current else piece
-        if len(joined) <= budget:
-            current = joined
-        else:
-            parts.append(current)
-            current = piece
-    return [*parts, current]
-
-
-def split_thread(text: str, limit: int = 280) -> list[str]:
-    """Split `text` into parts of at most `limit` characters, on paragraph, line or sentence
-    boundaries (and between words only inside a sentence too long for one part).
-
-    A text that fits is returned whole. Otherwise each part ends with ' i/n'. Raises ValueError
-    when a single word is longer than a part can hold.
-    """
-    text = text.strip()
-    if len(text) <= limit:
-        return [text]
-    digits = 1
-    while True:
-        budget = limit - len(f" {'9' * digits}/{'9' * digits}")
-        if budget < 1:
-            raise ValueError(f"limit {limit} leaves no room for text beside the numbering")
-        parts = _pack(_pieces(text, budget), budget)
-        if len(parts) == 1:
-            return parts
-        if len(parts) < 10**digits:
-            return [f"{part} {i}/{len(parts)}" for i, part in enumerate(parts, 1)]
-        digits += 1
-
-
 @dataclass
 class HeuristicScore:
     """A 0..1 score: the weighted mean of `components`, or 0 when the text is not postable."""
@@ -120,11 +67,9 @@ def heuristic_score(text: str, platform: str) -> HeuristicScore:
     text = text.strip()
     limit = PLATFORM_LIMITS[platform]
     parts = 1 if len(text) <= limit else 0
-    if not parts and platform in THREADED:
-        try:
-            parts = len(split_thread(text, limit))
-        except ValueError:
-            parts = 0
+    # a thread is clean only when no word has to be cut to fit a part
+    if not parts and platform in THREADED and max(map(len, text.split()), default=0) < limit:
+        parts = len(split_thread(text, limit))
     length = 1.0 if parts == 1 else THREAD_LENGTH_SCORE if parts > 1 else 0.0
     ease = flesch_reading_ease(text)
     low, high = READABLE

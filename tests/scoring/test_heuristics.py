@@ -66,9 +66,6 @@ def test_ten_or_more_parts_still_fit():
     assert parts[-1].endswith(f" {len(parts)}/{len(parts)}")
 
 
-def test_a_word_longer_than_a_part_is_an_error():
-    with pytest.raises(ValueError, match="word"):
-        split_thread("see https://example.com/" + "a" * 300 + " for more", 280)
 
 
 def test_readability_orders_plain_and_dense_text():
