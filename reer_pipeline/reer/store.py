@@ -204,7 +204,9 @@ _COLUMNS = {
 
 
 def create_duckdb_view(con: Any, root: str | Path | None = None, name: str = "reer_traces") -> str:
-    """Create (or replace) view `name` in DuckDB connection `con` over the store's JSONL files.
+    """Create (or replace) the temporary view `name` in `con` over the store's JSONL files.
+
+    Temporary, so it works on read-only connections and never outlives the data it reads.
 
     DuckDB reads the files directly at query time, so new traces show up without re-creating the
     view. A torn last line is skipped. Columns are flattened (topic, audience, intent, token
@@ -218,7 +220,7 @@ def create_duckdb_view(con: Any, root: str | Path | None = None, name: str = "re
     cols = ", ".join(f"'{k}': '{v}'" for k, v in _COLUMNS.items())
     con.execute(
         f"""
-        CREATE OR REPLACE VIEW {name} AS
+        CREATE OR REPLACE TEMP VIEW {name} AS
         SELECT
             id, post_id, author, platform, post_hash, config_hash, post_created_at,
             engagement_pct, y,
