@@ -110,9 +110,15 @@ def main() -> None:
     ap.add_argument("--max-tokens-rewrite", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (one candidate)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--dtype",
+        default="float32",
+        help="scorer dtype: float32 scores a row the same alone or in a padded batch; bfloat16 "
+        "(the hf default) is faster but its batch-dependent rounding can flip near-ties",
+    )
     args = ap.parse_args()
 
-    lm = load_lm(args.uri)
+    lm = load_lm(args.uri, **({"dtype": args.dtype} if args.uri.startswith("hf::") else {}))
     cfg = SearchConfig(
         proposer_uri=args.uri,
         scorer_uri=args.uri,

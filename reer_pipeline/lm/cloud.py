@@ -136,6 +136,7 @@ class CloudLM:
 
     provider = "cloud"
     key_env = ""
+    key_required = True  # a self-hosted openai-compatible server may need none
     capabilities = Capabilities(generate=True, score=False, chat=True, n_per_call=False)
 
     def __init__(
@@ -154,6 +155,10 @@ class CloudLM:
         self.model = model
         self.base_url = base_url
         self._key = api_key or (os.environ.get(self.key_env) if self.key_env else None) or ""
+        if self.key_required and not self._key:
+            raise ValueError(
+                f"{self.key_env} is not set: {self.provider}::{model} needs an API key"
+            )
         self.max_retries, self.timeout = max_retries, timeout
         self.backoff, self.max_backoff = backoff, max_backoff
         self.prices = prices or PRICES.get(model, (0.0, 0.0))
@@ -299,6 +304,7 @@ class OpenAICompatibleLM(OpenAILM):
 
     provider = "openai-compatible"
     key_env = "OPENAI_COMPATIBLE_API_KEY"
+    key_required = False
     capabilities = Capabilities(generate=True, score=True, chat=True, n_per_call=True)
     _max_tokens_param = "max_tokens"
 

@@ -45,15 +45,17 @@ def test_whole_chain_mines_incrementally_then_drafts_and_ranks(data_root):
         traces = list(TraceStore().read())
         assert len(traces) == 1 and traces[0]["score_after"] <= traces[0]["score_before"]
 
-        # A second run finds the trace of the same post under the same config and mines nothing.
+        # A second run skips the post that has a trace under this config and mines the next one.
         again = job.execute_in_process(
             instance=instance,
             run_config={"ops": {"reer_traces": {"config": TINY}}},
             asset_selection=[dg.AssetKey("reer_traces")],
         )
         meta = again.asset_materializations_for_node("reer_traces")[0].metadata
-        assert meta["skipped_existing"].value >= 1 and meta["dagster/row_count"].value == 1
-        assert len(list(TraceStore().read())) == 1
+        assert meta["skipped_existing"].value == 1 and meta["mined_this_run"].value == 1
+        ids = [t["id"] for t in TraceStore().read()]
+        assert len(ids) == len(set(ids)) == 2 == meta["dagster/row_count"].value
+        assert traces[0]["id"] in ids
 
         cards_meta = result.asset_materializations_for_node("writing_strategies")[0].metadata
         engagement = result.asset_materializations_for_node("engagement_model")[0].metadata

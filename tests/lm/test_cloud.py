@@ -166,3 +166,21 @@ def test_mlx_lm_server_generates_but_cannot_score(model_dir, tmp_path):
             lm.score(["The sky is"], [" blue."])
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "uri, variable",
+    [
+        ("openai::gpt-4o-mini", "OPENAI_API_KEY"),
+        ("anthropic::claude-3-5-haiku", "ANTHROPIC_API_KEY"),
+        ("together::meta-llama/Llama-3-8b", "TOGETHER_API_KEY"),
+    ],
+)
+def test_a_missing_key_fails_loudly_with_its_variable(monkeypatch, uri, variable):
+    from reer_pipeline.lm.registry import build_lm
+
+    monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(ValueError, match=variable):
+        build_lm(uri)
+    monkeypatch.setenv(variable, "sk-test-not-a-real-key")
+    assert build_lm(uri).uri == uri
