@@ -31,12 +31,17 @@ class Topic(BaseModel):
 _TOPICS = TypeAdapter(list[Topic])
 
 
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "topics.yaml"
+
+
 def topics_path() -> Path:
-    return data_dir() / "topics.yaml"
+    """`<data root>/topics.yaml`, or the shipped examples when the data root has none."""
+    path = data_dir() / "topics.yaml"
+    return path if path.exists() else SHIPPED
 
 
 def load_topics(path: str | Path | None = None) -> list[dict]:
-    """The validated topics of `path` (default `<data root>/topics.yaml`) as plain dicts."""
+    """The validated topics of `path` (default `topics_path()`) as plain dicts."""
     path = Path(path) if path else topics_path()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

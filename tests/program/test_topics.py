@@ -15,6 +15,7 @@ def test_shipped_topics_cover_every_platform():
 
 
 def test_default_path_is_under_the_data_root(data_root):
+    assert load_topics() == load_topics(SHIPPED)  # a data root without topics uses the examples
     (data_root / "topics.yaml").write_text("- {topic: tests, platform: X}\n")
     assert load_topics() == [{"topic": "tests", "platform": "x", "audience": "a general audience"}]
 
