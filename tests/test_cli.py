@@ -1,6 +1,7 @@
 """The `reer` command, run as a user runs it: in a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -55,7 +56,8 @@ def test_demo_ingests_the_sample_into_a_real_instance(tmp_path):
     env = {
         "REER_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path / "home"),
-        "PATH": "",
+        "PATH": os.environ["PATH"],  # dagster's log capture runs `tail`
+        "REER_MODELS_DIR": os.environ["REER_MODELS_DIR"],
     }
     (tmp_path / "home").mkdir()
     out = reer("demo", env=env)
@@ -64,3 +66,5 @@ def test_demo_ingests_the_sample_into_a_real_instance(tmp_path):
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM posts").fetchone() == (3207,)
         assert con.execute("SELECT count(*) FROM top_posts").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM candidate_scores").fetchone()[0] > 0
+    assert "mining: ok" in out.stdout and "drafting: ok" in out.stdout

@@ -52,10 +52,18 @@ def candidates(
     topics = load_topics()[: config.max_topics]
     lm = language_models.get("proposer_lm")
     rows, stats = [], None
+    contexts, skipped = {}, []
     with warehouse.get_connection(read_only=True) as con:
-        contexts = {t["platform"]: load_context(con, t["platform"], config.author) for t in topics}
+        for platform in {t["platform"] for t in topics}:
+            try:
+                contexts[platform] = load_context(con, platform, config.author)
+            except ValueError as exc:  # no posts of the author's on that platform to learn from
+                context.log.warning(f"skipping {platform} topics: {exc}")
     for i, topic in enumerate(topics, start=1):
-        ctx = contexts[topic["platform"]]
+        ctx = contexts.get(topic["platform"])
+        if ctx is None:
+            skipped.append(f"{topic['platform']}: {topic['topic']}")
+            continue
         program, source = program_for(topic["platform"], config)
         context.log.info(f"topic {i} of {len(topics)}: {topic['topic']!r} for {ctx.author}")
         made, topic_stats = draft_candidates(
@@ -85,7 +93,8 @@ def candidates(
         metadata=language_models.usage_metadata()
         | {
             "dagster/row_count": len(rows),
-            "topics": len(topics),
+            "topics": len(topics) - len(skipped),
+            "skipped_topics": dg.MetadataValue.json(skipped),
             "generation": config.generation,
             "parse_failures": stats.get("parse_failures", 0),
             "empty_outputs": stats.get("empty_outputs", 0),

@@ -54,7 +54,8 @@ def test_role_falls_back_and_local_models_are_cached(monkeypatch, model_dir):
         registry.resolve_role("scorer_lm", {"scorer_lm": "hf::/nonexistent/model"})
 
 
-def test_cloud_uris_build_sdk_backends():
+def test_cloud_uris_build_sdk_backends(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
     lm = registry.load_lm("openai-compatible::http://127.0.0.1:9/v1::tiny")
     assert lm.uri == "openai-compatible::http://127.0.0.1:9/v1::tiny"
     assert registry.load_lm("anthropic::claude-3-5-haiku-latest").capabilities.score is False

@@ -89,7 +89,7 @@ def test_materialize_ingest_from_the_ui(dagster_dev):
         skip = page.get_by_role("button", name="Skip")  # Dagster's community pop-up
         page.add_locator_handler(skip, lambda: skip.click())
         try:
-            page.goto(dagster_dev + "/asset-groups")
+            page.goto(dagster_dev + "/assets")  # the catalog lists every asset by name
             for name in asset_names:
                 expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
 
@@ -98,10 +98,17 @@ def test_materialize_ingest_from_the_ui(dagster_dev):
             launch.wait_for(timeout=60_000)
             launch.click()
             page.get_by_role("button", name="All", exact=True).click()
-            page.get_by_role("button", name="Launch 1 run").click()
+            launch_run = page.get_by_role("button", name="Launch 1 run")
+            launch_run.click()
+            expect(launch_run).to_be_hidden(timeout=60_000)  # the dialog closes once launched
 
             page.goto(dagster_dev + "/runs")
-            expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=240_000)
+            success = page.get_by_text("Success", exact=True).first
+            deadline = time.time() + 240
+            while not success.is_visible() and time.time() < deadline:
+                page.wait_for_timeout(3000)
+                page.reload()
+            expect(success).to_be_visible(timeout=10_000)
 
             page.goto(dagster_dev + "/assets/posts")
             row_count = page.get_by_text("Row count").locator("xpath=following-sibling::*[1]")
