@@ -66,8 +66,6 @@ def test_ten_or_more_parts_still_fit():
     assert parts[-1].endswith(f" {len(parts)}/{len(parts)}")
 
 
-
-
 def test_readability_orders_plain_and_dense_text():
     plain = "We ship small. We ship often. It works."
     dense = (
