@@ -65,3 +65,10 @@ class LanguageModel(Protocol):
     def score(self, prefixes: list[str], continuations: list[str]) -> list[list[float]]:
         """For each (prefix, continuation) pair, the logprob of every continuation token."""
         ...
+
+
+def render_prompt(tokenizer, prompt: Prompt) -> str:
+    """A raw string as is; chat messages through the tokenizer's chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)

@@ -6,7 +6,7 @@ import copy
 import os
 import threading
 
-from reer_pipeline.lm.base import Capabilities, Prompt, Usage
+from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
 
 MIN_SHARED = 8  # shortest common token prefix worth computing once for a group
@@ -126,12 +126,7 @@ class HFModel:
 
     # ---- generation -------------------------------------------------------------------------
     def render(self, prompt: Prompt) -> str:
-        """Chat messages through the model's chat template; raw strings unchanged."""
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            list(prompt), tokenize=False, add_generation_prompt=True
-        )
+        return render_prompt(self.tokenizer, prompt)
 
     def generate(
         self,

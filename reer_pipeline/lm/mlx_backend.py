@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from reer_pipeline.lm.base import Capabilities, Prompt, Usage
+from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
 from reer_pipeline.lm.hf import cut_at_stop, encode_pairs, plan_batches
 
@@ -33,11 +33,7 @@ class MLXModel:
         return f"MLXModel(uri={self.uri!r})"
 
     def render(self, prompt: Prompt) -> str:
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            list(prompt), tokenize=False, add_generation_prompt=True
-        )
+        return render_prompt(self.tokenizer, prompt)
 
     def generate(
         self,
