@@ -15,18 +15,18 @@ from reer_pipeline.resources.warehouse import Warehouse
 
 
 class ReerTracesConfig(dg.Config):
-    """The search's knobs (defaults follow the paper) and this run's budget."""
+    """The search's knobs (defaults are SearchConfig's, after the paper) and this run's budget."""
 
-    n_candidates: int = 2
-    max_steps: int = 10
-    threshold: float = 0.25
-    clip_low: float = -2.0
-    min_segment_chars: int = 100
-    max_tokens_request: int = 64
-    max_tokens_draft: int = 384
-    max_tokens_rewrite: int = 192
-    temperature: float = 0.8
-    seed: int = 0
+    n_candidates: int = SearchConfig.n_candidates
+    max_steps: int = SearchConfig.max_steps
+    threshold: float = SearchConfig.threshold
+    clip_low: float = SearchConfig.clip_low
+    min_segment_chars: int = SearchConfig.min_segment_chars
+    max_tokens_request: int = SearchConfig.max_tokens_request
+    max_tokens_draft: int = SearchConfig.max_tokens_draft
+    max_tokens_rewrite: int = SearchConfig.max_tokens_rewrite
+    temperature: float = SearchConfig.temperature
+    seed: int = SearchConfig.seed
     max_posts: int | None = 20
     time_limit_s: float | None = 3600.0
     min_improved_share: float = 0.5  # the improvement check warns below this share
