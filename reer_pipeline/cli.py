@@ -113,7 +113,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
             args.max_tokens,
         )
     with console.status(f"scoring {len(drafts)} drafts in one batch..."):
-        model_path = paths.data_dir() / "engagement" / f"{args.platform}__{ctx.author}.joblib"
+        model_path = paths.engagement_model_path(args.platform, ctx.author)
         model = EngagementModel.load(model_path) if model_path.exists() else None
         scorer = CandidateScorer(args.platform, ctx.own_texts, scorer_lm, model)
         scores = scorer.score([d["text"] for d in drafts])

@@ -2,20 +2,20 @@
 
 import dagster as dg
 
-from reer_pipeline.assets import drafting, ingest, mining, strategies
+from reer_pipeline.assets import drafting, ingest, mining, strategies, tuning
 from reer_pipeline.executors import executor_from_env
-from reer_pipeline.jobs import drafting_job, ingest_job, mining_job, nightly_job
+from reer_pipeline.jobs import drafting_job, ingest_job, mining_job, nightly_job, tuning_job
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.new_exports import new_export_sensor
 
-modules = [ingest, mining, strategies, drafting]
+modules = [ingest, mining, strategies, drafting, tuning]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[ingest_job, mining_job, drafting_job, nightly_job],
+    jobs=[ingest_job, mining_job, drafting_job, nightly_job, tuning_job],
     schedules=[nightly_schedule],
     sensors=[new_export_sensor],
     resources={"warehouse": Warehouse(), "language_models": LMRegistryResource()},

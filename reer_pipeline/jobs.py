@@ -28,3 +28,9 @@ nightly_job = dg.define_asset_job(
     | dg.AssetSelection.groups("mining", "drafting"),
     description="posts -> top posts -> traces for new top posts -> strategies -> drafts.",
 )
+
+tuning_job = dg.define_asset_job(
+    "tuning",
+    selection=dg.AssetSelection.groups("tuning"),
+    description="The drafting program tuned per optimizer x platform (pick a partition).",
+)

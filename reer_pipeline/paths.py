@@ -27,3 +27,11 @@ def models_dir() -> Path:
 
 def programs_dir() -> Path:
     return data_dir() / "programs"
+
+
+def engagement_dir() -> Path:
+    return data_dir() / "engagement"
+
+
+def engagement_model_path(platform: str, author: str) -> Path:
+    return engagement_dir() / f"{platform}__{author}.joblib"

@@ -9,11 +9,15 @@ import duckdb
 def markdown_table(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> dg.MetadataValue:
     rel = con.execute(sql, params or [])
     names = [d[0] for d in rel.description]
-    rows = rel.fetchall()
+    return rows_table([dict(zip(names, row, strict=True)) for row in rel.fetchall()], names)
+
+
+def rows_table(rows: list[dict], names: list[str] | None = None) -> dg.MetadataValue:
+    """A Markdown table of dicts (columns: `names`, else the first row's keys)."""
+    names = names or (list(rows[0]) if rows else [])
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in rows:
-        cells = [_cell(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(row.get(n)) for n in names) + " |")
     return dg.MetadataValue.md("\n".join(lines))
 
 

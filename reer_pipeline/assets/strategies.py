@@ -8,7 +8,7 @@ from reer_pipeline.assets.ingest import posts
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.lm.dspy_adapter import to_dspy
-from reer_pipeline.paths import data_dir
+from reer_pipeline.paths import engagement_dir, engagement_model_path
 from reer_pipeline.program.cards import write_cards
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.resources.lm import LMRegistryResource
@@ -134,8 +134,6 @@ def engagement_model(
     context: dg.AssetExecutionContext, config: EngagementModelConfig, warehouse: Warehouse
 ):
     """Per-author model of a post's engagement percentile, validated on the newest posts."""
-    out_dir = data_dir() / "engagement"
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows, losers = [], []
     with warehouse.get_connection(read_only=True) as con:
         authors = con.execute(
@@ -151,7 +149,7 @@ def engagement_model(
                 test_fraction=config.test_fraction,
                 rolling_window=config.rolling_window,
             )
-            model.save(out_dir / f"{platform}__{author}.joblib")
+            model.save(engagement_model_path(platform, author))
             rho = model.rho
             rows.append(
                 {
@@ -169,7 +167,11 @@ def engagement_model(
         mem.register("report", pa.Table.from_pylist(rows) if rows else pa.table({"author": []}))
         table = markdown_table(mem, "SELECT * FROM report")
     yield dg.MaterializeResult(
-        metadata={"dagster/row_count": len(rows), "models_dir": str(out_dir), "spearman": table}
+        metadata={
+            "dagster/row_count": len(rows),
+            "models_dir": str(engagement_dir()),
+            "spearman": table,
+        }
     )
     yield dg.AssetCheckResult(
         check_name="beats_every_baseline",

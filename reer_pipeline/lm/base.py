@@ -7,6 +7,8 @@ make up a perplexity.
 
 from __future__ import annotations
 
+import random
+import sys
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -72,3 +74,13 @@ def render_prompt(tokenizer, prompt: Prompt) -> str:
     if isinstance(prompt, str):
         return prompt
     return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+
+
+def seed_local_models(seed: int) -> None:
+    """Seed Python's RNG and every local backend already loaded (never imports one), so that
+    sampling from a local model repeats."""
+    random.seed(seed)
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.manual_seed(seed)
+    if (mlx_core := sys.modules.get("mlx.core")) is not None:
+        mlx_core.random.seed(seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ class AuthorContext:
     own_texts: list[str] = field(default_factory=list)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
     rel = con.execute(sql, list(params))
     names = [d[0] for d in rel.description]
     return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
@@ -59,11 +60,11 @@ def load_context(
     ctx = AuthorContext(platform=platform, author=author)
     key = [platform, author]
     if _table_exists(con, "strategy_cards"):
-        ctx.cards = _rows(
+        ctx.cards = fetch_dicts(
             con, "SELECT * FROM strategy_cards WHERE platform = ? AND author = ?", key
         )
     create_duckdb_view(con, traces_root or TraceStore().root)
-    ctx.traces = _rows(
+    ctx.traces = fetch_dicts(
         con,
         """SELECT post_id, x, y, trajectory, engagement_pct FROM reer_traces
         WHERE kept AND platform = ? AND author = ? ORDER BY score_after LIMIT ?""",
@@ -71,7 +72,7 @@ def load_context(
     )
     ctx.own_texts = [
         r["text"]
-        for r in _rows(
+        for r in fetch_dicts(
             con,
             """SELECT text FROM posts WHERE platform = ? AND author = ? AND is_original
             ORDER BY created_at DESC LIMIT ?""",
@@ -85,11 +86,18 @@ def load_context(
 
 
 def tuned_program_path(platform: str, root: Path | None = None) -> Path | None:
-    """The newest tuned program for `platform` (`<programs>/<optimizer>__<platform>/`), if any."""
+    """The newest tuned program for `platform` (`<programs>/<optimizer>__<platform>/`) that did
+    not score below the base program on its held-out test split, if any."""
     from reer_pipeline.paths import programs_dir
 
     found = sorted(
         (root or programs_dir()).glob(f"*__{platform}/program.json"),
         key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
-    return found[-1] if found else None
+    for path in found:
+        evaluation = path.parent / "evaluation.json"
+        if evaluation.exists() and json.loads(evaluation.read_text()).get("delta_mean", 0) < 0:
+            continue
+        return path
+    return None

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reer_pipeline.lm.base import LanguageModel, ScoringUnsupported
+from reer_pipeline.lm.base import LanguageModel, ScoringUnsupported, seed_local_models
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
@@ -289,13 +287,6 @@ class _Meter:
 _TOKENS = ("prompt_tokens", "completion_tokens", "scored_tokens")
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch = sys.modules.get("torch")  # seeds a local backend if one is loaded; never imports it
-    if torch is not None:
-        torch.manual_seed(seed)
-
-
 class Search:
     """REER search for one post with a proposer and a scorer (may be the same model)."""
 
@@ -361,7 +352,7 @@ class Search:
         t0 = time.perf_counter()
         self.meter = _Meter([self.proposer, self.scorer])
         seed_src = f"{c.seed}|{post.post_hash}".encode()
-        _seed_everything(int(hashlib.sha256(seed_src).hexdigest()[:8], 16))
+        seed_local_models(int(hashlib.sha256(seed_src).hexdigest()[:8], 16))
         y = post.text
 
         x = parse_request(post, self._ask(request_prompts(post)))

@@ -1,0 +1,98 @@
+"""REER mining on real data: the top N posts of the FiveThirtyEight sample, default SearchConfig.
+
+Stages the shipped sample, builds `posts` and `top_posts` in a throwaway DuckDB with the same SQL
+the assets use, then mines the top N by engagement with `reer.search.mine` into a throwaway trace
+store (or --store, which makes a rerun resume). Prints the figures the REER issue asks for:
+median relative score reduction, traces per hour, model calls per trace.
+
+    REER_TORCH_THREADS=1 .venv/bin/python benchmarks/reer_mining.py --posts 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from reer_pipeline.ingest.stage import stage_export
+from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, build_top_posts
+from reer_pipeline.lm.registry import load_lm
+from reer_pipeline.reer.search import SearchConfig, mine
+from reer_pipeline.reer.store import TraceStore
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data/samples/fivethirtyeight_BarackObama.csv"
+
+
+def top_posts(n: int, work: Path) -> list[dict]:
+    report = stage_export(SAMPLE, work / "sample.parquet")
+    assert report.error is None, report.error
+    with duckdb.connect(str(work / "warehouse.duckdb")) as con:
+        build_posts(con, [work / "sample.parquet"], EngagementConfig())
+        build_top_posts(con, 0.9, 20)
+        rows = con.execute(
+            """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
+                100 * engagement_pct AS engagement_pct
+            FROM top_posts ORDER BY engagement DESC LIMIT ?""",
+            [n],
+        )
+        names = [d[0] for d in rows.description]
+        return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, default=20)
+    ap.add_argument("--uri", default="hf::embedded", help="proposer and scorer URI")
+    ap.add_argument("--store", type=Path, help="trace store folder (default: a temporary one)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        posts = top_posts(args.posts, work)
+        lm = load_lm(args.uri)
+        store = TraceStore(args.store or work / "traces")
+        cfg = SearchConfig(proposer_uri=args.uri, scorer_uri=args.uri)
+
+        def progress(p):
+            print(
+                f"post {p.i}/{p.n} {p.post_id}: {p.status}, {p.elapsed_s:.0f}s elapsed, "
+                f"~{(p.eta_s or 0) / 60:.1f} min left",
+                flush=True,
+            )
+
+        t0 = time.perf_counter()
+        report = mine(posts, store, lm, lm, cfg, on_progress=progress)
+        wall = time.perf_counter() - t0
+        traces = [t for t in store.read() if t["id"] in set(report.ids)]
+    reductions = [
+        (t["score_before"] - t["score_after"]) / t["score_before"]
+        for t in traces
+        if t["score_before"] and t["score_after"] is not None
+    ]
+    calls = [t["usage"]["generate_calls"] + t["usage"]["score_calls"] for t in traces]
+    result = {
+        "posts": len(posts),
+        "traces": len(traces),
+        "kept": report.kept,
+        "failed": report.failed,
+        "config_hash": cfg.config_hash,
+        "wall_s": round(wall, 1),
+        "traces_per_hour": round(len(traces) / wall * 3600, 2) if traces else 0.0,
+        "median_relative_reduction": round(statistics.median(reductions), 4)
+        if reductions
+        else None,
+        "improved": sum(r > 1e-9 for r in reductions),
+        "model_calls_per_trace": statistics.median(calls) if calls else None,
+        "median_score_before": statistics.median(t["score_before"] for t in traces),
+        "median_score_after": statistics.median(t["score_after"] for t in traces),
+        "median_steps": statistics.median(len(t["steps"]) for t in traces),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

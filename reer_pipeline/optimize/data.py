@@ -1,0 +1,96 @@
+"""Train, validation and test sets for tuning the drafting program, split by time.
+
+An example is one of the author's top posts y. Its inputs are the request x behind y (the REER
+trace's x where y has a trace, else the same fallback x the search would use, with no model call)
+and the strategy card that y belongs to; its reference is y itself. The traces shown to the
+program as examples of the author's reasoning come from train posts only, so nothing from a
+validation or test post leaks into any prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dspy
+
+from reer_pipeline.program.modules import DEFAULT_CARD
+from reer_pipeline.reer.post import PostRef
+from reer_pipeline.reer.search import parse_request
+
+INPUTS = ("topic", "platform", "audience", "strategies", "traces")
+MAX_SHOWN_TRACES = 5
+
+
+@dataclass
+class Splits:
+    train: list[dspy.Example]
+    val: list[dspy.Example]
+    test: list[dspy.Example]
+
+    def bounds(self) -> dict[str, list[str]]:
+        """First and last post time of each split."""
+        return {
+            name: [split[0].created_at, split[-1].created_at] if split else []
+            for name, split in (("train", self.train), ("val", self.val), ("test", self.test))
+        }
+
+
+def card_for(post: dict, cards: Sequence[dict]) -> dict:
+    """The card built from this post, else the card sharing most key terms, else a plain card."""
+    for card in cards:
+        if post["post_id"] in (card.get("source_post_ids") or []):
+            return card
+    text = post["text"].lower()
+    best = max(cards, key=lambda c: sum(t in text for t in c.get("key_terms") or []), default=None)
+    return best or DEFAULT_CARD
+
+
+def split_sizes(n: int, fractions: tuple[float, float]) -> tuple[int, int, int]:
+    """(train, val, test) sizes; val and test get at least one example each when n >= 3."""
+    val_f, test_f = fractions
+    n_test = max(1, round(n * test_f)) if n >= 3 else 0
+    n_val = max(1, round(n * val_f)) if n >= 3 else 0
+    return n - n_val - n_test, n_val, n_test
+
+
+def build_splits(
+    posts: Sequence[dict],
+    traces: Sequence[dict],
+    cards: Sequence[dict],
+    max_examples: int = 60,
+    fractions: tuple[float, float] = (0.2, 0.2),
+) -> Splits:
+    """The newest `max_examples` top posts, oldest first, cut by time into train | val | test.
+
+    `posts`: top posts (post_id, platform, author, text, created_at, engagement_pct); `traces`:
+    kept REER traces of the same author (post_id, x, trajectory, score_after).
+    """
+    by_post = {t["post_id"]: t for t in traces}
+    ordered = sorted(posts, key=lambda p: (str(p["created_at"]), p["post_id"]))[-max_examples:]
+    n_train, n_val, _ = split_sizes(len(ordered), fractions)
+    train_ids = {p["post_id"] for p in ordered[:n_train]}
+    shown = sorted(
+        (t for t in traces if t["post_id"] in train_ids), key=lambda t: t.get("score_after") or 0
+    )
+    examples = []
+    for i, post in enumerate(ordered):
+        trace = by_post.get(post["post_id"])
+        x = trace["x"] if trace else parse_request(PostRef.from_any(post), [])
+        own_excluded = [t for t in shown if t["post_id"] != post["post_id"]]
+        example = dspy.Example(
+            topic=x["topic"],
+            platform=post["platform"],
+            audience=x["audience"],
+            strategies=[card_for(post, cards)],
+            traces=own_excluded[:MAX_SHOWN_TRACES] if i < n_train else shown[:MAX_SHOWN_TRACES],
+            reference=post["text"],
+            post_id=str(post["post_id"]),
+            created_at=str(post["created_at"]),
+            engagement_pct=post.get("engagement_pct"),
+            has_trace=trace is not None,
+        )
+        examples.append(example.with_inputs(*INPUTS))
+    return Splits(
+        examples[:n_train], examples[n_train : n_train + n_val], examples[n_train + n_val :]
+    )

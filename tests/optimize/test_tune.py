@@ -1,0 +1,60 @@
+"""Optimizer choice, the held-out comparison and its bootstrap interval, the validation plot."""
+
+import base64
+
+import numpy as np
+import pytest
+
+from reer_pipeline.optimize.tune import (
+    SMALL_TRAINSET,
+    bootstrap_interval,
+    choose_optimizer,
+    compare,
+    plot_curve,
+)
+
+
+def test_auto_picks_bootstrap_for_small_sets_or_budgets_and_gepa_otherwise():
+    assert choose_optimizer("auto", SMALL_TRAINSET - 1, 5, 1000) == "bootstrap"
+    assert choose_optimizer("auto", 30, 10, 60) == "bootstrap"  # < 2 passes over train + val
+    assert choose_optimizer("auto", 30, 10, 80) == "gepa"
+    assert choose_optimizer("auto", 30, 10, None) == "gepa"  # an auto level pays for itself
+    assert choose_optimizer("mipro", 1, 1, 1) == "mipro"  # an explicit choice is kept
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        choose_optimizer("adam", 30, 10, 80)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data():
+    rng = np.random.default_rng(1)
+    small = rng.normal(0.1, 0.2, 10)
+    large = rng.normal(0.1, 0.2, 400)
+    m, lo, hi = bootstrap_interval(small)
+    assert lo < m < hi and m == pytest.approx(small.mean())
+    m2, lo2, hi2 = bootstrap_interval(large)
+    assert hi2 - lo2 < hi - lo
+    assert lo2 < 0.1 < hi2  # the true mean, at 95%
+    assert bootstrap_interval([0.3, 0.3]) == (0.3, 0.3, 0.3)  # no spread, no interval
+    assert bootstrap_interval([0.5]) == (0.5, 0.5, 0.5)
+
+
+def test_compare_reports_the_mean_difference_per_example():
+    base = [
+        {"post_id": str(i), "total": t, "text": "b", "feedback": ""}
+        for i, t in enumerate([0.2, 0.4, 0.6])
+    ]
+    tuned = [
+        {**b, "total": b["total"] + d, "text": "t"}
+        for b, d in zip(base, [0.1, 0.0, -0.4], strict=True)
+    ]
+    out = compare(base, tuned)
+    assert out["base_mean"] == pytest.approx(0.4) and out["tuned_mean"] == pytest.approx(0.3)
+    assert out["delta_mean"] == pytest.approx(-0.1)
+    assert out["delta_low"] <= -0.1 <= out["delta_high"]
+    assert [r["delta"] for r in out["per_example"]] == [0.1, 0.0, -0.4]
+
+
+def test_plot_curve_writes_a_png(tmp_path):
+    path = tmp_path / "curve.png"
+    encoded = plot_curve([(0, 0.4), (8, 0.35), (14, 0.5)], 20, "gepa", path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert base64.b64decode(encoded) == path.read_bytes()

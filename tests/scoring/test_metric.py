@@ -1,0 +1,104 @@
+"""The GEPA metric: five arguments, the scorer's total, feedback in words, the judge only on
+feedback calls, references scored in one batch."""
+
+import dspy
+import pytest
+
+from reer_pipeline.lm.registry import load_lm
+from reer_pipeline.scoring.candidates import CandidateScorer
+from reer_pipeline.scoring.metric import DraftMetric, strategy_followed
+from tests.scoring.test_candidates import OWN
+
+QUESTION_CARD = {"name": "ask the crowd", "structure": "a claim, then a question", "key_terms": []}
+
+
+def example(reference: str, card: dict = QUESTION_CARD) -> dspy.Example:
+    return dspy.Example(
+        topic="code review",
+        platform="x",
+        audience="developers",
+        strategies=[card],
+        traces=[],
+        reference=reference,
+        post_id="gold-1",
+    ).with_inputs("topic", "platform", "audience", "strategies", "traces")
+
+
+def draft(text: str) -> dspy.Prediction:
+    return dspy.Prediction(candidates=[{"text": text}], stats={})
+
+
+@pytest.mark.parametrize(
+    ("text", "card", "followed"),
+    [
+        ("Small PRs win. Do yours?", QUESTION_CARD, True),
+        ("Small PRs win.", QUESTION_CARD, False),
+        ("Three rules:\n1. small\n2. fast", {"name": "list", "structure": "a list of steps"}, True),
+        ("Ship it, in 3 days", {"name": "numbers", "structure": "lead with a statistic"}, True),
+        ("Talk to the team", {"name": "story", "key_terms": ["deploy", "team"]}, True),
+        ("Talk to people", {"name": "story", "key_terms": ["deploy"]}, False),
+        ("Anything", {"name": "plain"}, True),
+    ],
+)
+def test_strategy_followed(text, card, followed):
+    assert strategy_followed(text, card) is followed
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return load_lm("hf::embedded")
+
+
+def test_gepa_accepts_the_metric():
+    metric = DraftMetric(CandidateScorer("x", OWN))
+    dspy.GEPA(metric=metric, max_metric_calls=1, reflection_lm=dspy.LM("openai/unused"))
+
+
+@pytest.mark.slow
+def test_score_and_feedback_follow_the_scorer(lm):
+    judged = []
+
+    def judge(texts):
+        judged.extend(texts)
+        return [0.4] * len(texts)
+
+    metric = DraftMetric(CandidateScorer("x", OWN, scorer=lm), judge)
+    gold = example("Small changes ship faster. Review them in minutes. Do you?")
+    good = metric(gold, draft("Small changes ship faster. Why wait for a big release?"))
+    plain = CandidateScorer("x", OWN, scorer=lm).score(
+        ["Small changes ship faster. Why wait for a big release?"]
+    )[0]
+    assert good.score == pytest.approx(plain["total"], abs=1e-3) and 0 < good.score <= 1
+    assert judged == []  # no judge on a plain evaluation (pred_name None)
+    assert metric.calls == 1 and metric.references["gold-1"]["style_fit"] >= 0
+
+    ignored = metric(gold, draft("Small changes ship faster."), None, "compose", None)
+    assert "ignores the strategy 'ask the crowd'" in ignored.feedback
+    assert "judge model rated it 4/10" in ignored.feedback and len(judged) == 1
+    assert metric.feedback_calls == 1 and metric.calls == 1
+
+    over = metric(gold, draft("a" * 3000))  # one unbroken word: no thread can carry it
+    assert over.score == 0.0 and "Over the platform limit" in over.feedback
+    empty = metric(gold, dspy.Prediction(candidates=[], stats={}))
+    assert "no draft" in empty.feedback
+
+
+@pytest.mark.slow
+def test_references_are_scored_once_in_one_batch(lm):
+    class CountingLM:  # forwards to the real model, counting score calls
+        def __init__(self, inner):
+            self.inner, self.uri, self.calls = inner, inner.uri, 0
+
+        def score(self, prefixes, continuations):
+            self.calls += 1
+            return self.inner.score(prefixes, continuations)
+
+    counting = CountingLM(lm)
+    metric = DraftMetric(CandidateScorer("x", OWN, scorer=counting))
+    golds = [example(t).copy(post_id=f"g{i}") for i, t in enumerate(OWN)]
+    metric.with_references(golds)
+    assert counting.calls == 2  # the author's own posts once, then all references in one call
+    metric.with_references(golds)
+    assert counting.calls == 2 and set(metric.references) == {"g0", "g1", "g2", "g3"}
+    results = metric.score_texts(golds, [g.reference for g in golds])
+    assert counting.calls == 3 and len(results) == 4
