@@ -215,6 +215,19 @@ class CloudLM:
                 )
                 time.sleep(delay)
 
+    def _echo_call(self, fn, est_tokens: int):
+        """`_call` for an echo+logprobs completion: a server that rejects the request shape
+        cannot score, which is ScoringUnsupported, not a failure to retry."""
+        try:
+            return self._call(fn, est_tokens)
+        except LMCallError as e:
+            if e.status not in (400, 404, 405, 422, 501):
+                raise
+            raise ScoringUnsupported(
+                f"{self.uri} at {self.base_url or 'its default URL'} rejected an echo+logprobs "
+                f"completion (status {e.status}): it returns no prompt logprobs; cannot score"
+            ) from None
+
     def _account(self, prompt_tokens: int, completion_tokens: int, kind: str) -> None:
         u = self.usage
         u.calls += 1
@@ -320,25 +333,17 @@ class OpenAICompatibleLM(OpenAILM):
         out = []
         for prefix, cont in zip(prefixes, continuations, strict=True):
             text = prefix + cont
-            try:
-                r = self._call(
-                    lambda t=text: self._client.completions.create(
-                        model=self.model,
-                        prompt=t,
-                        max_tokens=1,
-                        echo=True,
-                        logprobs=0,
-                        temperature=0,
-                    ),
-                    len(text) // 4 + 1,
-                )
-            except LMCallError as e:
-                if e.status not in (400, 404, 405, 422, 501):
-                    raise
-                raise ScoringUnsupported(
-                    f"openai-compatible server at {self.base_url} rejected an echo+logprobs "
-                    f"completion (status {e.status}): it returns no prompt logprobs; cannot score"
-                ) from None
+            r = self._echo_call(
+                lambda t=text: self._client.completions.create(
+                    model=self.model,
+                    prompt=t,
+                    max_tokens=1,
+                    echo=True,
+                    logprobs=0,
+                    temperature=0,
+                ),
+                len(text) // 4 + 1,
+            )
             lp = getattr(r.choices[0], "logprobs", None) if r.choices else None
             offsets = getattr(lp, "text_offset", None) if lp else None
             values = getattr(lp, "token_logprobs", None) if lp else None
@@ -404,9 +409,11 @@ class TogetherLM(CloudLM):
     def _make_client(self):
         import together
 
+        # our base URLs end in /v1 (the OpenAI convention); the together SDK adds /v1 itself
+        root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else None
         return together.Together(
             api_key=self._key or "missing",
-            base_url=self.base_url,
+            base_url=root,
             max_retries=0,
             timeout=self.timeout,
         )
@@ -432,7 +439,7 @@ class TogetherLM(CloudLM):
         out = []
         for prefix, cont in zip(prefixes, continuations, strict=True):
             text = prefix + cont
-            r = self._call(
+            r = self._echo_call(
                 lambda t=text: self._client.completions.create(
                     model=self.model, prompt=t, max_tokens=1, echo=True, logprobs=1
                 ),

@@ -1,8 +1,11 @@
 """Cloud backends against real servers on 127.0.0.1: llm-katan (echo + failures), mlx_lm.server."""
 
+import json
 import logging
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,6 +16,7 @@ from reer_pipeline.lm.cloud import (
     OpenAICompatibleLM,
     OpenAILM,
     RateLimiter,
+    TogetherLM,
     retry_after_seconds,
 )
 from tests.lm.conftest import Server, free_port, katan
@@ -142,7 +146,7 @@ def test_retry_after_header_forms():
 
 
 @pytest.mark.slow
-def test_mlx_lm_server_generates_but_cannot_score(model_dir, tmp_path):
+def test_mlx_lm_server_serves_openai_together_and_compatible_clients(model_dir, tmp_path):
     port = free_port()
     args = [
         sys.executable,
@@ -156,16 +160,83 @@ def test_mlx_lm_server_generates_but_cannot_score(model_dir, tmp_path):
         str(port),
     ]
     server = Server(args, port, "/v1/models", tmp_path / "mlx_server.log", wait=120)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    kw = {"base_url": base_url, "api_key": KEY, "timeout": 120, "max_retries": 0}
     try:
-        lm = OpenAICompatibleLM(
-            str(model_dir), base_url=f"http://127.0.0.1:{port}/v1", timeout=120, max_retries=0
-        )
-        out = lm.generate([[{"role": "user", "content": "Hi"}]], max_tokens=3, temperature=0.0)
-        assert isinstance(out[0][0], str) and lm.usage.completion_tokens > 0
-        with pytest.raises(ScoringUnsupported, match="no prompt logprobs"):
-            lm.score(["The sky is"], [" blue."])
+        for lm in (
+            OpenAICompatibleLM(str(model_dir), **kw),
+            OpenAILM(str(model_dir), **kw),
+            TogetherLM(str(model_dir), **kw),
+        ):
+            out = lm.generate([[{"role": "user", "content": "Hi"}]], max_tokens=3, temperature=0.0)
+            assert isinstance(out[0][0], str) and lm.usage.completion_tokens > 0, lm.uri
+            # mlx_lm.server ignores echo, so no client can score through it, and each says so
+            with pytest.raises(ScoringUnsupported, match="logprobs"):
+                lm.score(["The sky is"], [" blue."])
     finally:
         server.stop()
+
+
+class RetryAfterHandler(BaseHTTPRequestHandler):
+    """429 with `Retry-After: 1` on the first request, then a valid chat completion."""
+
+    requests: list[float] = []
+
+    def do_POST(self):  # noqa: N802 - the http.server hook
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).requests.append(time.monotonic())
+        if len(self.requests) == 1:
+            body, status = b'{"error": {"message": "slow down"}}', 429
+        else:
+            status = 200
+            body = json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "ok"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+                }
+            ).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        if status == 429:
+            self.send_header("retry-after", "1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("client", [OpenAILM, TogetherLM, OpenAICompatibleLM])
+def test_a_429_waits_for_its_retry_after_then_succeeds(client):
+    RetryAfterHandler.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RetryAfterHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        lm = client(
+            "m",
+            base_url=f"http://127.0.0.1:{server.server_port}/v1",
+            api_key=KEY,
+            max_retries=2,
+            backoff=0.01,  # without the header the wait would be ~10 ms
+            timeout=10,
+        )
+        assert lm.generate(["hi"], max_tokens=2) == [["ok"]]
+    finally:
+        server.shutdown()
+    first, second = RetryAfterHandler.requests
+    assert second - first >= 1.0  # waited out Retry-After, not the 10 ms backoff
+    assert lm.usage.retries == 1 and lm.usage.failures == 0 and lm.usage.calls == 1
 
 
 @pytest.mark.parametrize(
