@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,40 +36,66 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return worst
 
 
+def materialize(select: list[str], partition: str | None = None, config: dict | None = None):
+    """One `dagster asset materialize` run in a subprocess, printed as a command to copy."""
+    import subprocess
+
+    args = ["dagster", "asset", "materialize", "-m", "reer_pipeline.definitions"]
+    args += ["--select", ",".join(select)]
+    args += ["--partition", partition] if partition else []
+    args += ["--config-json", json.dumps(config)] if config else []
+    print("$ " + " ".join(f"'{a}'" if " " in a or "|" in a or "{" in a else a for a in args))
+    return subprocess.run([sys.executable, "-m", *args], check=False).returncode
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Ingest the sample export (and anything in the exports folder), then mine and draft."""
+    """Materialize the whole graph with `dagster asset materialize` and the demo's budgets:
+    every export file (the sample is copied in), then mining and drafting, then tuning."""
     import dagster as dg
     import yaml
 
     from reer_pipeline.assets.ingest import export_partitions, partition_key
     from reer_pipeline.definitions import defs
 
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.data_dir() / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
     exports = paths.exports_dir()
     exports.mkdir(parents=True, exist_ok=True)
     if not (exports / SAMPLE.name).exists():
         shutil.copyfile(SAMPLE, exports / SAMPLE.name)
     files = sorted(p for p in exports.iterdir() if p.is_file() and not p.name.startswith("."))
-    instance = dg.DagsterInstance.get()
     keys = [partition_key(p) for p in files]
-    instance.add_dynamic_partitions(export_partitions.name, keys)
-    job = defs.resolve_job_def("ingest")
+    dg.DagsterInstance.get().add_dynamic_partitions(export_partitions.name, keys)
+    ops = yaml.safe_load(DEMO_CONFIG.read_text())["ops"]
+    graph = defs.resolve_asset_graph()
+
+    def group(*names: str) -> list[str]:
+        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in names]
+        return sorted(k.to_user_string() for k in keys)
+
+    def config_for(select: list[str]) -> dict:
+        return {"ops": {k: v for k, v in ops.items() if k in select}}
+
     for key in keys:
-        result = job.execute_in_process(instance=instance, partition_key=key)
-        print(f"ingest {key}: {'ok' if result.success else 'FAILED'}", flush=True)
-        if not result.success:
+        if materialize(group("ingest"), partition=key):
             return 1
-    run_config = yaml.safe_load(DEMO_CONFIG.read_text())
-    for name in ("mining", "drafting"):
-        job = defs.resolve_job_def(name)
-        ops = {k: v for k, v in run_config["ops"].items() if k in job.graph.node_dict}
-        result = job.execute_in_process(instance=instance, run_config={"ops": ops})
-        print(f"{name}: {'ok' if result.success else 'FAILED'}", flush=True)
-        if not result.success:
+    downstream = group("mining", "drafting")
+    if materialize(downstream, config=config_for(downstream)):
+        return 1
+    import duckdb
+
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        rows = con.execute("SELECT DISTINCT platform FROM top_posts ORDER BY 1").fetchall()
+    for (platform,) in rows:
+        if materialize(["tuned_program"], f"gepa|{platform}", config_for(["tuned_program"])):
             return 1
     print(f"\nWarehouse: {paths.warehouse_path()}")
     print("  tables: posts, top_posts, post_features, feature_lift, strategy_cards, candidates,")
     print("  candidate_scores; traces (JSONL): " + str(paths.traces_dir()))
-    print(f"Dagster instance: {instance.root_directory}")
+    print(f"Tuned programs: {paths.programs_dir()}")
+    print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
 

@@ -74,7 +74,7 @@ def _author_data(warehouse: Warehouse, platform: str, author: str | None):
         create_duckdb_view(mem, TraceStore().root)
         traces = fetch_dicts(
             mem,
-            """SELECT post_id, x, trajectory, score_after FROM reer_traces
+            """SELECT post_id, x, topic, audience, trajectory, score_after FROM reer_traces
             WHERE kept AND platform = ? AND author = ?""",
             [platform, ctx.author],
         )

@@ -64,7 +64,8 @@ def build_splits(
     """The newest `max_examples` top posts, oldest first, cut by time into train | val | test.
 
     `posts`: top posts (post_id, platform, author, text, created_at, engagement_pct); `traces`:
-    kept REER traces of the same author (post_id, x, trajectory, score_after).
+    kept REER traces of the same author, as the `reer_traces` view has them (post_id, x, topic,
+    audience, trajectory, score_after).
     """
     by_post = {t["post_id"]: t for t in traces}
     ordered = sorted(posts, key=lambda p: (str(p["created_at"]), p["post_id"]))[-max_examples:]
@@ -76,7 +77,7 @@ def build_splits(
     examples = []
     for i, post in enumerate(ordered):
         trace = by_post.get(post["post_id"])
-        x = trace["x"] if trace else parse_request(PostRef.from_any(post), [])
+        x = trace or parse_request(PostRef.from_any(post), [])
         own_excluded = [t for t in shown if t["post_id"] != post["post_id"]]
         example = dspy.Example(
             topic=x["topic"],

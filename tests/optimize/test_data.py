@@ -17,8 +17,14 @@ def post(i: int, text: str = "") -> dict:
 
 
 def trace(i: int) -> dict:
-    x = {"topic": f"topic {i}", "audience": "developers", "intent": "try it", "text": "..."}
-    return {"post_id": f"p{i}", "x": x, "trajectory": f"reasoning {i}", "score_after": 1.0 + i}
+    return {  # a row of the reer_traces view
+        "post_id": f"p{i}",
+        "x": f"Write an X (Twitter) post about topic {i} for developers.",
+        "topic": f"topic {i}",
+        "audience": "developers",
+        "trajectory": f"reasoning {i}",
+        "score_after": 1.0 + i,
+    }
 
 
 @pytest.mark.parametrize(
