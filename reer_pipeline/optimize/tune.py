@@ -126,7 +126,7 @@ def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path):
     return tuned, total, curve, results.to_dict(), calls_before, total < (planned or 0)
 
 
-def _demo_optimizer(name, program, splits, metric, lm, reflection_lm, cfg, log_dir: Path):
+def _bootstrap_or_mipro(name, program, splits, metric, lm, reflection_lm, cfg, log_dir: Path):
     if name == "bootstrap":
         optimizer = dspy.BootstrapFewShot(
             metric=metric.score_only,
@@ -203,7 +203,9 @@ def tune(
                 program, splits, metric, reflection_lm, cfg, log_dir
             )
         else:
-            tuned = _demo_optimizer(name, program, splits, metric, lm, reflection_lm, cfg, log_dir)
+            tuned = _bootstrap_or_mipro(
+                name, program, splits, metric, lm, reflection_lm, cfg, log_dir
+            )
             total, details, calls_before, early = metric.calls - rollouts_before, None, 0, False
             base_val = np.mean(
                 [r["total"] for r in evaluate(program, splits.val, metric, cfg.seed)]

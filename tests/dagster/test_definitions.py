@@ -37,9 +37,12 @@ def test_graph_jobs_schedule_and_sensor():
         "engagement_model",
         "candidates",
         "candidate_scores",
+        "tuned_program",
     }
-    for name in ("ingest", "mining", "drafting", "nightly"):
+    for name in ("ingest", "mining", "drafting", "nightly", "tuning"):
         assert defs.resolve_job_def(name)
+    tuning = defs.resolve_job_def("tuning").partitions_def
+    assert "gepa|x" in tuning.get_partition_keys() and len(tuning.get_partition_keys()) == 12
     schedule = defs.resolve_schedule_def("nightly_remine")
     assert schedule.execution_timezone == os.environ.get("REER_SCHEDULE_TZ", "UTC")
     assert defs.resolve_sensor_def("new_export_sensor")
@@ -53,4 +56,5 @@ def test_every_resource_initializes(data_root):
 def test_model_pools_and_one_duckdb_writer():
     pools = {a.key.to_user_string(): a.op.pools for a in defs.assets}
     assert pools["reer_traces"] == {"lm"} and pools["candidates"] == {"lm"}
+    assert pools["tuned_program"] == {"lm"}
     assert pools["posts"] == {"duckdb"} and pools["top_posts"] == {"duckdb"}
