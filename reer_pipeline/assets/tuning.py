@@ -147,7 +147,9 @@ def tuned_program(
     lm = to_dspy(proposer, max_tokens=config.max_tokens)
     reflection_lm = to_dspy(reflection, max_tokens=config.reflection_max_tokens, temperature=1.0)
     base = DraftProgram(**program_config)
-    result = tune(base, splits, metric, lm, reflection_lm, cfg, folder / "runs" / run)
+    result = tune(
+        base, splits, metric, lm, reflection_lm, cfg, folder / "runs" / run, context.log.info
+    )
     context.log.info(
         f"{result.optimizer}: {result.metric_calls} metric calls ({result.rollouts_this_run} "
         f"this run) in {result.wall_time_s:.0f}s; evaluating on {len(splits.test)} test posts"

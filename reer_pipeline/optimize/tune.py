@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -89,13 +90,51 @@ def run_key(cfg: TuneConfig, splits: Splits, program_config: dict, models: dict)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path):
+class GEPAProgress:
+    """A GEPA callback: after each iteration, metric calls used of the budget and time left."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log, self.t0, self.first = log, time.perf_counter(), None
+        self.optimizer: dspy.GEPA | None = None  # its budget is known only once it compiles
+
+    def on_iteration_end(self, event) -> None:
+        state = event["state"]
+        used, budget = state.total_num_evals, self.optimizer and self.optimizer.max_metric_calls
+        self.first = used if self.first is None else self.first
+        rate = (time.perf_counter() - self.t0) / max(1, used - self.first)
+        eta = f"; about {rate * (budget - used) / 60:.1f} min left" if budget else ""
+        best = max(state.program_full_scores_val_set)
+        self.log(
+            f"GEPA iteration {event['iteration']}: {used} of {budget or '?'} metric calls, "
+            f"{len(state.program_candidates)} candidates, best validation score {best:.3f}{eta}"
+        )
+
+
+class RanPredictorsRoundRobin:
+    """GEPA's round robin over predictors, skipping those that did not run on the minibatch (the
+    judge runs only in debates): otherwise GEPA spends an iteration's rollouts on a predictor
+    with no trace to reflect on. Its position is kept in GEPA's state, so it resumes too."""
+
+    def __call__(self, state, trajectories, subsample_scores, candidate_idx, candidate):
+        ran = {t[0].signature.instructions for d in trajectories or [] for t in d["trace"]}
+        names = state.list_of_named_predictors
+        start = state.named_predictor_id_to_update_next_for_program_candidate[candidate_idx]
+        order = [(start + k) % len(names) for k in range(len(names))]
+        pid = next((i for i in order if candidate.get(names[i]) in ran), start)
+        state.named_predictor_id_to_update_next_for_program_candidate[candidate_idx] = (
+            pid + 1
+        ) % len(names)
+        return [names[pid]]
+
+
+def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path, log):
     from gepa.core.state import GEPAState
     from gepa.utils.stop_condition import TimeoutStopCondition
 
     saved = (log_dir / "gepa_state.bin").exists()
     calls_before = GEPAState.load(str(log_dir)).total_num_evals if saved else 0
     stops = [TimeoutStopCondition(cfg.time_limit_s)] if cfg.time_limit_s else []
+    progress = GEPAProgress(log)
     budget = (
         {"max_metric_calls": cfg.max_metric_calls}
         if cfg.max_metric_calls is not None
@@ -105,14 +144,16 @@ def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path):
         metric=metric,
         reflection_lm=reflection_lm,
         reflection_minibatch_size=cfg.reflection_minibatch_size,
+        component_selector=RanPredictorsRoundRobin(),
         num_threads=cfg.num_threads,
         log_dir=str(log_dir),
         track_stats=True,
         seed=cfg.seed,
         warn_on_score_mismatch=False,
-        gepa_kwargs={"use_cloudpickle": True, "stop_callbacks": stops},
+        gepa_kwargs={"use_cloudpickle": True, "stop_callbacks": stops, "callbacks": [progress]},
         **budget,
     )
+    progress.optimizer = optimizer
     tuned = optimizer.compile(program, trainset=splits.train, valset=splits.val)
     results = tuned.detailed_results
     curve = sorted(
@@ -187,6 +228,7 @@ def tune(
     reflection_lm: dspy.BaseLM,
     cfg: TuneConfig,
     log_dir: Path,
+    log: Callable[[str], None] = print,
 ) -> TuneResult:
     """Compile `program` with the chosen optimizer under `dspy.context(lm=lm)`.
 
@@ -200,7 +242,7 @@ def tune(
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         if name == "gepa":
             tuned, total, curve, details, calls_before, early = _gepa(
-                program, splits, metric, reflection_lm, cfg, log_dir
+                program, splits, metric, reflection_lm, cfg, log_dir, log
             )
         else:
             tuned = _bootstrap_or_mipro(

@@ -58,3 +58,23 @@ def test_plot_curve_writes_a_png(tmp_path):
     encoded = plot_curve([(0, 0.4), (8, 0.35), (14, 0.5)], 20, "gepa", path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert base64.b64decode(encoded) == path.read_bytes()
+
+
+def test_round_robin_skips_predictors_that_did_not_run():
+    from types import SimpleNamespace
+
+    from reer_pipeline.optimize.tune import RanPredictorsRoundRobin
+    from reer_pipeline.program.modules import DraftProgram
+
+    program = DraftProgram()
+    candidate = {n: p.signature.instructions for n, p in program.named_predictors()}
+    names = list(candidate)
+    assert names == ["ideate", "compose", "judge"]
+    state = SimpleNamespace(
+        list_of_named_predictors=names,
+        named_predictor_id_to_update_next_for_program_candidate=[0],
+    )
+    ran = [{"trace": [(program.ideate, {}, {}), (program.compose, {}, {})]}]  # no debate: no judge
+    select = RanPredictorsRoundRobin()
+    picks = [select(state, ran, [], 0, candidate)[0] for _ in range(4)]
+    assert picks == ["ideate", "compose", "ideate", "compose"]
