@@ -35,6 +35,7 @@ bench: install
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
 	$(PY) benchmarks/reer_search.py
+	$(PY) benchmarks/reer_mining.py --posts 20  # about an hour on 2 cores
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,6 +1,7 @@
 """REER mining on real data: the top N posts of the FiveThirtyEight sample, default SearchConfig.
 
-Stages the shipped sample, builds `posts` and `top_posts` in a throwaway DuckDB with the same SQL
+The baseline is the search's own starting point: each post's unrefined draft trajectory, scored
+in the same process (ratio after/before). Stages the shipped sample, builds `posts` and `top_posts` in a throwaway DuckDB with the same SQL
 the assets use, then mines the top N by engagement with `reer.search.mine` into a throwaway trace
 store (or --store, which makes a rerun resume). Prints the figures the REER issue asks for:
 median relative score reduction, traces per hour, model calls per trace.
@@ -89,6 +90,10 @@ def main() -> None:
         "model_calls_per_trace": statistics.median(calls) if calls else None,
         "median_score_before": statistics.median(t["score_before"] for t in traces),
         "median_score_after": statistics.median(t["score_after"] for t in traces),
+        # the baseline is each post's unrefined draft trajectory, scored in the same search
+        "median_ratio_after_to_before": round(
+            statistics.median(t["score_after"] / t["score_before"] for t in traces), 4
+        ),
         "median_steps": statistics.median(len(t["steps"]) for t in traces),
     }
     print(json.dumps(result, indent=2))

@@ -37,13 +37,15 @@ class Splits:
 
 
 def card_for(post: dict, cards: Sequence[dict]) -> dict:
-    """The card built from this post, else the card sharing most key terms, else a plain card."""
+    """The card built from this post, else the card sharing most key terms with it, else (no
+    term shared) the plain card: an unrelated strategy would only mislead the program."""
     for card in cards:
         if post["post_id"] in (card.get("source_post_ids") or []):
             return card
     text = post["text"].lower()
-    best = max(cards, key=lambda c: sum(t in text for t in c.get("key_terms") or []), default=None)
-    return best or DEFAULT_CARD
+    shared = [(sum(t in text for t in c.get("key_terms") or []), i) for i, c in enumerate(cards)]
+    n, i = max(shared, default=(0, 0))
+    return cards[i] if n > 0 else DEFAULT_CARD
 
 
 def split_sizes(n: int, fractions: tuple[float, float]) -> tuple[int, int, int]:

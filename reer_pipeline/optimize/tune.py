@@ -102,7 +102,7 @@ class GEPAProgress:
         used, budget = state.total_num_evals, self.optimizer and self.optimizer.max_metric_calls
         self.first = used if self.first is None else self.first
         rate = (time.perf_counter() - self.t0) / max(1, used - self.first)
-        eta = f"; about {rate * (budget - used) / 60:.1f} min left" if budget else ""
+        eta = f"; about {rate * max(0, budget - used) / 60:.1f} min left" if budget else ""
         best = max(state.program_full_scores_val_set)
         self.log(
             f"GEPA iteration {event['iteration']}: {used} of {budget or '?'} metric calls, "

@@ -73,3 +73,4 @@ def test_card_for_prefers_the_cluster_the_post_came_from():
     assert card_for(post(2), cards)["name"] == "questions"
     assert card_for(post(5, "Why ask? Always ask."), cards)["name"] == "questions"
     assert card_for(post(5), [])["name"] == "plain"
+    assert card_for(post(5, "Nothing in common"), cards)["name"] == "plain"
