@@ -1,10 +1,11 @@
 """REER mining on real data: the top N posts of the FiveThirtyEight sample, default SearchConfig.
 
-The baseline is the search's own starting point: each post's unrefined draft trajectory, scored
-in the same process (ratio after/before). Stages the shipped sample, builds `posts` and `top_posts` in a throwaway DuckDB with the same SQL
-the assets use, then mines the top N by engagement with `reer.search.mine` into a throwaway trace
-store (or --store, which makes a rerun resume). Prints the figures the REER issue asks for:
-median relative score reduction, traces per hour, model calls per trace.
+Stages the shipped sample, builds `posts` and `top_posts` in a throwaway DuckDB with the same
+SQL the assets use, then mines the top N by engagement with `reer.search.mine` into a throwaway
+trace store (or --store, which makes a rerun resume). Prints the figures the REER issue asks for:
+median relative score reduction, traces per hour, model calls per trace. The baseline is the
+search's own starting point, each post's unrefined draft trajectory scored in the same process
+(the after/before ratio).
 
     REER_TORCH_THREADS=1 .venv/bin/python benchmarks/reer_mining.py --posts 20
 """
