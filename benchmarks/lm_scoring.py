@@ -68,7 +68,9 @@ def load(name: str):
     return MLXModel("embedded")
 
 
-def bench_backend(name: str, batches: list[int], seq_words: int, repeats: int, peak: float):
+def bench_backend(
+    name: str, batches: list[int], seq_words: int, prefix_words: int, repeats: int, peak: float
+):
     lm = load(name)
     tok = lm.tokenizer if name.startswith("hf") else lm.tokenizer._tokenizer
     fpt = flops_per_token(lm)
@@ -80,7 +82,7 @@ def bench_backend(name: str, batches: list[int], seq_words: int, repeats: int, p
         t_naive = median_time(lambda conts=conts: [lm.score([""], [c]) for c in conts], repeats)
         rows.append((f"batch {b}", n_tok, n_tok, t_batch, t_naive))
     # REER shape: one shared prefix, 8 different middles, one shared 60-token continuation.
-    prefix = "Request: " + text(1000, 150) + "\n<think>"
+    prefix = "Request: " + text(1000, prefix_words) + "\n<think>"
     middles = [" " + text(2000 + i, 30) + "</think><answer>" for i in range(8)]
     cont = " " + " ".join(WORDS[:50])
     prefixes = [prefix + m for m in middles]
@@ -112,6 +114,7 @@ def main() -> None:
     ap.add_argument("--backends", default=default, help="comma list of hf-bf16, hf-fp32, mlx")
     ap.add_argument("--batches", default="1,8,32")
     ap.add_argument("--seq-words", type=int, default=200, help="~256 tokens per sequence")
+    ap.add_argument("--prefix-words", type=int, default=150, help="REER shape's shared prefix")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -124,7 +127,7 @@ def main() -> None:
         if dtype not in peaks:
             peaks[dtype] = matmul_peak(dtype)
         batches = [int(b) for b in args.batches.split(",")]
-        bench_backend(name, batches, args.seq_words, args.repeats, peaks[dtype])
+        bench_backend(name, batches, args.seq_words, args.prefix_words, args.repeats, peaks[dtype])
 
 
 if __name__ == "__main__":
