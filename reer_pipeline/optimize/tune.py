@@ -77,15 +77,17 @@ def choose_optimizer(name: str, n_train: int, n_val: int, max_metric_calls: int 
 
 
 def run_key(cfg: TuneConfig, splits: Splits, program_config: dict, models: dict) -> str:
-    """12 hex chars naming a run: same data, program and settings resume the same log."""
+    """12 hex chars naming a run: the same examples (inputs and references), program and
+    settings resume the same log; any change to the data starts a new one."""
     blob = json.dumps(
         {
             "cfg": cfg.budget_key(),
             "program": program_config,
             "models": models,
-            "splits": [[e.post_id for e in s] for s in (splits.train, splits.val, splits.test)],
+            "splits": [[e.toDict() for e in s] for s in (splits.train, splits.val, splits.test)],
         },
         sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
