@@ -22,7 +22,12 @@ from pathlib import Path
 import duckdb
 
 from reer_pipeline.ingest.stage import stage_export
-from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, build_top_posts
+from reer_pipeline.ingest.warehouse import (
+    EngagementConfig,
+    build_posts,
+    build_top_posts,
+    read_top_posts,
+)
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.reer.search import SearchConfig, mine
 from reer_pipeline.reer.store import TraceStore
@@ -36,14 +41,7 @@ def top_posts(n: int, work: Path) -> list[dict]:
     with duckdb.connect(str(work / "warehouse.duckdb")) as con:
         build_posts(con, [work / "sample.parquet"], EngagementConfig())
         build_top_posts(con, 0.9, 20)
-        rows = con.execute(
-            """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
-                100 * engagement_pct AS engagement_pct
-            FROM top_posts ORDER BY engagement DESC LIMIT ?""",
-            [n],
-        )
-        names = [d[0] for d in rows.description]
-        return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+        return read_top_posts(con, limit=n)
 
 
 def main() -> None:

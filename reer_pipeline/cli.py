@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def materialize(select: list[str], partition: str | None = None, config: dict | 
     args += ["--select", ",".join(select)]
     args += ["--partition", partition] if partition else []
     args += ["--config-json", json.dumps(config)] if config else []
-    print("$ " + " ".join(f"'{a}'" if " " in a or "|" in a or "{" in a else a for a in args))
+    print("$ " + shlex.join(args))
     return subprocess.run([sys.executable, "-m", *args], check=False).returncode
 
 
@@ -140,8 +141,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
             args.max_tokens,
         )
     with console.status(f"scoring {len(drafts)} drafts in one batch..."):
-        model_path = paths.engagement_model_path(args.platform, ctx.author)
-        model = EngagementModel.load(model_path) if model_path.exists() else None
+        model = EngagementModel.for_author(args.platform, ctx.author)
         scorer = CandidateScorer(args.platform, ctx.own_texts, scorer_lm, model)
         scores = scorer.score([d["text"] for d in drafts])
     ranked = sorted(zip(drafts, scores, strict=True), key=lambda ds: -ds[1]["total"])

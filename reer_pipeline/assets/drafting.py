@@ -5,7 +5,6 @@ import pyarrow as pa
 
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
-from reer_pipeline.paths import engagement_model_path
 from reer_pipeline.program.context import load_context, tuned_program_path
 from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program, merge_stats
 from reer_pipeline.program.topics import load_topics
@@ -149,8 +148,7 @@ def candidate_scores(
         contexts = {key: load_context(con, *key) for key in groups}
     rows = []
     for (platform, author), group in groups.items():
-        path = engagement_model_path(platform, author)
-        model = EngagementModel.load(path) if path.exists() else None
+        model = EngagementModel.for_author(platform, author)
         scorer = CandidateScorer(
             platform,
             contexts[(platform, author)].own_texts,

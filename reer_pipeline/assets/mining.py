@@ -8,6 +8,7 @@ import duckdb
 
 from reer_pipeline.assets.ingest import top_posts
 from reer_pipeline.assets.metadata import markdown_table
+from reer_pipeline.ingest.warehouse import read_top_posts
 from reer_pipeline.reer.search import SearchConfig, mine
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.resources.lm import LMRegistryResource
@@ -45,17 +46,6 @@ def search_config(config: ReerTracesConfig, proposer_uri: str, scorer_uri: str) 
     )
 
 
-def _top_posts(warehouse: Warehouse) -> list[dict]:
-    with warehouse.get_connection(read_only=True) as con:
-        rows = con.execute(
-            """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
-                100 * engagement_pct AS engagement_pct
-            FROM top_posts ORDER BY engagement DESC"""
-        )
-        names = [d[0] for d in rows.description]
-        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
-
-
 @dg.asset(
     deps=[top_posts],
     group_name="mining",
@@ -77,7 +67,8 @@ def reer_traces(
     scorer = language_models.get("scorer_lm")
     cfg = search_config(config, proposer.uri, scorer.uri)
     store = TraceStore()
-    posts = _top_posts(warehouse)
+    with warehouse.get_connection(read_only=True) as con:
+        posts = read_top_posts(con)
     started = time.monotonic()
 
     def progress(p):

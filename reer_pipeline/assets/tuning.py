@@ -10,6 +10,7 @@ import duckdb
 from reer_pipeline.assets.metadata import rows_table
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
+from reer_pipeline.ingest.warehouse import fetch_dicts, read_top_posts
 from reer_pipeline.lm.dspy_adapter import to_dspy
 from reer_pipeline.optimize.data import build_splits
 from reer_pipeline.optimize.tune import (
@@ -21,8 +22,8 @@ from reer_pipeline.optimize.tune import (
     run_key,
     tune,
 )
-from reer_pipeline.paths import engagement_model_path, programs_dir
-from reer_pipeline.program.context import fetch_dicts, load_context
+from reer_pipeline.paths import programs_dir
+from reer_pipeline.program.context import load_context
 from reer_pipeline.program.modules import DraftProgram
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.resources.lm import LMRegistryResource
@@ -63,13 +64,7 @@ def _author_data(warehouse: Warehouse, platform: str, author: str | None):
     """The author's context, top posts on the platform, and kept REER traces."""
     with warehouse.get_connection(read_only=True) as con:
         ctx = load_context(con, platform, author)
-        posts = fetch_dicts(
-            con,
-            """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
-                100 * engagement_pct AS engagement_pct
-            FROM top_posts WHERE platform = ? AND author = ?""",
-            [platform, ctx.author],
-        )
+        posts = read_top_posts(con, platform, ctx.author)
     with duckdb.connect() as mem:
         create_duckdb_view(mem, TraceStore().root)
         traces = fetch_dicts(
@@ -118,12 +113,8 @@ def tuned_program(
     proposer = language_models.get("proposer_lm")
     reflection = language_models.get("reflection_lm")
     scorer_lm = language_models.get("scorer_lm")
-    model_path = engagement_model_path(platform, ctx.author)
     scorer = CandidateScorer(
-        platform,
-        ctx.own_texts,
-        scorer_lm,
-        EngagementModel.load(model_path) if model_path.exists() else None,
+        platform, ctx.own_texts, scorer_lm, EngagementModel.for_author(platform, ctx.author)
     )
     judge = None
     if config.judge_feedback:

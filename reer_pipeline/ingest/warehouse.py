@@ -81,6 +81,34 @@ def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: Engagem
         raise
 
 
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+    """Rows of a query as dicts keyed by column name."""
+    rel = con.execute(sql, list(params))
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+
+def read_top_posts(
+    con: duckdb.DuckDBPyConnection,
+    platform: str | None = None,
+    author: str | None = None,
+    limit: int | None = None,
+) -> list[dict]:
+    """Top posts, best first, as mining and tuning take them (`engagement_pct` 0-100)."""
+    where = " AND ".join(
+        f"{col} = ?" for col, v in (("platform", platform), ("author", author)) if v is not None
+    )
+    params = [v for v in (platform, author) if v is not None]
+    return fetch_dicts(
+        con,
+        f"""SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
+            100 * engagement_pct AS engagement_pct
+        FROM top_posts {"WHERE " + where if where else ""}
+        ORDER BY engagement DESC, post_id {"LIMIT " + str(int(limit)) if limit else ""}""",
+        params,
+    )
+
+
 def build_top_posts(con: duckdb.DuckDBPyConnection, quantile: float, min_count: int) -> None:
     """Best original posts per author: at or above `quantile`, and never fewer than `min_count`."""
     con.execute(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.program.style import author_style
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.scoring.lift import best_slots
@@ -22,12 +23,6 @@ class AuthorContext:
     style: dict = field(default_factory=dict)
     slots: list[dict] = field(default_factory=list)
     own_texts: list[str] = field(default_factory=list)
-
-
-def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
-    rel = con.execute(sql, list(params))
-    names = [d[0] for d in rel.description]
-    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
 
 def _table_exists(con, name: str) -> bool:
