@@ -1,0 +1,62 @@
+"""Where everything lives under the data root. The storage resource builds one `DataLayout` and
+hands its locations to the domain code, which never reads the environment for a path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reer_pipeline.platforms import Account
+
+SHIPPED_TOPICS = Path(__file__).resolve().parents[1] / "data" / "topics.yaml"
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+    models_root: Path | None = None  # converted models; several data roots may share one
+
+    @classmethod
+    def from_env(cls) -> DataLayout:
+        """`REER_DATA_DIR` (default `data/`) and `REER_MODELS_DIR` (default `<root>/models`)."""
+        models = os.environ.get("REER_MODELS_DIR")
+        return cls(
+            Path(os.environ.get("REER_DATA_DIR") or "data").resolve(),
+            Path(models).resolve() if models else None,
+        )
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def traces(self) -> Path:
+        return self.root / "traces"
+
+    @property
+    def models(self) -> Path:
+        return self.models_root or self.root / "models"
+
+    @property
+    def topics(self) -> Path:
+        """`<root>/topics.yaml`, or the shipped examples when the data root has none."""
+        path = self.root / "topics.yaml"
+        return path if path.exists() else SHIPPED_TOPICS
+
+    def programs(self, account: Account) -> Path:
+        return self.root / "programs" / account.slug
+
+    def engagement_model(self, account: Account) -> Path:
+        return self.root / "engagement" / f"{account.slug}.joblib"
+
+    def adapters(self, account: Account) -> Path:
+        return self.root / "adapters" / account.slug

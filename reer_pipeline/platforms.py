@@ -1,0 +1,150 @@
+"""Platforms and accounts: names, character limits, threading rules, display names.
+
+The one place that knows what a platform is. An account, `<platform>:<author>`, is the unit of
+the product: every model-using asset is partitioned by it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    display: str
+    limit: int  # characters per post
+    threaded: bool  # a long draft becomes a numbered thread (else it is cut to one post)
+
+
+PLATFORMS = {
+    p.name: p
+    for p in (
+        Platform("x", "X (Twitter)", 280, threaded=True),
+        Platform("linkedin", "LinkedIn", 3000, threaded=False),
+        Platform("mastodon", "Mastodon", 500, threaded=True),
+    )
+}
+NAMES = tuple(PLATFORMS)
+ALIASES = {"twitter": "x"}
+
+
+def get(name: str) -> Platform:
+    """The platform called `name` (case-insensitive, `twitter` = `x`), or a ValueError naming
+    the known ones."""
+    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if key not in PLATFORMS:
+        raise ValueError(f"unknown platform {name!r}; expected one of {', '.join(NAMES)}")
+    return PLATFORMS[key]
+
+
+def limit(name: str) -> int:
+    return get(name).limit
+
+
+def display_name(name: str) -> str:
+    return get(name).display
+
+
+# ---- threading --------------------------------------------------------------------------------
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _paragraphs(text: str) -> list[list[tuple[str, str]]]:
+    """Paragraphs as lists of (separator before, sentence), keeping line breaks."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text):
+        units = []
+        for i, line in enumerate(para.splitlines()):
+            for s, sentence in enumerate(SENTENCE_END.split(line.strip())):
+                if sentence:
+                    units.append((" " if s else "\n" if i else "", sentence))
+        if units:
+            paragraphs.append(units)
+    return paragraphs
+
+
+def _fit(sentence: str, limit: int) -> list[str]:
+    """A sentence as chunks of whole words within `limit` (a single longer word is cut)."""
+    if len(sentence) <= limit:
+        return [sentence]
+    chunks, cur = [], ""
+    for word in sentence.split():
+        while len(word) > limit:
+            if cur:
+                chunks.append(cur)
+                cur = ""
+            chunks.append(word[:limit])
+            word = word[limit:]
+        if cur and len(cur) + 1 + len(word) <= limit:
+            cur += " " + word
+        else:
+            if cur:
+                chunks.append(cur)
+            cur = word
+    return chunks + [cur] if cur else chunks
+
+
+def pack(text: str, limit: int) -> list[str]:
+    """Greedy parts of at most `limit` chars, broken between paragraphs where a paragraph fits
+    in a part, else between sentences, else between words."""
+    parts, cur = [], ""
+    for units in _paragraphs(text):
+        size = sum(len(sep) + len(s) for sep, s in units)
+        if cur and len(cur) + 2 + size > limit and size <= limit:
+            parts.append(cur)
+            cur = ""
+        for k, (sep, sentence) in enumerate(units):
+            sep = "\n\n" if k == 0 else sep
+            for chunk in _fit(sentence, limit):
+                if cur and len(cur) + len(sep) + len(chunk) <= limit:
+                    cur += sep + chunk
+                else:
+                    if cur:
+                        parts.append(cur)
+                    cur = chunk
+                sep = " "
+    return parts + [cur] if cur else parts
+
+
+def split_thread(text: str, limit: int) -> list[str]:
+    """Thread parts within `limit`, numbered ` i/n` only when there is more than one."""
+    n, parts = 1, pack(text, limit)
+    while len(parts) > n:
+        n = len(parts)
+        parts = pack(text, limit - len(f" {n}/{n}"))
+    if len(parts) == 1:
+        return parts
+    return [f"{p} {i}/{len(parts)}" for i, p in enumerate(parts, 1)]
+
+
+# ---- accounts ---------------------------------------------------------------------------------
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, order=True)
+class Account:
+    """One person on one platform; its partition key is `<platform>:<author>`."""
+
+    platform: str
+    author: str
+
+    @classmethod
+    def parse(cls, key: str) -> Account:
+        platform, sep, author = str(key).partition(":")
+        if not sep or not author:
+            raise ValueError(f"invalid account {key!r}: expected '<platform>:<author>'")
+        return cls(get(platform).name, author)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.author}"
+
+    @property
+    def slug(self) -> str:
+        """A folder name for the account's files."""
+        return f"{self.platform}__{UNSAFE.sub('_', self.author)}"
+
+    def __str__(self) -> str:
+        return self.key
