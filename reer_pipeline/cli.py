@@ -10,7 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from reer_pipeline import paths
+from reer_pipeline import platforms
+from reer_pipeline.layout import DataLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
@@ -29,7 +30,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
             print(f"reer parse: {name}: no such file", file=sys.stderr)
             worst = 2
             continue
-        out = paths.data_dir() / "staging" / "cli" / f"{path.name}.parquet"
+        out = DataLayout.from_env().staging / "cli" / f"{path.name}.parquet"
         report = stage_export(path, out, ExportOptions(author=args.author))
         print(json.dumps(report.as_dict()))
         if report.error or report.parse_rate < 0.9:
@@ -51,24 +52,26 @@ def materialize(select: list[str], partition: str | None = None, config: dict | 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Materialize the whole graph with `dagster asset materialize` and the demo's budgets:
-    every export file (the sample is copied in), then mining and drafting, then tuning."""
+    every export file (the sample is copied in), then per account mining, tuning and drafting."""
     import dagster as dg
     import yaml
 
-    from reer_pipeline.assets.ingest import export_partitions, partition_key
+    from reer_pipeline.assets.ingest import partition_key
+    from reer_pipeline.assets.partitions import account_partitions, export_partitions
     from reer_pipeline.definitions import defs
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.data_dir() / "dagster_home")))
+    layout = DataLayout.from_env()
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(layout.root / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
-    exports = paths.exports_dir()
-    exports.mkdir(parents=True, exist_ok=True)
-    if not (exports / SAMPLE.name).exists():
-        shutil.copyfile(SAMPLE, exports / SAMPLE.name)
-    files = sorted(p for p in exports.iterdir() if p.is_file() and not p.name.startswith("."))
+    layout.exports.mkdir(parents=True, exist_ok=True)
+    if not (layout.exports / SAMPLE.name).exists():
+        shutil.copyfile(SAMPLE, layout.exports / SAMPLE.name)
+    files = sorted(p for p in layout.exports.iterdir() if p.is_file() and p.name[0] != ".")
     keys = [partition_key(p) for p in files]
-    dg.DagsterInstance.get().add_dynamic_partitions(export_partitions.name, keys)
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(export_partitions.name, keys)
     ops = yaml.safe_load(DEMO_CONFIG.read_text())["ops"]
     graph = defs.resolve_asset_graph()
 
@@ -82,20 +85,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for key in keys:
         if materialize(group("ingest"), partition=key):
             return 1
-    downstream = group("mining", "drafting")
-    if materialize(downstream, config=config_for(downstream)):
-        return 1
-    import duckdb
-
-    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT platform FROM top_posts ORDER BY 1").fetchall()
-    for (platform,) in rows:
-        if materialize(["tuned_program"], f"gepa|{platform}", config_for(["tuned_program"])):
-            return 1
-    print(f"\nWarehouse: {paths.warehouse_path()}")
+    accounts = instance.get_dynamic_partitions(account_partitions.name)
+    for account in accounts:
+        steps = [
+            (group("mining"), account),
+            (["tuned_program"], f"{account}|gepa"),
+            (group("drafting"), account),
+        ]
+        for select, partition in steps:
+            if materialize(select, partition, config_for(select)):
+                return 1
+    print(f"\nAccounts: {', '.join(accounts) or 'none with enough posts'}")
+    print(f"Warehouse: {layout.warehouse}")
     print("  tables: posts, top_posts, post_features, feature_lift, strategy_cards, candidates,")
-    print("  candidate_scores; traces (JSONL): " + str(paths.traces_dir()))
-    print(f"Tuned programs: {paths.programs_dir()}")
+    print(f"  candidate_scores; traces (JSONL): {layout.traces}")
+    print(f"Tuned programs: {layout.programs_root}")
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
@@ -103,54 +107,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Draft posts for a topic now and print them ranked, with their scores."""
+    import duckdb
     from rich.console import Console
     from rich.table import Table
 
+    from reer_pipeline.ingest.accounts import default_account
     from reer_pipeline.lm.registry import resolve_role
-    from reer_pipeline.program.context import load_context, tuned_program_path
-    from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program
-    from reer_pipeline.scoring.candidates import CandidateScorer
-    from reer_pipeline.scoring.engagement import EngagementModel
+    from reer_pipeline.optimize.store import best_program
+    from reer_pipeline.platforms import Account
+    from reer_pipeline.program.context import load_context
+    from reer_pipeline.program.draft import draft_and_score, make_program, make_scorer
 
     console = Console(stderr=True)
-    warehouse = paths.warehouse_path()
-    if not warehouse.exists():
-        print(f"reer draft: no warehouse at {warehouse}; run `make demo` first", file=sys.stderr)
-        return 1
-    import duckdb
-
-    with console.status("reading the author's strategies and traces..."):
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            ctx = load_context(con, args.platform, args.author)
-    path = tuned_program_path(args.platform)
-    kw = {"generation": args.generation, "n_angles": args.n}
-    program = load_program(path, **kw) if path else DraftProgram(**kw)
+    layout = DataLayout.from_env()
+    if not args.topic.strip():
+        return fail("draft", "the topic is empty; say what to post about")
+    if not layout.warehouse.exists():
+        return fail("draft", f"no warehouse at {layout.warehouse}; run `make demo` first")
+    with console.status("reading the account's strategies and traces..."):
+        with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+            try:
+                account = (
+                    Account(args.platform, args.author)
+                    if args.author
+                    else default_account(con, args.platform)
+                )
+                ctx = load_context(con, account, layout.traces)
+            except ValueError as e:
+                return fail("draft", str(e))
+    path = best_program(layout.programs(account))
+    program, source = make_program(path, generation=args.generation, n_angles=args.n)
     with console.status(f"loading the models ({'tuned' if path else 'base'} program)..."):
-        proposer = resolve_role("proposer_lm")
-        scorer_lm = resolve_role("scorer_lm")
-    with console.status(f"drafting {args.n} posts about {args.topic!r} for {ctx.author}..."):
-        topic = {"topic": args.topic, "platform": args.platform, "audience": args.audience}
-        drafts, stats = draft_candidates(
-            program,
-            proposer,
-            [topic],
-            ctx.cards,
-            ctx.traces,
-            ctx.style,
-            ctx.slots,
-            args.max_tokens,
-        )
-    with console.status(f"scoring {len(drafts)} drafts in one batch..."):
-        model = EngagementModel.for_author(args.platform, ctx.author)
-        scorer = CandidateScorer(args.platform, ctx.own_texts, scorer_lm, model)
-        scores = scorer.score([d["text"] for d in drafts])
-    ranked = sorted(zip(drafts, scores, strict=True), key=lambda ds: -ds[1]["total"])
-    table = Table(title=f"{args.topic} ({args.platform}, {ctx.author}, program: {path or 'base'})")
+        proposer = resolve_role("proposer_lm", models_dir=layout.models)
+        scorer_lm = resolve_role("scorer_lm", models_dir=layout.models)
+    scorer = make_scorer(ctx, scorer_lm, layout.engagement_model(account))
+    topic = {"topic": args.topic, "platform": account.platform, "audience": args.audience}
+    with console.status(f"drafting {args.n} posts about {args.topic!r} for {account}..."):
+        ranked, stats = draft_and_score(program, proposer, scorer, ctx, [topic], args.max_tokens)
+    table = Table(title=f"{args.topic} ({account}, program: {source})")
     for name in ("#", "total", "style", "engagement", "strategy", "draft"):
         table.add_column(name)
-    for i, (d, s) in enumerate(ranked, start=1):
+    for d, s in ranked:
         table.add_row(
-            str(i),
+            str(s["rank"]),
             f"{s['total']:.3f}",
             f"{s['style_fit']:.2f}",
             f"{s['engagement']:.2f}",
@@ -164,6 +163,12 @@ def cmd_draft(args: argparse.Namespace) -> int:
     return 0
 
 
+def fail(command: str, message: str) -> int:
+    """One line on stderr, no traceback; exit status 1."""
+    print(f"reer {command}: {message}", file=sys.stderr)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parse)
     p = sub.add_parser("draft", help=cmd_draft.__doc__, description=cmd_draft.__doc__)
     p.add_argument("topic", help="what to post about")
-    p.add_argument("--platform", choices=["x", "linkedin", "mastodon"], default="x")
+    p.add_argument("--platform", choices=platforms.NAMES, default="x")
     p.add_argument("-n", type=int, default=3, help="how many drafts (angles)")
-    p.add_argument("--author", help="whose voice (default: the author with the most posts)")
+    p.add_argument("--author", help="whose voice (default: the platform's account with most posts)")
     p.add_argument("--audience", default="a general audience")
     p.add_argument(
         "--generation", choices=["single", "self_consistency", "debate"], default="single"

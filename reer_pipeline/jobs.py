@@ -2,35 +2,32 @@
 
 import dagster as dg
 
-from reer_pipeline.assets.ingest import posts, top_posts
-
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.groups("ingest"),
-    description="One export file -> posts -> top posts.",
+    description="One export file -> posts (registers accounts) -> top posts, post features.",
 )
 
 mining_job = dg.define_asset_job(
     "mining",
     selection=dg.AssetSelection.groups("mining"),
-    description="REER traces for new top posts -> writing strategies and the engagement model.",
+    description="For one account: REER traces for new top posts -> strategies, engagement model.",
 )
 
 drafting_job = dg.define_asset_job(
     "drafting",
     selection=dg.AssetSelection.groups("drafting"),
-    description="Candidate posts for data/topics.yaml -> scores and ranking.",
+    description="For one account: candidate posts for its topics -> scores and ranking.",
 )
 
-nightly_job = dg.define_asset_job(
-    "nightly",
-    selection=dg.AssetSelection.assets(posts, top_posts)
-    | dg.AssetSelection.groups("mining", "drafting"),
-    description="posts -> top posts -> traces for new top posts -> strategies -> drafts.",
+refresh_job = dg.define_asset_job(
+    "refresh",
+    selection=dg.AssetSelection.groups("mining", "drafting"),
+    description="For one account: mining, then drafting. Run by the sensor and the schedule.",
 )
 
 tuning_job = dg.define_asset_job(
     "tuning",
     selection=dg.AssetSelection.groups("tuning"),
-    description="The drafting program tuned per optimizer x platform (pick a partition).",
+    description="The drafting program tuned per account x optimizer (pick a partition).",
 )

@@ -52,8 +52,12 @@ class DataLayout:
         path = self.root / "topics.yaml"
         return path if path.exists() else SHIPPED_TOPICS
 
+    @property
+    def programs_root(self) -> Path:
+        return self.root / "programs"
+
     def programs(self, account: Account) -> Path:
-        return self.root / "programs" / account.slug
+        return self.programs_root / account.slug
 
     def engagement_model(self, account: Account) -> Path:
         return self.root / "engagement" / f"{account.slug}.joblib"

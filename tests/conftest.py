@@ -38,3 +38,11 @@ def copy_export(src: Path, root: Path, name: str | None = None) -> Path:
     dest = root / "exports" / (name or src.name)
     shutil.copyfile(src, dest)
     return dest
+
+
+def embedded_lm(**options):
+    """The embedded model through the registry, converted into the session's models folder."""
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.lm.registry import load_lm
+
+    return load_lm("hf::embedded", models_dir=DataLayout.from_env().models, **options)

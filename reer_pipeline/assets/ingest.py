@@ -7,13 +7,15 @@ import dagster as dg
 import duckdb
 
 from reer_pipeline.assets.metadata import markdown_table
+from reer_pipeline.assets.partitions import account_partitions, export_partitions
+from reer_pipeline.ingest.accounts import changed_accounts, fingerprints, list_accounts
 from reer_pipeline.ingest.formats import CsvMapping, ExportOptions, file_hash
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, build_top_posts
-from reer_pipeline.paths import data_dir, exports_dir
+from reer_pipeline.layout import DataLayout
+from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
 
-export_partitions = dg.DynamicPartitionsDefinition(name="export_files")
 KEY_RE = re.compile(r"^(?P<name>[^/\\]+)@(?P<hash>[0-9a-f]{8})$")
 
 
@@ -22,9 +24,9 @@ def partition_key(path: Path, digest: str | None = None) -> str:
     return f"{path.name}@{(digest or file_hash(path))[:8]}"
 
 
-def export_path(key: str, folder: Path | None = None) -> Path:
+def export_path(key: str, folder: Path) -> Path:
     """The file a partition key names, refusing anything outside the exports folder."""
-    folder = (folder or exports_dir()).resolve()
+    folder = folder.resolve()
     match = KEY_RE.match(key)
     if not match or match["name"] in (".", ".."):
         raise ValueError(f"invalid export partition key {key!r}: expected '<file name>@<8 hex>'")
@@ -34,8 +36,8 @@ def export_path(key: str, folder: Path | None = None) -> Path:
     return path
 
 
-def staged_path(key: str) -> Path:
-    return data_dir() / "staging" / f"{key}.parquet"
+def staged_path(layout: DataLayout, key: str) -> Path:
+    return layout.staging / f"{key}.parquet"
 
 
 class ExportFilesConfig(dg.Config):
@@ -49,23 +51,24 @@ class ExportFilesConfig(dg.Config):
     kinds={"python", "parquet"},
     check_specs=[dg.AssetCheckSpec("parse_rate_at_least_90pct", asset="export_files")],
 )
-def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig):
+def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig, storage: Storage):
     """One export file, parsed and validated into staged posts, with its parse report."""
     key = context.partition_key
-    path = export_path(key)
+    layout = storage.layout
+    path = export_path(key, layout.exports)
     if not path.is_file():
         raise dg.Failure(f"export file {path.name} is missing from {path.parent}")
     digest = file_hash(path)
     if not key.endswith("@" + digest[:8]):
         raise dg.Failure(f"{path.name} changed since partition {key} was added; a new one will be")
     options = ExportOptions(author=config.author, csv=CsvMapping(**config.csv_columns))
-    report = stage_export(path, staged_path(key), options, digest)
+    report = stage_export(path, staged_path(layout, key), options, digest)
     if report.error:
         context.log.error(report.error)
     for sample in report.error_samples[:5]:
         context.log.warning(f"{path.name}: {sample}")
     yield dg.MaterializeResult(
-        metadata=_staged_summary(staged_path(key))
+        metadata=_staged_summary(staged_path(layout, key))
         | {
             "file": path.name,
             "format": report.format or "unknown",
@@ -112,15 +115,21 @@ class PostsConfig(dg.Config):
     replies_weight: float = 3.0
     half_life_days: float | None = None
     followers: dict[str, int] = {}
+    min_account_posts: int = 20  # original posts an account needs to get its own partition
 
 
 @dg.asset(deps=[export_files], group_name="ingest", kinds={"duckdb"}, pool="duckdb")
 def posts(
     context: dg.AssetExecutionContext, config: PostsConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    """Every post of every export, one row per (platform, author, post id), with engagement."""
+    """Every post of every export, one row per (platform, author, post id), with engagement.
+
+    Registers an `accounts` partition for every account with enough original posts, and says
+    in `changed_accounts` which accounts' posts this rebuild changed.
+    """
+    layout = warehouse.storage.layout
     keys = context.instance.get_dynamic_partitions(export_partitions.name)
-    staged = [staged_path(k) for k in keys if staged_path(k).exists()]
+    staged = [staged_path(layout, k) for k in keys if staged_path(layout, k).exists()]
     cfg = EngagementConfig(
         likes=config.likes_weight,
         reposts=config.reposts_weight,
@@ -129,12 +138,25 @@ def posts(
         followers=config.followers,
     )
     with warehouse.get_connection() as con:
+        before = fingerprints(con)
         build_posts(con, staged, cfg)
+        changed = changed_accounts(before, fingerprints(con))
+        accounts = [a.key for a in list_accounts(con, config.min_account_posts)]
         count = con.execute("SELECT count(*) FROM posts").fetchone()[0]
         context.log.info(f"posts: {count} rows from {len(staged)} staged exports")
+        new = sorted(
+            set(accounts) - set(context.instance.get_dynamic_partitions(account_partitions.name))
+        )
+        if new:
+            context.instance.add_dynamic_partitions(account_partitions.name, new)
+            context.log.info(f"new account partitions: {new}")
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": count,
+                "accounts": dg.MetadataValue.json(accounts),
+                "changed_accounts": dg.MetadataValue.json(
+                    [k for k in changed if k in set(accounts)]
+                ),
                 "exports": len(staged),
                 "by_author": markdown_table(
                     con,

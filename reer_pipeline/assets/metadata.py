@@ -1,29 +1,28 @@
-"""Metadata helpers shared by the assets: previews and small tables as Markdown."""
+"""Domain reports as Dagster metadata: Markdown tables render, dicts and lists become JSON."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
-import duckdb
+
+from reer_pipeline.tables import Markdown, query_table
 
 
-def markdown_table(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> dg.MetadataValue:
-    rel = con.execute(sql, params or [])
-    names = [d[0] for d in rel.description]
-    return rows_table([dict(zip(names, row, strict=True)) for row in rel.fetchall()], names)
+def metadata(values: dict) -> dict:
+    """Plain report values as metadata: `Markdown` renders, paths link, dicts and lists are JSON."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, Markdown):
+            out[key] = dg.MetadataValue.md(value)
+        elif isinstance(value, Path):
+            out[key] = dg.MetadataValue.path(str(value))
+        elif isinstance(value, dict | list | tuple):
+            out[key] = dg.MetadataValue.json(value)
+        else:
+            out[key] = value
+    return out
 
 
-def rows_table(rows: list[dict], names: list[str] | None = None) -> dg.MetadataValue:
-    """A Markdown table of dicts (columns: `names`, else the first row's keys)."""
-    names = names or (list(rows[0]) if rows else [])
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(n)) for n in names) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    text = "" if value is None else str(value)
-    text = text.replace("\n", " ").replace("|", "\\|")
-    return text if len(text) <= 120 else text[:117] + "..."
+def markdown_table(con, sql: str, params=None) -> dg.MetadataValue:
+    return dg.MetadataValue.md(query_table(con, sql, params))

@@ -1,16 +1,14 @@
 """REER trace mining: the reasoning trajectory behind each top post."""
 
-import statistics
-import time
-
 import dagster as dg
-import duckdb
 
 from reer_pipeline.assets.ingest import top_posts
-from reer_pipeline.assets.metadata import markdown_table
+from reer_pipeline.assets.metadata import metadata
+from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.ingest.warehouse import read_top_posts
+from reer_pipeline.reer.report import trace_report
 from reer_pipeline.reer.search import SearchConfig, mine
-from reer_pipeline.reer.store import TraceStore, create_duckdb_view
+from reer_pipeline.reer.store import TraceStore
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 
@@ -48,6 +46,7 @@ def search_config(config: ReerTracesConfig, proposer_uri: str, scorer_uri: str) 
 
 @dg.asset(
     deps=[top_posts],
+    partitions_def=account_partitions,
     group_name="mining",
     kinds={"python", "json"},
     pool="lm",
@@ -62,14 +61,15 @@ def reer_traces(
     warehouse: Warehouse,
     language_models: LMRegistryResource,
 ):
-    """Append-only JSONL of REER trajectories, mined only for top posts without a trace yet."""
+    """Append-only JSONL of REER trajectories, mined only for the account's top posts that have
+    no trace yet under this search config."""
+    account = account_of(context)
     proposer = language_models.get("proposer_lm")
     scorer = language_models.get("scorer_lm")
     cfg = search_config(config, proposer.uri, scorer.uri)
-    store = TraceStore()
+    traces_root = warehouse.storage.layout.traces
     with warehouse.get_connection(read_only=True) as con:
-        posts = read_top_posts(con)
-    started = time.monotonic()
+        posts = read_top_posts(con, account.platform, account.author)
 
     def progress(p):
         eta = "?" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
@@ -77,7 +77,7 @@ def reer_traces(
 
     report = mine(
         posts,
-        store,
+        TraceStore(traces_root),
         proposer,
         scorer,
         cfg,
@@ -87,75 +87,29 @@ def reer_traces(
     )
     for error in report.errors[:10]:
         context.log.warning(f"mining failed for {error}")
-    context.log.info(
-        f"mined {report.mined} ({report.kept} kept), skipped {report.skipped_existing} with "
-        f"traces, {report.failed} failed in {time.monotonic() - started:.0f}s; {report.stopped}"
+    summary = trace_report(traces_root, cfg.config_hash, account)
+    yield dg.MaterializeResult(
+        metadata=metadata(
+            summary
+            | {
+                "mined_this_run": report.mined,
+                "skipped_existing": report.skipped_existing,
+                "failed_this_run": report.failed,
+                "stopped": report.stopped,
+                "config_hash": cfg.config_hash,
+            }
+        )
+        | language_models.usage_metadata()
     )
-
-    with duckdb.connect() as con:
-        create_duckdb_view(con, store.root)
-        rows = con.execute(
-            "SELECT score_before, score_after FROM reer_traces WHERE config_hash = ?",
-            [cfg.config_hash],
-        ).fetchall()
-        scored = [(b, a) for b, a in rows if b is not None and a is not None]
-        worse = sum(a > b + 1e-9 for b, a in scored)
-        improved = sum(a < b - 1e-9 for b, a in scored)
-        reductions = [(b - a) / b for b, a in scored if b > 0]
-        share = improved / len(scored) if scored else 0.0
-        totals = con.execute(
-            """SELECT count(*), sum(generate_calls + score_calls), sum(prompt_tokens),
-                sum(completion_tokens), sum(scored_tokens), count(*) FILTER (kept)
-            FROM reer_traces WHERE config_hash = ?""",
-            [cfg.config_hash],
-        ).fetchone()
-        metadata = {
-            "dagster/row_count": totals[0],
-            "traces_kept": totals[5] or 0,
-            "mined_this_run": report.mined,
-            "skipped_existing": report.skipped_existing,
-            "failed_this_run": report.failed,
-            "stopped": report.stopped,
-            "config_hash": cfg.config_hash,
-            "proposer_uri": proposer.uri,
-            "scorer_uri": scorer.uri,
-            "median_relative_reduction": statistics.median(reductions) if reductions else 0.0,
-            "improved_share": share,
-            "model_calls": int(totals[1] or 0),
-            "prompt_tokens": int(totals[2] or 0),
-            "completion_tokens": int(totals[3] or 0),
-            "scored_tokens": int(totals[4] or 0),
-            "score_distribution": markdown_table(
-                con,
-                """SELECT 'before' AS score, min(score_before) AS min,
-                    quantile_cont(score_before, 0.25) AS p25, median(score_before) AS p50,
-                    quantile_cont(score_before, 0.75) AS p75, max(score_before) AS max
-                FROM reer_traces WHERE config_hash = $1
-                UNION ALL
-                SELECT 'after', min(score_after), quantile_cont(score_after, 0.25),
-                    median(score_after), quantile_cont(score_after, 0.75), max(score_after)
-                FROM reer_traces WHERE config_hash = $1""",
-                [cfg.config_hash],
-            ),
-            "examples": markdown_table(
-                con,
-                """SELECT post_id, left(y, 80) AS post, topic, left(trajectory, 160) AS trajectory,
-                    score_before, score_after, kept
-                FROM reer_traces WHERE config_hash = ?
-                ORDER BY score_gain DESC NULLS LAST LIMIT 5""",
-                [cfg.config_hash],
-            ),
-        }
-    yield dg.MaterializeResult(metadata=metadata | language_models.usage_metadata())
     yield dg.AssetCheckResult(
         check_name="no_trace_got_worse",
-        passed=worse == 0,
-        metadata={"traces": len(scored), "worse": worse},
+        passed=summary["worse"] == 0,
+        metadata={"traces": summary["scored"], "worse": summary["worse"]},
     )
     yield dg.AssetCheckResult(
         check_name="improved_share",
-        passed=share >= config.min_improved_share,
+        passed=summary["improved_share"] >= config.min_improved_share,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{improved} of {len(scored)} traces lowered their score",
-        metadata={"improved_share": share, "floor": config.min_improved_share},
+        description=f"{summary['improved']} of {summary['scored']} traces lowered their score",
+        metadata={"improved_share": summary["improved_share"], "floor": config.min_improved_share},
     )

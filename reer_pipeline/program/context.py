@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from reer_pipeline.ingest.accounts import table_exists
 from reer_pipeline.ingest.warehouse import fetch_dicts
+from reer_pipeline.platforms import Account
 from reer_pipeline.program.style import author_style
-from reer_pipeline.reer.store import TraceStore, create_duckdb_view
+from reer_pipeline.reer.post import PostRef
+from reer_pipeline.reer.search import parse_request
+from reer_pipeline.reer.store import create_duckdb_view
 from reer_pipeline.scoring.lift import best_slots
 
 
@@ -25,40 +28,27 @@ class AuthorContext:
     own_texts: list[str] = field(default_factory=list)
 
 
-def _table_exists(con, name: str) -> bool:
-    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return con.execute(sql, [name]).fetchone()[0] > 0
-
-
-def pick_author(con: duckdb.DuckDBPyConnection, platform: str) -> str | None:
-    """The author with the most original posts on `platform`."""
-    row = con.execute(
-        """SELECT author FROM posts WHERE platform = ? AND is_original
-        GROUP BY author ORDER BY count(*) DESC, author LIMIT 1""",
-        [platform],
-    ).fetchone()
-    return row[0] if row else None
-
-
 def load_context(
     con: duckdb.DuckDBPyConnection,
-    platform: str,
-    author: str | None = None,
-    traces_root: Path | None = None,
+    account: Account,
+    traces_root: Path,
     max_traces: int = 5,
     own_posts: int = 64,
 ) -> AuthorContext:
-    """Cards, kept traces, hashtag style, best slots and recent posts of one author."""
-    author = author or pick_author(con, platform)
-    if author is None:
-        raise ValueError(f"no original posts on platform {platform!r} in the warehouse")
-    ctx = AuthorContext(platform=platform, author=author)
+    """Cards, kept traces, hashtag style, best slots and recent posts of one account."""
+    platform, author = account.platform, account.author
     key = [platform, author]
-    if _table_exists(con, "strategy_cards"):
+    n = con.execute(
+        "SELECT count(*) FROM posts WHERE platform = ? AND author = ? AND is_original", key
+    ).fetchone()[0]
+    if not n:
+        raise ValueError(f"no original posts of {account} in the warehouse")
+    ctx = AuthorContext(platform=platform, author=author)
+    if table_exists(con, "strategy_cards"):
         ctx.cards = fetch_dicts(
             con, "SELECT * FROM strategy_cards WHERE platform = ? AND author = ?", key
         )
-    create_duckdb_view(con, traces_root or TraceStore().root)
+    create_duckdb_view(con, traces_root)
     ctx.traces = fetch_dicts(
         con,
         """SELECT post_id, x, y, trajectory, engagement_pct FROM reer_traces
@@ -75,24 +65,31 @@ def load_context(
         )
     ]
     ctx.style = author_style(ctx.own_texts)
-    if _table_exists(con, "feature_lift"):
+    if table_exists(con, "feature_lift"):
         ctx.slots = [asdict(s) for s in best_slots(con, author, k=3, platform=platform)]
     return ctx
 
 
-def tuned_program_path(platform: str, root: Path | None = None) -> Path | None:
-    """The newest tuned program for `platform` (`<programs>/<optimizer>__<platform>/`) that did
-    not score below the base program on its held-out test split, if any."""
-    from reer_pipeline.paths import programs_dir
-
-    found = sorted(
-        (root or programs_dir()).glob(f"*__{platform}/program.json"),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
+def own_topics(
+    con: duckdb.DuckDBPyConnection, account: Account, traces_root: Path, n: int = 5
+) -> list[dict]:
+    """Topics the account itself writes about: the REER requests of its newest traced posts,
+    else the request built without a model from its newest original posts."""
+    create_duckdb_view(con, traces_root)
+    rows = fetch_dicts(
+        con,
+        """SELECT topic, audience FROM reer_traces WHERE kept AND platform = ? AND author = ?
+        ORDER BY post_created_at DESC LIMIT ?""",
+        [account.platform, account.author, n],
     )
-    for path in found:
-        evaluation = path.parent / "evaluation.json"
-        if evaluation.exists() and json.loads(evaluation.read_text()).get("delta_mean", 0) < 0:
-            continue
-        return path
-    return None
+    if not rows:
+        posts = fetch_dicts(
+            con,
+            """SELECT post_id, platform, author, text FROM posts
+            WHERE platform = ? AND author = ? AND is_original ORDER BY created_at DESC LIMIT ?""",
+            [account.platform, account.author, n],
+        )
+        rows = [parse_request(PostRef.from_any(p), []) for p in posts]
+    return [
+        {"topic": r["topic"], "platform": account.platform, "audience": r["audience"]} for r in rows
+    ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from reer_pipeline.paths import data_dir
+from reer_pipeline import platforms
+from reer_pipeline.platforms import Account
 
 
 class TopicsError(ValueError):
@@ -19,30 +19,22 @@ class Topic(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     topic: str = Field(min_length=1)
-    platform: Literal["x", "linkedin", "mastodon"]
+    platform: str
     audience: str = Field(default="a general audience", min_length=1)
+    author: str | None = None  # only for this author's account; unset: every account
 
     @field_validator("platform", mode="before")
     @classmethod
-    def _lower(cls, v):
-        return v.strip().lower() if isinstance(v, str) else v
+    def _known(cls, v):
+        return platforms.get(v).name if isinstance(v, str) else v
 
 
 _TOPICS = TypeAdapter(list[Topic])
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "data" / "topics.yaml"
-
-
-def topics_path() -> Path:
-    """`<data root>/topics.yaml`, or the shipped examples when the data root has none."""
-    path = data_dir() / "topics.yaml"
-    return path if path.exists() else SHIPPED
-
-
-def load_topics(path: str | Path | None = None) -> list[dict]:
-    """The validated topics of `path` (default `topics_path()`) as plain dicts."""
-    path = Path(path) if path else topics_path()
+def load_topics(path: str | Path) -> list[dict]:
+    """The validated topics of `path` as plain dicts."""
+    path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
@@ -59,3 +51,11 @@ def load_topics(path: str | Path | None = None) -> list[dict]:
             for err in e.errors()
         )
         raise TopicsError(f"{path}: invalid topics: {problems}") from e
+
+
+def account_topics(topics: list[dict], account: Account, own: list[dict]) -> list[dict]:
+    """The topics file's entries for `account` (those naming its author, else the unnamed ones
+    on its platform); when it has none, the account's own topics `own`."""
+    mine = [t for t in topics if t["platform"] == account.platform]
+    named = [t for t in mine if t.get("author") == account.author]
+    return named or [t for t in mine if not t.get("author")] or own

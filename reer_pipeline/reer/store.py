@@ -1,4 +1,4 @@
-"""Append-only JSONL trace store under `traces_dir()`.
+"""Append-only JSONL trace store under the data root's `traces/` folder.
 
 Every record is validated against its JSON Schema version on write and on read. An append is
 atomic: one `write` of the whole line, then flush and fsync, under a directory-wide file lock.
@@ -18,7 +18,6 @@ from typing import Any
 
 from filelock import FileLock
 
-from reer_pipeline.paths import traces_dir
 from reer_pipeline.reer.schema import SCHEMA_VERSION, SchemaError, validate_trace
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,8 @@ class TraceStore:
     All `*.jsonl` files in `root` belong to the store; this instance appends to `<name>.jsonl`.
     """
 
-    def __init__(self, root: str | Path | None = None, name: str = "traces"):
-        self.root = Path(root) if root is not None else traces_dir()
+    def __init__(self, root: str | Path, name: str = "traces"):
+        self.root = Path(root)
         self.path = self.root / f"{name}.jsonl"
         self.lock = FileLock(str(self.root / LOCK_NAME))
         self._offsets: dict[Path, int] = {}
@@ -203,7 +202,7 @@ _COLUMNS = {
 }
 
 
-def create_duckdb_view(con: Any, root: str | Path | None = None, name: str = "reer_traces") -> str:
+def create_duckdb_view(con: Any, root: str | Path, name: str = "reer_traces") -> str:
     """Create (or replace) the temporary view `name` in `con` over the store's JSONL files.
 
     Temporary, so it works on read-only connections and never outlives the data it reads.
@@ -212,7 +211,7 @@ def create_duckdb_view(con: Any, root: str | Path | None = None, name: str = "re
     view. A torn last line is skipped. Columns are flattened (topic, audience, intent, token
     counts, n_steps, n_accepted); nested parts stay JSON. Returns the view name.
     """
-    root = Path(root) if root is not None else traces_dir()
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if not any(root.glob("*.jsonl")):
         (root / "traces.jsonl").touch()  # an empty store file keeps the glob valid

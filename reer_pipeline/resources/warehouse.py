@@ -3,29 +3,31 @@
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from reer_pipeline.paths import warehouse_path
+from reer_pipeline.resources.storage import Storage
 
 
 class Warehouse(dg.ConfigurableResource):
-    """DuckDB at `path`; empty means `<data root>/warehouse.duckdb`, resolved when a run starts.
+    """DuckDB at `path`; empty means the storage root's `warehouse.duckdb`.
 
     DuckDB allows one writer process, so assets that write it run in the `duckdb` pool (size 1).
     A model-bound step in another pool may still find the file locked for a moment: connecting
     then waits, with backoff, up to `lock_timeout_s`.
     """
 
+    storage: Storage
     path: str = ""
     lock_timeout_s: float = 300.0
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = self.path or str(warehouse_path())
+        path = self.path or str(self.storage.layout.warehouse)
         if not read_only:
-            warehouse_path().parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         con = self._connect(path, read_only)
         try:
             yield con

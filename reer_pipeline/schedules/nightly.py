@@ -1,6 +1,6 @@
-"""Nightly re-mining: refresh posts, mine traces for new top posts, refresh strategies and drafts.
+"""Nightly re-mining: refresh every account that has top posts without a trace yet.
 
-New export files are ingested by the sensor as they land; this picks up everything they added.
+New export files are ingested by the sensor as they land; this picks up what mining left.
 The time zone is `REER_SCHEDULE_TZ` (an IANA name, default UTC), the time `REER_SCHEDULE_CRON`.
 """
 
@@ -8,12 +8,27 @@ import os
 
 import dagster as dg
 
-from reer_pipeline.jobs import nightly_job
+from reer_pipeline.assets.partitions import account_partitions
+from reer_pipeline.jobs import refresh_job
+from reer_pipeline.reer.report import accounts_with_untraced_top_posts
+from reer_pipeline.resources.warehouse import Warehouse
 
-nightly_schedule = dg.ScheduleDefinition(
+
+@dg.schedule(
     name="nightly_remine",
-    job=nightly_job,
+    job=refresh_job,
     cron_schedule=os.environ.get("REER_SCHEDULE_CRON", "0 3 * * *"),
     execution_timezone=os.environ.get("REER_SCHEDULE_TZ", "UTC"),
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+def nightly_schedule(context: dg.ScheduleEvaluationContext, warehouse: Warehouse):
+    if not warehouse.storage.layout.warehouse.exists():
+        return dg.SkipReason("no warehouse yet: ingest an export first")
+    registered = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    with warehouse.get_connection(read_only=True) as con:
+        due = accounts_with_untraced_top_posts(con, warehouse.storage.layout.traces)
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    requests = [
+        dg.RunRequest(partition_key=key, run_key=f"{key}@{day}") for key in due if key in registered
+    ]
+    return requests or dg.SkipReason("every account's top posts have traces")

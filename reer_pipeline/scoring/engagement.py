@@ -24,7 +24,6 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from reer_pipeline.ingest.text import LINK_RE
-from reer_pipeline.paths import engagement_model_path
 from reer_pipeline.scoring.features import COUNTS, text_features
 
 BASELINES = ("constant", "length", "rolling_mean")
@@ -188,12 +187,6 @@ class EngagementModel:
         if not isinstance(model, cls):
             raise TypeError(f"{path} holds a {type(model).__name__}, not an EngagementModel")
         return model
-
-    @classmethod
-    def for_author(cls, platform: str, author: str) -> EngagementModel | None:
-        """The author's trained model (`engagement_model` asset), or None before it is trained."""
-        path = engagement_model_path(platform, author)
-        return cls.load(path) if path.exists() else None
 
 
 def _spearman_score(actual, predicted) -> float:

@@ -29,3 +29,12 @@ def judge_scores(lm: LanguageModel, texts: list[str], max_tokens: int = 32) -> l
                 lm.usage.failures += 1
                 out.append(float("nan"))
     return out
+
+
+def judge_with(lm: LanguageModel):
+    """`texts -> ratings (0..1)` on `lm`, the judge the scorer and the tuning metric take."""
+
+    def judge(texts: list[str]) -> list[float]:
+        return judge_scores(lm, texts)
+
+    return judge

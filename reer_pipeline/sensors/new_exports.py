@@ -1,4 +1,4 @@
-"""Start an ingest run for each new or changed export file in the watched folder."""
+"""Sensors: ingest each new export file, then refresh each account whose posts it changed."""
 
 import json
 import os
@@ -6,14 +6,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from reer_pipeline.assets.ingest import export_partitions, partition_key
-from reer_pipeline.jobs import ingest_job
-from reer_pipeline.paths import exports_dir
+from reer_pipeline.assets.ingest import partition_key, posts
+from reer_pipeline.assets.partitions import export_partitions
+from reer_pipeline.jobs import ingest_job, refresh_job
+from reer_pipeline.resources.storage import Storage
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
 
 
-def scan(folder: Path, seen: dict, pending: dict) -> tuple[list[Path], dict, dict]:
+def scan(folder: Path, seen: dict, pending: dict, log=None) -> tuple[list[Path], dict, dict]:
     """Files whose (size, mtime) held still since the previous tick and that are not yet seen.
 
     A file still being written changes between ticks, so it waits in `pending` until it is stable.
@@ -26,6 +27,8 @@ def scan(folder: Path, seen: dict, pending: dict) -> tuple[list[Path], dict, dic
                 if entry.name.startswith(".") or entry.name.endswith(IGNORED_SUFFIXES):
                     continue
                 if not entry.is_file(follow_symlinks=False):
+                    if log and entry.is_symlink() and entry.name not in seen:
+                        log(f"skipping {entry.name}: a symlink; copy the file into {folder}")
                     continue
                 stat = entry.stat()
                 sig = [stat.st_size, stat.st_mtime_ns]
@@ -47,9 +50,12 @@ def scan(folder: Path, seen: dict, pending: dict) -> tuple[list[Path], dict, dic
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition per new export file once its size is stable, and ingests it.",
 )
-def new_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def new_export_sensor(context: dg.SensorEvaluationContext, storage: Storage) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {}
-    ready, seen, pending = scan(exports_dir(), state.get("seen", {}), state.get("pending", {}))
+    folder = storage.layout.exports
+    ready, seen, pending = scan(
+        folder, state.get("seen", {}), state.get("pending", {}), context.log.info
+    )
     existing = set(context.instance.get_dynamic_partitions(export_partitions.name))
     keys = []
     for path in ready:
@@ -64,3 +70,16 @@ def new_export_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         dynamic_partitions_requests=[export_partitions.build_add_request(keys)] if keys else [],
         cursor=json.dumps({"seen": seen, "pending": pending}),
     )
+
+
+@dg.asset_sensor(
+    asset_key=posts.key,
+    job=refresh_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After `posts` is rebuilt, refreshes (mining, drafting) each account it changed.",
+)
+def changed_accounts_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    materialization = asset_event.asset_materialization
+    changed = materialization.metadata.get("changed_accounts") if materialization else None
+    for key in changed.value if changed is not None else []:
+        yield dg.RunRequest(partition_key=key, run_key=f"{key}@{asset_event.storage_id}")

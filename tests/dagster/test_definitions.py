@@ -39,13 +39,26 @@ def test_graph_jobs_schedule_and_sensor():
         "candidate_scores",
         "tuned_program",
     }
-    for name in ("ingest", "mining", "drafting", "nightly", "tuning"):
-        assert defs.resolve_job_def(name)
-    tuning = defs.resolve_job_def("tuning").partitions_def
-    assert "gepa|x" in tuning.get_partition_keys() and len(tuning.get_partition_keys()) == 12
+    for name in ("mining", "drafting", "refresh"):
+        assert defs.resolve_job_def(name).partitions_def.name == "accounts"
+    assert defs.resolve_job_def("ingest").partitions_def.name == "export_files"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("accounts", ["x:ann", "mastodon:bob"])
+        tuning = defs.resolve_job_def("tuning").partitions_def
+        keys = tuning.get_partition_keys(dynamic_partitions_store=instance)
+        assert "x:ann|gepa" in keys and len(keys) == 2 * 4
     schedule = defs.resolve_schedule_def("nightly_remine")
     assert schedule.execution_timezone == os.environ.get("REER_SCHEDULE_TZ", "UTC")
     assert defs.resolve_sensor_def("new_export_sensor")
+    assert defs.resolve_sensor_def("changed_accounts_sensor")
+
+
+def test_candidates_lineage_runs_through_tuned_program_and_account_partitions():
+    graph = defs.resolve_asset_graph()
+    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("candidates")).parent_keys}
+    assert {"tuned_program", "writing_strategies"} <= parents
+    for name in ("reer_traces", "writing_strategies", "engagement_model", "candidates"):
+        assert graph.get(dg.AssetKey(name)).partitions_def.name == "accounts"
 
 
 def test_every_resource_initializes(data_root):

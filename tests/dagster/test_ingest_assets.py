@@ -7,7 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reer_pipeline.assets.ingest import export_partitions, export_path, partition_key
+from reer_pipeline.assets.ingest import export_path, partition_key
+from reer_pipeline.assets.partitions import export_partitions
 from reer_pipeline.definitions import defs
 from tests.conftest import SAMPLE, copy_export
 from tests.ingest.test_formats import BAD
@@ -90,7 +91,7 @@ def test_bad_files_fail_their_check_and_lose_nothing(data_root):
 )
 def test_partition_keys_cannot_escape_the_exports_folder(data_root, key):
     with pytest.raises(ValueError, match="partition key"):
-        export_path(key)
+        export_path(key, data_root / "exports")
 
 
 def test_symlink_out_of_the_folder_is_refused(data_root, tmp_path):
@@ -98,7 +99,7 @@ def test_symlink_out_of_the_folder_is_refused(data_root, tmp_path):
     outside.write_text("secret")
     (data_root / "exports" / "link.csv").symlink_to(outside)
     with pytest.raises(ValueError, match="outside"):
-        export_path("link.csv@0123abcd")
+        export_path("link.csv@0123abcd", data_root / "exports")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(export_partitions.name, ["link.csv@0123abcd"])
         result = defs.resolve_job_def("ingest").execute_in_process(

@@ -16,11 +16,12 @@ def test_one_json_line_per_event_with_the_run_id(data_root, tmp_path):
     script = textwrap.dedent(
         """
         import dagster as dg
-        from reer_pipeline.assets.ingest import export_partitions, partition_key
+        from reer_pipeline.assets.ingest import partition_key
+        from reer_pipeline.assets.partitions import export_partitions
         from reer_pipeline.definitions import defs
-        from reer_pipeline.paths import exports_dir
+        from reer_pipeline.layout import DataLayout
         instance = dg.DagsterInstance.get()
-        key = partition_key(next(exports_dir().iterdir()))
+        key = partition_key(next(DataLayout.from_env().exports.iterdir()))
         instance.add_dynamic_partitions(export_partitions.name, [key])
         job = defs.resolve_job_def("ingest")
         result = job.execute_in_process(instance=instance, partition_key=key)

@@ -2,13 +2,16 @@
 
 import dagster as dg
 
+from reer_pipeline.resources.storage import Storage
 from reer_pipeline.sensors.new_exports import new_export_sensor
 from tests.conftest import SAMPLE, copy_export
 
 
 def tick(instance, cursor):
     """Evaluate one tick and apply its partition requests, as the daemon would."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"storage": Storage()}
+    )
     result = new_export_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

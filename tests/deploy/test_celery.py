@@ -13,7 +13,8 @@ import psutil
 import pytest
 from dagster._serdes import serialize_value
 
-from reer_pipeline.assets.ingest import export_partitions, partition_key
+from reer_pipeline.assets.ingest import partition_key
+from reer_pipeline.assets.partitions import export_partitions
 from tests.conftest import ROOT, SAMPLE, copy_export
 from tests.deploy.conftest import log_tail, run_in_group, stop_group, subprocess_env
 

@@ -9,7 +9,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from reer_pipeline.assets.ingest import export_partitions, partition_key
+from reer_pipeline.assets.ingest import partition_key
+from reer_pipeline.assets.partitions import export_partitions
 from tests.conftest import ROOT, SAMPLE, copy_export
 from tests.deploy.conftest import run_in_group, subprocess_env
 

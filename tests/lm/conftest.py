@@ -34,9 +34,10 @@ def lm_data_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model_dir(lm_data_root) -> Path:
+    from reer_pipeline.layout import DataLayout
     from reer_pipeline.lm.embedded import embedded_model_dir
 
-    return embedded_model_dir()
+    return embedded_model_dir(DataLayout.from_env().models)
 
 
 @pytest.fixture(scope="session")

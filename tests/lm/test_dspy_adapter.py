@@ -1,13 +1,8 @@
 import dspy
 import pytest
 
-from reer_pipeline.lm.dspy_adapter import (
-    ProtocolEngine,
-    call_with_retries,
-    measure_parse_failures,
-    parse_failure_workload,
-    to_dspy,
-)
+from benchmarks.dspy_parse_failures import measure_parse_failures, parse_failure_workload
+from reer_pipeline.lm.dspy_adapter import ProtocolEngine, call_with_retries, to_dspy
 
 
 def test_workload_is_30_fixed_calls():
@@ -24,12 +19,9 @@ def test_to_dspy_uses_the_engine_extension_point(hf32):
 
 
 @pytest.mark.slow
-def test_constrained_json_adapter_calls_always_parse(hf32, monkeypatch):
+def test_constrained_json_adapter_calls_always_parse(hf32):
     """A slice of the fixed workload (one call per signature): with the grammar none fails."""
-    import reer_pipeline.lm.dspy_adapter as ad
-
-    monkeypatch.setattr(ad, "parse_failure_workload", lambda: parse_failure_workload()[::10])
-    r = measure_parse_failures(hf32, constrain=True, max_tokens=48)
+    r = measure_parse_failures(hf32, constrain=True, max_tokens=48, workload=10)
     assert r["calls"] == 3 and r["failures"] == 0 and r["lm_requests"] == 3
 
 

@@ -12,15 +12,16 @@ def test_gguf_ships_in_the_installed_package():
 
 @pytest.mark.slow
 def test_conversion_is_cached_checksummed_and_complete(model_dir, lm_data_root):
-    from reer_pipeline.paths import models_dir
+    from reer_pipeline.layout import DataLayout
 
-    assert model_dir.parent == models_dir()
+    models = DataLayout.from_env().models
+    assert model_dir.parent == models
     assert embedded.verify(model_dir)
     manifest = json.loads((model_dir / embedded.MANIFEST).read_text())
     assert manifest["source_sha256"] == embedded.sha256_file(embedded.gguf_path())
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(manifest["files"])
     mtime = (model_dir / "model.safetensors").stat().st_mtime
-    assert embedded.embedded_model_dir(check=True) == model_dir  # no second conversion
+    assert embedded.embedded_model_dir(models, check=True) == model_dir  # no second conversion
     assert (model_dir / "model.safetensors").stat().st_mtime == mtime
 
 
@@ -50,4 +51,4 @@ def test_tokenizer_splits_digits_and_keeps_special_tokens(model_dir):
 
 def test_unknown_model_is_not_downloaded():
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
-        embedded.resolve_model_path("HuggingFaceTB/SmolLM2-135M-Instruct")
+        embedded.resolve_model_path("HuggingFaceTB/SmolLM2-135M-Instruct", None)

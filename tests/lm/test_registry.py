@@ -47,11 +47,22 @@ def test_role_uris_from_config_env_and_fallbacks(monkeypatch):
 def test_role_falls_back_and_local_models_are_cached(monkeypatch, model_dir):
     monkeypatch.setenv("REER_LOCAL_BACKEND", "hf")
     config = {"scorer_lm": ["hf::/nonexistent/model", "hf::embedded"]}
-    lm = registry.resolve_role("scorer_lm", config)
+    models = model_dir.parent
+    lm = registry.resolve_role("scorer_lm", config, models)
     assert lm.uri == "hf::embedded" and lm.capabilities.score
-    assert registry.load_lm("hf::embedded") is lm
+    assert registry.load_lm("hf::embedded", models_dir=models) is lm
     with pytest.raises(RuntimeError, match="/nonexistent/model"):
-        registry.resolve_role("scorer_lm", {"scorer_lm": "hf::/nonexistent/model"})
+        registry.resolve_role("scorer_lm", {"scorer_lm": "hf::/nonexistent/model"}, models)
+
+
+def test_a_missing_key_names_its_variable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("MY_GATEWAY_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="OPENAI_API_KEY is not set"):
+        registry.resolve_role("judge_lm", {"judge_lm": "openai::gpt-4o-mini"})
+    options = {"openai": {"key_env": "MY_GATEWAY_KEY"}}
+    with pytest.raises(RuntimeError, match="MY_GATEWAY_KEY is not set"):
+        registry.resolve_role("judge_lm", {"judge_lm": "openai::gpt-4o-mini"}, None, options)
 
 
 def test_cloud_uris_build_sdk_backends(monkeypatch):

@@ -1,9 +1,10 @@
 """Dagster resources over the LM layer, through a real materialize()."""
 
 import pytest
-from dagster import EnvVar, asset, materialize
+from dagster import asset, materialize
 
-from reer_pipeline.resources.lm import HFLMResource, LMRegistryResource, OpenAICompatibleLMResource
+from reer_pipeline.resources.lm import LMRegistryResource
+from reer_pipeline.resources.storage import Storage
 from tests.lm.conftest import katan
 
 KEY = "sk-planted-RESOURCE-91b2"
@@ -25,8 +26,9 @@ def test_registry_resource_roles_ledger_and_no_key(tmp_path, monkeypatch, capsys
         return Output(1, metadata=meta)
 
     registry = LMRegistryResource(
+        storage=Storage(),
         proposer_lm=f"openai-compatible::{base}::echo-model",
-        openai_compatible_api_key=EnvVar("KATAN_KEY"),
+        key_env={"openai-compatible": "KATAN_KEY"},
         requests_per_minute={"openai-compatible": 100},
     )
     try:
@@ -43,21 +45,18 @@ def test_registry_resource_roles_ledger_and_no_key(tmp_path, monkeypatch, capsys
     assert all(KEY not in str(m.value) for m in meta.values())
 
 
-def test_cloud_resource_repr_hides_key():
-    r = OpenAICompatibleLMResource(model="m", base_url="http://127.0.0.1:9/v1", api_key=KEY)
-    assert KEY not in repr(r) and KEY not in repr(r.get_lm())
-
-
 @pytest.mark.slow
-def test_hf_resource_scores_inside_an_asset(model_dir):
+def test_registry_resource_scores_with_the_embedded_model_inside_an_asset(model_dir):
     @asset
-    def scored(lm: HFLMResource):
-        logprobs = lm.get_lm().score(["Hello"], [" world"])
+    def scored(language_models: LMRegistryResource):
+        logprobs = language_models.get("scorer_lm").score(["Hello"], [" world"])
         from dagster import Output
 
-        return Output(logprobs, metadata=lm.usage_metadata())
+        return Output(logprobs, metadata=language_models.usage_metadata())
 
-    result = materialize([scored], resources={"lm": HFLMResource(model=str(model_dir))})
+    storage = Storage(models_dir=str(model_dir.parent))
+    registry = LMRegistryResource(storage=storage, scorer_lm="hf::embedded")
+    result = materialize([scored], resources={"language_models": registry})
     assert result.success
     meta = result.asset_materializations_for_node("scored")[0].metadata
-    assert meta["lm/scored_tokens"].value > 0
+    assert meta["scorer_lm/scored_tokens"].value > 0

@@ -8,6 +8,7 @@ import pytest
 from reer_pipeline.lm.dspy_adapter import to_dspy
 from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program, merge_stats
 from reer_pipeline.program.package import PLATFORM_LIMITS
+from tests.conftest import embedded_lm
 
 CARDS = [
     {
@@ -54,11 +55,9 @@ def lm():
     wait on each other at every op (measured here: 32 tokens in 46 s on 2 threads, 5 s on 1)."""
     import torch
 
-    from reer_pipeline.lm.registry import load_lm
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield load_lm("hf::embedded")
+    yield embedded_lm()
     torch.set_num_threads(threads)
 
 

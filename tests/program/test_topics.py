@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from reer_pipeline.program.topics import TopicsError, load_topics
+from reer_pipeline.layout import DataLayout
+from reer_pipeline.platforms import Account
+from reer_pipeline.program.topics import TopicsError, account_topics, load_topics
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "topics.yaml"
 
@@ -14,10 +16,25 @@ def test_shipped_topics_cover_every_platform():
     assert all(t["topic"] and t["audience"] for t in topics)
 
 
-def test_default_path_is_under_the_data_root(data_root):
-    assert load_topics() == load_topics(SHIPPED)  # a data root without topics uses the examples
+def test_the_data_root_topics_else_the_shipped_examples(data_root):
+    layout = DataLayout.from_env()
+    assert layout.topics == SHIPPED  # a data root without topics uses the examples
     (data_root / "topics.yaml").write_text("- {topic: tests, platform: X}\n")
-    assert load_topics() == [{"topic": "tests", "platform": "x", "audience": "a general audience"}]
+    assert load_topics(layout.topics) == [
+        {"topic": "tests", "platform": "x", "audience": "a general audience", "author": None}
+    ]
+
+
+def test_account_topics_prefer_its_author_then_its_platform_then_its_own():
+    topics = [
+        {"topic": "a", "platform": "x", "author": None},
+        {"topic": "b", "platform": "x", "author": "ann"},
+        {"topic": "c", "platform": "linkedin", "author": None},
+    ]
+    own = [{"topic": "own", "platform": "mastodon", "audience": "friends"}]
+    assert [t["topic"] for t in account_topics(topics, Account("x", "ann"), own)] == ["b"]
+    assert [t["topic"] for t in account_topics(topics, Account("x", "bob"), own)] == ["a"]
+    assert account_topics(topics, Account("mastodon", "bob"), own) == own
 
 
 @pytest.mark.parametrize(

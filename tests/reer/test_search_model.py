@@ -19,6 +19,7 @@ from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import validate_trace
 from reer_pipeline.reer.search import Search, SearchConfig, mine
 from reer_pipeline.reer.store import TraceStore, trace_id
+from tests.conftest import embedded_lm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +62,8 @@ def posts(n: int = len(TEXTS)) -> list[PostRef]:
 
 @pytest.fixture(scope="module")
 def lm():
-    from reer_pipeline.lm.registry import load_lm
 
-    return load_lm("hf::embedded")
+    return embedded_lm()
 
 
 def check_trace(tr: dict, cfg: SearchConfig) -> None:
@@ -184,7 +184,8 @@ from test_search_model import FAST, posts
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.reer.search import mine
 from reer_pipeline.reer.store import TraceStore
-lm = load_lm("hf::embedded")
+from reer_pipeline.layout import DataLayout
+lm = load_lm("hf::embedded", models_dir=DataLayout.from_env().models)
 cfg = FAST
 r = mine(posts(4), TraceStore(sys.argv[1]), lm, lm, cfg,
          on_progress=lambda p: print("progress", p.i, p.n, flush=True))

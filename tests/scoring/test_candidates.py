@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.scoring.candidates import CandidateScorer
 from reer_pipeline.scoring.judge import judge_scores
+from tests.conftest import embedded_lm
 
 OWN = [
     "Small changes ship faster. Review them in minutes, roll them back in seconds.",
@@ -18,7 +18,7 @@ OWN = [
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_lm("hf::embedded")
+    return embedded_lm()
 
 
 @pytest.mark.slow

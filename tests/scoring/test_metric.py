@@ -4,9 +4,9 @@ feedback calls, references scored in one batch."""
 import dspy
 import pytest
 
-from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.scoring.candidates import CandidateScorer
 from reer_pipeline.scoring.metric import DraftMetric, strategy_followed
+from tests.conftest import embedded_lm
 from tests.scoring.test_candidates import OWN
 
 QUESTION_CARD = {"name": "ask the crowd", "structure": "a claim, then a question", "key_terms": []}
@@ -46,7 +46,7 @@ def test_strategy_followed(text, card, followed):
 
 @pytest.fixture(scope="module")
 def lm():
-    return load_lm("hf::embedded")
+    return embedded_lm()
 
 
 def test_gepa_accepts_the_metric():

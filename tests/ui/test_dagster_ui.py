@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from reer_pipeline.assets.ingest import export_partitions, partition_key
+from reer_pipeline.assets.ingest import partition_key
+from reer_pipeline.assets.partitions import export_partitions
 from reer_pipeline.definitions import defs
 from tests.conftest import ROOT, SAMPLE, copy_export
 

@@ -1,0 +1,87 @@
+"""Accounts in the warehouse: which have enough posts to learn from, and which changed."""
+
+from __future__ import annotations
+
+import duckdb
+
+from reer_pipeline.platforms import Account
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return con.execute(sql, [table]).fetchone()[0] > 0
+
+
+def list_accounts(con: duckdb.DuckDBPyConnection, min_originals: int = 1) -> list[Account]:
+    """Accounts with at least `min_originals` original posts, most posts first."""
+    if not table_exists(con, "posts"):
+        return []
+    rows = con.execute(
+        """SELECT platform, author FROM posts WHERE is_original GROUP BY ALL
+        HAVING count(*) >= ? ORDER BY count(*) DESC, platform, author""",
+        [min_originals],
+    ).fetchall()
+    return [Account(p, a) for p, a in rows]
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """account key -> a digest of its posts (ids, text and engagement), to tell what changed."""
+    if not table_exists(con, "posts"):
+        return {}
+    rows = con.execute(
+        """SELECT platform || ':' || author, md5(string_agg(
+            post_id || '|' || md5(text) || '|' || coalesce(engagement::VARCHAR, ''), ','
+            ORDER BY post_id))
+        FROM posts GROUP BY ALL"""
+    ).fetchall()
+    return dict(rows)
+
+
+def changed_accounts(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Accounts that are new or whose posts differ."""
+    return sorted(k for k, v in after.items() if before.get(k) != v)
+
+
+def default_account(con: duckdb.DuckDBPyConnection, platform: str) -> Account:
+    """The account with the most original posts on `platform`, or a ValueError that names the
+    platforms that have posts."""
+    accounts = list_accounts(con)
+    for account in accounts:
+        if account.platform == platform:
+            return account
+    have = sorted({a.platform for a in accounts})
+    raise ValueError(
+        f"no posts on {platform}; "
+        + (f"platforms with posts: {', '.join(have)}" if have else "the warehouse has no posts")
+    )
+
+
+def replace_account_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: str, account: Account, rows
+) -> None:
+    """Replace `account`'s rows of `table` (created with `columns` if missing) with the Arrow
+    table `rows`, in one transaction. A table of an older shape, without `platform` and
+    `author` columns, is recreated."""
+    exists = table_exists(con, table)
+    names = (
+        {d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
+        if exists
+        else set()
+    )
+    con.execute("BEGIN")
+    try:
+        if exists and not {"platform", "author"} <= names:
+            con.execute(f"DROP TABLE {table}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        con.execute(
+            f"DELETE FROM {table} WHERE platform = ? AND author = ?",
+            [account.platform, account.author],
+        )
+        if rows is not None and rows.num_rows:
+            con.register("new_rows", rows)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+            con.unregister("new_rows")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
