@@ -6,12 +6,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from reer_pipeline.assets.metadata import markdown_table
+from reer_pipeline.assets.metadata import markdown_table, metadata
 from reer_pipeline.assets.partitions import account_partitions, export_partitions
-from reer_pipeline.ingest.accounts import changed_accounts, fingerprints, list_accounts
 from reer_pipeline.ingest.formats import CsvMapping, ExportOptions, file_hash
+from reer_pipeline.ingest.report import rebuild_posts
 from reer_pipeline.ingest.stage import stage_export
-from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, build_top_posts
+from reer_pipeline.ingest.warehouse import EngagementConfig, build_top_posts
 from reer_pipeline.layout import DataLayout
 from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
@@ -138,51 +138,14 @@ def posts(
         followers=config.followers,
     )
     with warehouse.get_connection() as con:
-        before = fingerprints(con)
-        build_posts(con, staged, cfg)
-        changed = changed_accounts(before, fingerprints(con))
-        accounts = [a.key for a in list_accounts(con, config.min_account_posts)]
-        count = con.execute("SELECT count(*) FROM posts").fetchone()[0]
-        context.log.info(f"posts: {count} rows from {len(staged)} staged exports")
-        new = sorted(
-            set(accounts) - set(context.instance.get_dynamic_partitions(account_partitions.name))
-        )
-        if new:
-            context.instance.add_dynamic_partitions(account_partitions.name, new)
-            context.log.info(f"new account partitions: {new}")
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": count,
-                "accounts": dg.MetadataValue.json(accounts),
-                "changed_accounts": dg.MetadataValue.json(
-                    [k for k in changed if k in set(accounts)]
-                ),
-                "exports": len(staged),
-                "by_author": markdown_table(
-                    con,
-                    """SELECT platform, author, count(*) AS posts,
-                        count(*) FILTER (is_original) AS originals,
-                        count(*) FILTER (is_repost) AS reposts,
-                        count(*) FILTER (is_reply) AS replies,
-                        count(*) FILTER (is_thread) AS in_threads
-                    FROM posts GROUP BY ALL ORDER BY posts DESC""",
-                ),
-                "engagement": markdown_table(
-                    con,
-                    """SELECT platform, author, count(engagement) AS scored,
-                        quantile_cont(engagement, 0.5) AS p50,
-                        quantile_cont(engagement, 0.9) AS p90,
-                        max(engagement) AS max
-                    FROM posts WHERE is_original GROUP BY ALL""",
-                ),
-                "preview": markdown_table(
-                    con,
-                    """SELECT platform, author, created_at, left(text, 100) AS text,
-                        likes, reposts, replies, engagement_pct
-                    FROM posts ORDER BY created_at DESC LIMIT 10""",
-                ),
-            }
-        )
+        report = rebuild_posts(con, staged, cfg, config.min_account_posts)
+    known = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    new = [k for k in report["accounts"] if k not in known]
+    if new:
+        context.instance.add_dynamic_partitions(account_partitions.name, new)
+        context.log.info(f"new account partitions: {new}")
+    context.log.info(f"posts: {report['dagster/row_count']} rows from {len(staged)} exports")
+    return dg.MaterializeResult(metadata=metadata(report))
 
 
 @dg.asset_check(asset=posts, description="No (platform, author, post_id) appears twice.")

@@ -130,7 +130,7 @@ def engagement_model(
             """SELECT count(*) FROM posts WHERE platform = ? AND author = ? AND is_original
             AND engagement IS NOT NULL""",
             [account.platform, account.author],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if n < config.min_posts:
             yield dg.MaterializeResult(metadata={"skipped": f"{n} posts with engagement"})
             yield dg.AssetCheckResult(

@@ -9,7 +9,7 @@ from reer_pipeline.platforms import Account
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return con.execute(sql, [table]).fetchone()[0] > 0
+    return con.execute(sql, [table]).fetchall()[0][0] > 0
 
 
 def list_accounts(con: duckdb.DuckDBPyConnection, min_originals: int = 1) -> list[Account]:

@@ -40,7 +40,7 @@ def load_context(
     key = [platform, author]
     n = con.execute(
         "SELECT count(*) FROM posts WHERE platform = ? AND author = ? AND is_original", key
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not n:
         raise ValueError(f"no original posts of {account} in the warehouse")
     ctx = AuthorContext(platform=platform, author=author)

@@ -26,7 +26,7 @@ def trace_report(traces_root, config_hash: str, account: Account) -> dict:
                 sum(completion_tokens), sum(scored_tokens), count(*) FILTER (kept)
             FROM reer_traces {where}""",
             params,
-        ).fetchone()
+        ).fetchall()[0]
         reductions = [(b - a) / b for b, a in scored if b > 0]
         improved = sum(a < b - 1e-9 for b, a in scored)
         return {

@@ -82,4 +82,4 @@ def changed_accounts_sensor(context: dg.SensorEvaluationContext, asset_event: dg
     materialization = asset_event.asset_materialization
     changed = materialization.metadata.get("changed_accounts") if materialization else None
     for key in changed.value if changed is not None else []:
-        yield dg.RunRequest(partition_key=key, run_key=f"{key}@{asset_event.storage_id}")
+        yield dg.RunRequest(partition_key=key, run_key=f"{key}@{asset_event.run_id}")

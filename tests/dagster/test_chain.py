@@ -1,5 +1,7 @@
-"""The whole chain on the sample export, with the embedded model and tiny budgets:
-ingest -> mining -> drafting, through a real instance and a real DuckDB file."""
+"""The whole chain for two real accounts on the same platform, with the embedded model and tiny
+budgets, through a real instance and a real DuckDB file: ingest registers one partition per
+account, and every trace, strategy card, program, candidate and score belongs to its own account.
+The second account (a real X archive) comes from ../shared and is skipped when that is absent."""
 
 import dagster as dg
 import duckdb
@@ -7,7 +9,7 @@ import pytest
 
 from reer_pipeline.definitions import defs
 from reer_pipeline.reer.store import TraceStore
-from tests.conftest import SAMPLE, copy_export
+from tests.conftest import SAMPLE, SHARED_EXPORTS, copy_export
 from tests.dagster.test_ingest_assets import ingest
 
 TINY = {
@@ -19,78 +21,97 @@ TINY = {
     "max_tokens_rewrite": 48,
     "min_segment_chars": 40,
 }
+MINING = {
+    "ops": {
+        "reer_traces": {"config": TINY},
+        "writing_strategies": {"config": {"max_tokens": 96, "max_clusters": 2}},
+    }
+}
+DRAFTING = {"ops": {"candidates": {"config": {"max_topics": 1, "n_angles": 1, "max_tokens": 64}}}}
+TUNING = {"ops": {"tuned_program": {"config": {"max_examples": 6, "max_tokens": 32}}}}
+SAMPLE_ACCOUNT = "x:BarackObama"
+
+
+def run(instance, job, partition, config=None, **kw):
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, run_config=config or {}, **kw
+    )
+    assert result.success
+    return result
 
 
 @pytest.mark.slow
-def test_whole_chain_mines_incrementally_then_drafts_and_ranks(data_root):
+def test_two_accounts_get_their_own_traces_cards_programs_and_drafts(data_root):
+    archive = SHARED_EXPORTS / "x_archive_andreruffert_tweets.js"
     with dg.instance_for_test() as instance:
-        assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
-        job = defs.resolve_job_def("mining")
-        config = {
-            "ops": {
-                "reer_traces": {"config": TINY},
-                "post_features": {"config": {"n_boot": 50}},
-                "writing_strategies": {"config": {"max_tokens": 96, "max_clusters": 2}},
-            }
-        }
-        result = job.execute_in_process(instance=instance, run_config=config)
+        result, _ = ingest(instance, copy_export(SAMPLE, data_root))
         assert result.success
-        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-        assert checks["no_trace_got_worse"].passed
-        assert "beats_every_baseline" in checks and "improved_share" in checks
+        meta = result.asset_materializations_for_node("posts")[0].metadata
+        assert meta["changed_accounts"].value == [SAMPLE_ACCOUNT]
+        if archive.exists():
+            result, _ = ingest(instance, copy_export(archive, data_root))
+            meta = result.asset_materializations_for_node("posts")[0].metadata
+            assert meta["changed_accounts"].value == ["x:andreruffert"]  # the sample is unchanged
+        accounts = instance.get_dynamic_partitions("accounts")
+        assert accounts == [SAMPLE_ACCOUNT, "x:andreruffert"][: 1 + archive.exists()]
 
-        meta = result.asset_materializations_for_node("reer_traces")[0].metadata
-        assert meta["mined_this_run"].value == 1 == meta["dagster/row_count"].value
-        assert meta["model_calls"].value >= 3  # request, draft, at least one rewrite or score
-        traces = list(TraceStore().read())
-        assert len(traces) == 1 and traces[0]["score_after"] <= traces[0]["score_before"]
+        first = {}
+        for account in accounts:
+            first[account] = run(instance, "mining", account, MINING)
+            run(instance, "tuning", f"{account}|bootstrap", TUNING)
+            run(instance, "drafting", account, DRAFTING)
 
-        # A second run skips the post that has a trace under this config and mines the next one.
-        again = job.execute_in_process(
-            instance=instance,
-            run_config={"ops": {"reer_traces": {"config": TINY}}},
+        # Mining is incremental per account: a second run skips the traced post, mines the next.
+        again = run(
+            instance,
+            "mining",
+            SAMPLE_ACCOUNT,
+            {"ops": {"reer_traces": {"config": TINY}}},
             asset_selection=[dg.AssetKey("reer_traces")],
         )
         meta = again.asset_materializations_for_node("reer_traces")[0].metadata
         assert meta["skipped_existing"].value == 1 and meta["mined_this_run"].value == 1
-        ids = [t["id"] for t in TraceStore().read()]
-        assert len(ids) == len(set(ids)) == 2 == meta["dagster/row_count"].value
-        assert traces[0]["id"] in ids
+        assert meta["dagster/row_count"].value == 2
 
-        cards_meta = result.asset_materializations_for_node("writing_strategies")[0].metadata
-        engagement = result.asset_materializations_for_node("engagement_model")[0].metadata
+    traces = list(TraceStore(data_root / "traces").read())
+    by_account = {}
+    for t in traces:
+        by_account.setdefault(f"{t['platform']}:{t['author']}", []).append(t["id"])
+    assert {k: len(v) for k, v in by_account.items()} == {
+        a: 2 if a == SAMPLE_ACCOUNT else 1 for a in accounts
+    }
+    assert len({t["id"] for t in traces}) == len(traces)
+    for account in accounts:
+        checks = {e.check_name: e for e in first[account].get_asset_check_evaluations()}
+        assert checks["no_trace_got_worse"].passed
+        platform, author = account.split(":")
+        folder = data_root / "programs" / f"{platform}__{author}" / "bootstrap"
+        assert (folder / "program.json").exists() and (folder / "evaluation.json").exists()
+        assert (data_root / "engagement" / f"{platform}__{author}.joblib").exists()
 
-        drafting = defs.resolve_job_def("drafting").execute_in_process(
-            instance=instance,
-            run_config={
-                "ops": {
-                    "candidates": {"config": {"max_topics": 1, "n_angles": 1, "max_tokens": 64}}
-                }
-            },
-        )
-        assert drafting.success
-        checks = {e.check_name: e for e in drafting.get_asset_check_evaluations()}
-        assert checks["candidates_within_limits"].passed
-        assert "candidates_schema_valid" in checks
-        scores_meta = drafting.asset_materializations_for_node("candidate_scores")[0].metadata
+    own = {
+        a: {t["post_id"] for t in traces if f"{t['platform']}:{t['author']}" == a}
+        for a in by_account
+    }
     with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
-        cards = con.execute("SELECT source_post_ids, written_by FROM strategy_cards").fetchall()
-        assert cards and cards[0][0] == [traces[0]["post_id"]]
-        assert cards_meta["dagster/row_count"].value == len(cards)
-        assert con.execute("SELECT count(*) FROM post_features").fetchone()[0] == 3207 - 351
-    assert "BarackObama" in engagement["spearman"].value
-    assert (data_root / "engagement" / "x__BarackObama.joblib").exists()
-    assert 0 <= cards_meta["card_parse_failures"].value <= cards_meta["card_calls"].value
-
-    with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute(
-            """SELECT c.topic, c.generation, c.program, c.strategy, s.total, s.rank,
-                s.heuristics, s.style_fit, s.engagement, s.feedback
-            FROM candidates c JOIN candidate_scores s ON s.candidate_id = c.id"""
+        for table in ("strategy_cards", "candidates", "candidate_scores"):
+            found = con.execute(
+                f"SELECT DISTINCT platform || ':' || author FROM {table} ORDER BY 1"
+            ).fetchall()
+            assert sorted(r[0] for r in found) == sorted(accounts), table
+        cards = con.execute(
+            "SELECT platform || ':' || author, source_post_ids FROM strategy_cards"
         ).fetchall()
-    assert rows and scores_meta["dagster/row_count"].value == len(rows)
-    for _, generation, program, strategy, total, rank, heur, style, eng, feedback in rows:
-        assert generation == "single" and program == "base" and strategy
-        assert 0 <= heur <= 1 and 0 <= style <= 1 and 0 <= eng <= 1 and feedback
+        for account, sources in cards:
+            assert set(sources) <= own[account]  # a card is built from its own account's traces
+        drafts = con.execute(
+            """SELECT c.platform || ':' || c.author, c.trajectory_post_ids, c.program,
+                s.total, s.rank
+            FROM candidates c JOIN candidate_scores s ON s.candidate_id = c.id
+                AND s.platform = c.platform AND s.author = c.author"""
+        ).fetchall()
+    assert {d[0] for d in drafts} == set(accounts)
+    for account, shown, program, total, rank in drafts:
+        assert set(shown) <= own[account]  # only its own traces are shown to the program
+        assert program == "base" or f"/{account.replace(':', '__')}/" in program
         assert 0 <= total <= 1 and rank >= 1
-    assert rows[0][0] in scores_meta["top_drafts"].value

@@ -1,5 +1,7 @@
 """The new-export sensor, evaluated with build_sensor_context against a real instance."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from reer_pipeline.resources.storage import Storage
@@ -66,3 +68,31 @@ def test_ten_thousand_files_in_one_tick(data_root):
         assert len(result.run_requests) == 10_000
         assert len({r.run_key for r in result.run_requests}) == 10_000
         assert len(instance.get_dynamic_partitions("export_files")) == 10_000
+
+
+def test_rebuilt_posts_refresh_only_the_accounts_they_changed(data_root):
+    from reer_pipeline.definitions import defs
+    from tests.dagster.test_ingest_assets import ingest
+
+    with dg.instance_for_test() as instance:
+        assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
+        sensor = defs.resolve_sensor_def("changed_accounts_sensor")
+        context = dg.build_sensor_context(instance=instance, definitions=defs)
+        requests = list(sensor(context))
+        assert [r.partition_key for r in requests] == ["x:BarackObama"]
+        cursor = context.cursor
+        # the same posts rebuilt again: nothing changed, nothing to refresh
+        posts_job = defs.resolve_job_def("ingest")
+        key = instance.get_dynamic_partitions("export_files")[0]
+        assert posts_job.execute_in_process(instance=instance, partition_key=key).success
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        assert list(sensor(context)) == []
+
+        # nightly: the account has top posts without traces, so it is due
+        schedule = defs.resolve_schedule_def("nightly_remine")
+        night = datetime(2026, 11, 30, 3, tzinfo=UTC)
+        with dg.build_schedule_context(
+            instance=instance, resources=defs.resources, scheduled_execution_time=night
+        ) as context:
+            requests = schedule(context)
+        assert [r.partition_key for r in requests] == ["x:BarackObama"]

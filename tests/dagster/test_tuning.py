@@ -7,11 +7,12 @@ import dagster as dg
 import pytest
 
 from reer_pipeline.definitions import defs
-from reer_pipeline.program.context import tuned_program_path
+from reer_pipeline.optimize.store import best_program
 from reer_pipeline.program.modules import DraftProgram, load_program
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
 
+PARTITION = "x:BarackObama|gepa"
 TINY = {"max_examples": 8, "max_metric_calls": 8, "max_tokens": 48, "reflection_max_tokens": 96}
 
 
@@ -29,20 +30,20 @@ def test_gepa_partition_stops_resumes_and_saves_what_draft_loads(data_root):
         assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
         prep = defs.resolve_job_def("mining").execute_in_process(
             instance=instance,
-            asset_selection=[dg.AssetKey("post_features"), dg.AssetKey("engagement_model")],
-            run_config={"ops": {"post_features": {"config": {"n_boot": 50}}}},
+            partition_key="x:BarackObama",
+            asset_selection=[dg.AssetKey("engagement_model")],
         )
         assert prep.success
 
-        first = tune(instance, "gepa|x", time_limit_s=0.001)  # stops after the seed's val eval
+        first = tune(instance, PARTITION, time_limit_s=0.001)  # stops after the seed's val eval
         meta = first.asset_materializations_for_node("tuned_program")[0].metadata
         assert meta["stopped_early"].value and meta["resumed_from_calls"].value == 0
         assert meta["metric_calls"].value == meta["n_val"].value == 2
         run = meta["run"].value
-        folder = data_root / "programs" / "gepa__x"
+        folder = data_root / "programs" / "x__BarackObama" / "gepa"
         assert (folder / "runs" / run / "gepa_state.bin").exists()
 
-        second = tune(instance, "gepa|x")
+        second = tune(instance, PARTITION)
         meta = second.asset_materializations_for_node("tuned_program")[0].metadata
         assert meta["resumed_from_calls"].value == 2 and not meta["stopped_early"].value
         assert meta["run"].value == run  # same data and settings: the same log
@@ -70,4 +71,4 @@ def test_gepa_partition_stops_resumes_and_saves_what_draft_loads(data_root):
     assert program.compose.signature.instructions == best["compose"]
     # `reer draft` and the candidates asset load it, unless it lost on the test split
     expected = None if evaluation["delta_mean"] < 0 else folder / "program.json"
-    assert tuned_program_path("x", data_root / "programs") == expected
+    assert best_program(folder.parent) == expected

@@ -114,6 +114,10 @@ def test_materialize_ingest_from_the_ui(dagster_dev):
             page.goto(dagster_dev + "/assets/posts")
             row_count = page.get_by_text("Row count").locator("xpath=following-sibling::*[1]")
             expect(row_count).to_have_text("3,207", timeout=60_000)
+
+            # ingest registered the account: its partition shows on every per-account asset
+            page.goto(dagster_dev + "/assets/reer_traces?view=partitions")
+            expect(page.get_by_text("x:BarackObama").first).to_be_visible(timeout=60_000)
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "ui_posts.png"), full_page=True)
