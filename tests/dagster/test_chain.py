@@ -89,6 +89,7 @@ def test_two_accounts_get_their_own_traces_cards_programs_and_drafts(data_root):
         assert (folder / "program.json").exists() and (folder / "evaluation.json").exists()
         assert (data_root / "engagement" / f"{platform}__{author}.joblib").exists()
 
+    kept = {f"{t['platform']}:{t['author']}" for t in traces if t["kept"]}
     own = {
         a: {t["post_id"] for t in traces if f"{t['platform']}:{t['author']}" == a}
         for a in by_account
