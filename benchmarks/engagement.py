@@ -17,6 +17,7 @@ scripts), which measures time and memory at scale. The last line is
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -36,21 +37,34 @@ from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.engagement import train_engagement_model
 from reer_pipeline.scoring.features import build_post_features
 
-# Vocabulary of the synthetic account: a few scripts, and words with a known effect.
-NEUTRAL = (
-    "data model ship build team write read week plan code test idea note "
-    "datos modelo equipo semana código idea nota "
-    "данные модель команда неделя код "
-    "データ モデル チーム 週 コード"
+# The synthetic account writes pseudo-words in three scripts, drawn with a Zipf law as real
+# words are, so its vocabulary grows with its size; some words have a known effect.
+SYLLABLES = (
+    "ka ri to ne sa mo lu pe di ga "  # Latin
+    "ка ри то не са мо лу пе ди га "  # Cyrillic
+    "カ リ ト ネ サ モ ル ペ ディ ガ"  # Katakana
 ).split()
 GOOD = ["launch", "lanzamiento", "запуск", "公開", "🚀", "#opensource", "thread"]
 BAD = ["sorry", "perdón", "извините", "すみません", "@support"]
+
+
+def vocabulary(rng: random.Random, size: int = 30_000) -> list[str]:
+    words = set()
+    while len(words) < size:
+        script = rng.randrange(3)
+        syllables = SYLLABLES[script * 10 : script * 10 + 10]
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    words = sorted(words)
+    rng.shuffle(words)  # the rank of a word is unrelated to its script or spelling
+    return words
 
 
 def write_synthetic(path: Path, n: int, seed: int = 0) -> None:
     """An X archive of `n` original posts by 'synthetic' over eight years: log engagement is a
     random-walk level plus content effects (good and bad words, length, links) plus noise."""
     rng = random.Random(seed)
+    words_by_rank = vocabulary(rng)
+    cum = list(itertools.accumulate(1 / (rank + 1) ** 1.1 for rank in range(len(words_by_rank))))
     start = datetime(2016, 1, 1, tzinfo=UTC)
     step = 8 * 365 * 86400 / n
     level = 3.0
@@ -58,7 +72,7 @@ def write_synthetic(path: Path, n: int, seed: int = 0) -> None:
         f.write("window.YTD.tweets.part0 = [\n")
         for i in range(n):
             level += rng.gauss(0.0, 0.03)
-            words = [rng.choice(NEUTRAL) for _ in range(rng.randint(3, 30))]
+            words = rng.choices(words_by_rank, cum_weights=cum, k=rng.randint(3, 30))
             effect = 0.0
             if rng.random() < 0.3:
                 words.insert(rng.randrange(len(words) + 1), rng.choice(GOOD))

@@ -463,7 +463,9 @@ class EngagementModel:
     n_test: int
     train_end: datetime  # newest train post
     test_start: datetime  # oldest test post
-    refit: bool  # True when the content model was refitted on every post after validation
+    refit: (
+        bool  # True when the ridge was refitted on every post after validation (train vocabulary)
+    )
     test_post_ids: list[str] = field(default_factory=list)
     # target -> name ('model', 'level' and each of BASELINES) -> prediction per test post
     test_predictions: dict[str, dict[str, list[float]]] = field(default_factory=dict)
@@ -634,7 +636,8 @@ def train_engagement_model(
     detrended = y - level
     fit_rows = train[~np.isnan(level[train])]
     content = fit_content([rows[i] for i in fit_rows], detrended[fit_rows], alphas, text_weights)
-    content_test = content.predict([rows[i] for i in test])
+    test_blocks = content.features.blocks([rows[i] for i in test])
+    content_test = content.predict_blocks(test_blocks)
 
     rm = rolling_mean(y, rolling_window, start=np.nan)
     actual = {"raw": y, "detrended": detrended}
@@ -673,17 +676,18 @@ def train_engagement_model(
         "beats_baselines": all(all(b.values()) for b in beats.values()),
         "meets_targets": _meets_targets(targets),
     }
-    known = np.flatnonzero(~np.isnan(level))
-    if refit:  # same penalty and text weight, every post with a level
-        content = fit_content(
-            [rows[i] for i in known],
-            detrended[known],
-            (content.ridge.alpha,),
-            (content.text_weight,),
+    known = np.r_[fit_rows, test]  # every post with a level, oldest first
+    blocks = [
+        sparse.vstack(pair, format="csr")
+        for pair in zip(content.train_blocks, test_blocks, strict=True)
+    ]
+    if refit:  # the same features, penalty and text weight, on train and test posts
+        ridge = Ridge(alpha=content.ridge.alpha).fit(
+            _stack(blocks, content.text_weight), detrended[known]
         )
-        own = content.predict_blocks(content.train_blocks)
-    else:
-        own = content.predict([rows[i] for i in known])
+        content = ContentModel(content.features, ridge, content.text_weight)
+    own = content.predict_blocks(blocks)
+    del blocks
     content.train_blocks = None
     return EngagementModel(
         account=account,
