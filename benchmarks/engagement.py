@@ -5,7 +5,7 @@ project's own ingest code, then every account with enough original posts with en
 trained and scored on its newest 20% of posts (see `reer_pipeline.scoring.engagement`).
 
     python benchmarks/engagement.py PATH... [--columns FIELD=COLUMN ...] [--author NAME]
-        [--synthetic 20000] [--min-posts 300] [--plots DIR] [--json FILE]
+        [--synthetic 20000] [--min-posts 300] [--level-lag-hours H] [--plots DIR] [--json FILE]
 
 `--columns` maps CSV columns for plain CSV exports (fields of `ingest.formats.CsvMapping`, e.g.
 `--columns text="Tweet text" created_at=time likes=likes`). `--synthetic N` adds a generated X
@@ -130,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--author", help="author of exports that do not name one")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N")
     parser.add_argument("--min-posts", type=int, default=300)
+    parser.add_argument(
+        "--level-lag-hours",
+        type=float,
+        default=0.0,
+        help="leave the posts of the last H hours out of the level and the rolling mean",
+    )
     parser.add_argument("--plots", type=Path, help="write one predicted-vs-actual PNG per account")
     parser.add_argument("--json", type=Path, help="write every account's report to this file")
     args = parser.parse_args(argv)
@@ -180,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 continue
             t = time.perf_counter()
-            model = train_engagement_model(con, account)
+            model = train_engagement_model(
+                con, account, level_lag=timedelta(hours=args.level_lag_hours)
+            )
             seconds = time.perf_counter() - t
             rep = model.report
             raw, det = rep["targets"]["raw"]["scores"], rep["targets"]["detrended"]["scores"]

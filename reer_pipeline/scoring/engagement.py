@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -200,50 +200,65 @@ def fit_content(
 
 
 # ---- level and baselines ------------------------------------------------------------------------
-def prior_level(values, created_at, alpha: float) -> tuple[np.ndarray, float]:
-    """Exponentially weighted mean of `values` over the posts strictly earlier than each one
-    (posts sharing a timestamp see none of each other), weights (1 - alpha)^k, normalised.
+def prior_level(
+    values, created_at, alpha: float, lag: timedelta = timedelta(0)
+) -> tuple[np.ndarray, float]:
+    """Exponentially weighted mean of `values` over the posts made more than `lag` before each
+    one (strictly earlier, so posts sharing a timestamp see none of each other), with weights
+    (1 - alpha)^k, k counting posts back from the newest included one, normalised.
 
-    Returns the level before each post (NaN before any earlier post) and the level after the last
-    post, which is the account's current level for a draft. `created_at` must be ascending.
+    A `lag` of a day models engagement that is only known once a post has had a day to collect
+    it. Returns the level before each post (NaN before any included post) and the level after
+    the last post, which is the account's current level for a draft. `created_at` ascends.
     """
     values = np.asarray(values, float)
     level = np.full(len(values), np.nan)
     num = den = 0.0
-    i, n = 0, len(values)
-    while i < n:
-        j = i
-        while j < n and created_at[j] == created_at[i]:
+    j = 0
+    for i, at in enumerate(created_at):
+        while j < len(values) and created_at[j] + lag < at:
+            num = (1 - alpha) * num + values[j]
+            den = (1 - alpha) * den + 1.0
             j += 1
         if den > 0:
-            level[i:j] = num / den
-        for k in range(i, j):
-            num = (1 - alpha) * num + values[k]
-            den = (1 - alpha) * den + 1.0
-        i = j
+            level[i] = num / den
+    for value in values[j:]:
+        num = (1 - alpha) * num + value
+        den = (1 - alpha) * den + 1.0
     return level, (num / den if den else math.nan)
 
 
-def choose_level_alpha(values, created_at, alphas=LEVEL_ALPHAS) -> float:
+def choose_level_alpha(
+    values, created_at, alphas=LEVEL_ALPHAS, lag: timedelta = timedelta(0)
+) -> float:
     """The smoothing whose level forecasts the next post's value best (mean squared error)."""
 
     def error(alpha):
-        level, _ = prior_level(values, created_at, alpha)
+        level, _ = prior_level(values, created_at, alpha, lag)
         known = ~np.isnan(level)
         return float(np.mean((np.asarray(values)[known] - level[known]) ** 2))
 
     return min(alphas, key=error)
 
 
-def rolling_mean(values: np.ndarray, window: int, start: float = 0.5) -> np.ndarray:
-    """Mean of the `window` values before each position; `start` where none precede it."""
+def rolling_mean(
+    values, window: int, start: float = 0.5, created_at=None, lag: timedelta = timedelta(0)
+) -> np.ndarray:
+    """Mean of the `window` values before each position; `start` where none precede it.
+
+    With `created_at` (ascending), "before" means made more than `lag` earlier, as for
+    `prior_level`, so posts sharing a timestamp do not see each other."""
     values = np.asarray(values, float)
     sums = np.concatenate([[0.0], np.cumsum(values)])
-    idx = np.arange(len(values))
-    lo = np.maximum(0, idx - window)
-    counts = idx - lo
+    if created_at is None:
+        end = np.arange(len(values))
+    else:
+        seconds = np.array([t.timestamp() for t in created_at])
+        end = np.searchsorted(seconds, seconds - lag.total_seconds(), side="left")
+    lo = np.maximum(0, end - window)
+    counts = end - lo
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = (sums[idx] - sums[lo]) / counts
+        means = (sums[end] - sums[lo]) / counts
     return np.where(counts > 0, means, start)
 
 
@@ -599,6 +614,7 @@ def train_engagement_model(
     text_weights: tuple[float, ...] = TEXT_WEIGHTS,
     level_alphas: tuple[float, ...] = LEVEL_ALPHAS,
     resamples: int = RESAMPLES,
+    level_lag: timedelta = timedelta(0),
     refit: bool = True,
 ) -> EngagementModel:
     """Train and validate an account's model from `post_features` (original posts with
@@ -609,12 +625,14 @@ def train_engagement_model(
     smoothing (best one-step forecast) and the ridge penalty and text weight (time-ordered
     cross-validation). The test posts are then predicted with the level of their strictly
     earlier posts (earlier test posts included: known when the post is made) plus content.
+    `level_lag` (default none) keeps the posts of the last `level_lag` out of the level and the
+    rolling mean, for engagement that takes time to arrive.
 
     Targets: raw = log1p(engagement) (Spearman on it equals Spearman on engagement), and
     detrended = raw minus the level. Predictions scored on them: 'model' (level + content on raw,
     content on detrended), 'level' (a reference, not a baseline) and BASELINES: constant, length
-    (chars, with its train sign), rolling_mean (mean raw target of the `rolling_window` earlier
-    posts), rolling_mean_length (least squares on those two, fitted on train).
+    (chars, with its train sign), rolling_mean (mean raw target of the `rolling_window` strictly
+    earlier posts), rolling_mean_length (least squares on those two, fitted on train).
     """
     if isinstance(account, str):
         account = Account(platform or _only_platform(con, account), account)
@@ -631,15 +649,15 @@ def train_engagement_model(
     chars = np.array([row["chars"] for row in rows], float)
     train, test = time_split(created, test_fraction)
 
-    level_alpha = choose_level_alpha(y[train], [created[i] for i in train], level_alphas)
-    level, level_now = prior_level(y, created, level_alpha)
+    level_alpha = choose_level_alpha(y[train], [created[i] for i in train], level_alphas, level_lag)
+    level, level_now = prior_level(y, created, level_alpha, level_lag)
     detrended = y - level
     fit_rows = train[~np.isnan(level[train])]
     content = fit_content([rows[i] for i in fit_rows], detrended[fit_rows], alphas, text_weights)
     test_blocks = content.features.blocks([rows[i] for i in test])
     content_test = content.predict_blocks(test_blocks)
 
-    rm = rolling_mean(y, rolling_window, start=np.nan)
+    rm = rolling_mean(y, rolling_window, np.nan, created, level_lag)
     actual = {"raw": y, "detrended": detrended}
     model_pred = {"raw": level[test] + content_test, "detrended": content_test}
     weeks = week_ids([created[i] for i in test])
@@ -668,6 +686,7 @@ def train_engagement_model(
         "train_end": created[train[-1]].isoformat(),
         "test_start": created[test[0]].isoformat(),
         "level_alpha": level_alpha,
+        "level_lag_hours": level_lag.total_seconds() / 3600,
         "ridge_alpha": float(content.ridge.alpha),
         "text_weight": content.text_weight,
         "rolling_window": rolling_window,

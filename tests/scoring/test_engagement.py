@@ -150,6 +150,18 @@ def test_prior_level_is_the_weighted_mean_of_strictly_earlier_posts():
         weights = 0.9 ** (earlier[-1] - np.array(earlier))
         assert level[i] == pytest.approx(np.average(values[earlier], weights=weights))
     assert now == pytest.approx(np.average(values, weights=0.9 ** np.arange(59, -1, -1)))
+    # With a lag, posts of the last 5 hours are left out of the level and the rolling mean.
+    lag = timedelta(hours=5)
+    lagged, _ = prior_level(values, created, 0.1, lag)
+    means = rolling_mean(values, 4, np.nan, created, lag)
+    for i in range(60):
+        earlier = [j for j in range(60) if created[j] + lag < created[i]]
+        if not earlier:
+            assert np.isnan(lagged[i]) and np.isnan(means[i])
+            continue
+        weights = 0.9 ** (earlier[-1] - np.array(earlier))
+        assert lagged[i] == pytest.approx(np.average(values[earlier], weights=weights))
+        assert means[i] == pytest.approx(values[earlier[-4:]].mean())
 
 
 def test_weighted_spearman_equals_spearman_on_repeated_posts():
