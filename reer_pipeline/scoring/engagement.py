@@ -40,7 +40,7 @@ from reer_pipeline.scoring.features import COUNTS, HOOKS, text_features
 TARGETS = ("raw", "detrended")
 BASELINES = ("constant", "length", "rolling_mean", "rolling_mean_length")
 LEVEL_ALPHAS = (0.02, 0.05, 0.1, 0.2)  # per-post smoothing of the level, chosen on train posts
-ALPHAS = (1.0, 3.0, 10.0, 30.0)  # ridge penalties tried by time-ordered cross-validation
+ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)  # ridge penalties tried by time-ordered cross-validation
 TEXT_WEIGHTS = (0.3, 1.0)  # scale of the n-gram blocks against the measured features
 MIN_POSTS = 20
 RESAMPLES = 500
@@ -117,7 +117,7 @@ class ContentFeatures:
         )
         self.chars = TfidfVectorizer(
             analyzer="char_wb",
-            ngram_range=(2, 5),
+            ngram_range=(2, 4),
             min_df=2,
             max_features=max_chars,
             sublinear_tf=True,
@@ -146,6 +146,11 @@ class ContentFeatures:
             self.chars.transform(texts),
             sparse.csr_matrix(measured),
         ]
+
+
+def _ridge(alpha: float) -> Ridge:
+    """LSQR on the sparse design: about twice as fast as conjugate gradients here, same fit."""
+    return Ridge(alpha=alpha, solver="lsqr", tol=1e-5)
 
 
 def _stack(blocks: list, text_weight: float) -> sparse.csr_matrix:
@@ -192,10 +197,10 @@ def fit_content(
             x = _stack(blocks, w)
             for fit_idx, val_idx in TimeSeriesSplit(n_splits=splits).split(target):
                 for a in alphas:
-                    ridge = Ridge(alpha=a).fit(x[fit_idx], target[fit_idx])
+                    ridge = _ridge(a).fit(x[fit_idx], target[fit_idx])
                     scores[a, w].append(spearman(ridge.predict(x[val_idx]), target[val_idx]))
         best = max(grid, key=lambda key: np.mean(scores[key]))
-    ridge = Ridge(alpha=best[0]).fit(_stack(blocks, best[1]), target)
+    ridge = _ridge(best[0]).fit(_stack(blocks, best[1]), target)
     return ContentModel(feats, ridge, best[1], blocks)
 
 
@@ -701,7 +706,7 @@ def train_engagement_model(
         for pair in zip(content.train_blocks, test_blocks, strict=True)
     ]
     if refit:  # the same features, penalty and text weight, on train and test posts
-        ridge = Ridge(alpha=content.ridge.alpha).fit(
+        ridge = _ridge(content.ridge.alpha).fit(
             _stack(blocks, content.text_weight), detrended[known]
         )
         content = ContentModel(content.features, ridge, content.text_weight)
