@@ -514,6 +514,52 @@ class EngagementModel:
         baseline's lies above zero (so not a point estimate that happens to be higher)."""
         return bool(self.report["beats_baselines"])
 
+    @property
+    def losing_baselines(self) -> list[str]:
+        """'<target>:<baseline>' for each baseline the model does not beat by its interval."""
+        return [
+            f"{target}:{name}"
+            for target, verdicts in self.report["beats"].items()
+            for name, beaten in verdicts.items()
+            if not beaten
+        ]
+
+    def metadata(self) -> dict:
+        """Flat, JSON-safe figures for the `engagement_model` asset's metadata: Spearman on
+        both targets for the model and each baseline, and the model's pairwise accuracy."""
+        out = {"n_train": self.n_train, "n_test": self.n_test}
+        for target in TARGETS:
+            scores = self.report["targets"][target]["scores"]
+            for name in ("model", *BASELINES):
+                out[f"rho_{target}_{name}"] = scores[name]["spearman"]["value"]
+            model = scores["model"]
+            out[f"rho_{target}_model_low"] = model["spearman"]["low"]
+            out[f"rho_{target}_model_high"] = model["spearman"]["high"]
+            out[f"pairwise_{target}_model"] = model["pairwise"]["value"]
+        out["beats_baselines"] = self.beats_baselines
+        return out
+
+    def markdown(self) -> str:
+        """The report as a markdown table: one row per target and predictor, with Spearman and
+        pairwise accuracy (same-week pairs) and their 95% intervals, and the paired difference."""
+        lines = [
+            f"{self.account.key}: n_train {self.n_train}, n_test {self.n_test}"
+            f" (test from {self.report['test_start'][:10]}); level alpha"
+            f" {self.report['level_alpha']}, ridge alpha {self.report['ridge_alpha']}",
+            "",
+            "| target | predictor | Spearman | pairwise (pairs) | model − this, Spearman |",
+            "|---|---|---|---|---|",
+        ]
+        for target in TARGETS:
+            for name, s in self.report["targets"][target]["scores"].items():
+                diff = s.get("model_minus_this", {}).get("spearman")
+                lines.append(
+                    f"| {target} | {name} | {_fmt(s['spearman'])}"
+                    f" | {_fmt(s['pairwise'])} ({s['pairwise']['pairs']})"
+                    f" | {_fmt(diff) if diff else ''} |"
+                )
+        return "\n".join(lines)
+
     def predict_content(self, items) -> np.ndarray:
         """The writer's part (0..1): where a draft's predicted engagement above the account's
         level falls among the same prediction for the account's own posts. Rank drafts by this.

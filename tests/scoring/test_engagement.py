@@ -97,11 +97,21 @@ def check_held_out_report(model, rows):
         assert scores["constant"]["spearman"] == {"value": 0.0, "low": 0.0, "high": 0.0}
         assert scores["constant"]["pairwise"]["value"] == 0.5
     # The verdict is the interval of the paired difference, not the point estimates.
-    assert model.beats_baselines == all(
-        report["targets"][t]["scores"][b]["model_minus_this"]["spearman"]["low"] > 0
+    losing = [
+        f"{t}:{b}"
         for t in TARGETS
         for b in BASELINES
-    )
+        if not report["targets"][t]["scores"][b]["model_minus_this"]["spearman"]["low"] > 0
+    ]
+    assert model.losing_baselines == losing and model.beats_baselines == (not losing)
+    metadata = json.loads(json.dumps(model.metadata()))
+    assert metadata["rho_raw_model"] == model.rho["model"] == report_scores(model)["model"]
+    table = model.markdown()
+    assert table.count("\n| raw |") == table.count("\n| detrended |") == len(BASELINES) + 2
+
+
+def report_scores(model):
+    return {k: v["spearman"]["value"] for k, v in model.report["targets"]["raw"]["scores"].items()}
 
 
 def test_time_split_has_no_leakage_even_with_ties():
