@@ -16,6 +16,7 @@ import joblib
 import numpy as np
 import pytest
 
+from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.engagement import (
     BASELINES,
@@ -214,6 +215,17 @@ def test_shuffling_the_future_does_not_change_a_past_prediction(sample_con):
     """Every prediction of a test post (model, level and baselines, on both targets) uses only
     what was known when it was posted: scrambling the posts after it changes none of them."""
     before = train_engagement_model(sample_con, OBAMA, **FAST)
+    # Without a refit the saved content model is the validated one that made the test predictions.
+    test_rows = fetch_dicts(
+        sample_con,
+        "SELECT * FROM post_features WHERE post_id IN (SELECT unnest(?))"
+        " ORDER BY created_at, post_id",
+        [before.test_post_ids],
+    )
+    assert not before.refit
+    assert np.allclose(
+        before.content.predict(test_rows), before.test_predictions["detrended"]["model"]
+    )
     k = before.n_test // 2
     cut = sample_con.execute(
         "SELECT created_at FROM post_features WHERE post_id = ?", [before.test_post_ids[k]]
