@@ -702,6 +702,8 @@ def train_engagement_model(
 
     level_alpha = choose_level_alpha(y[train], [created[i] for i in train], level_alphas, level_lag)
     level, level_now = prior_level(y, created, level_alpha, level_lag)
+    if np.isnan(level[test]).any():
+        raise ValueError(f"no post is more than {level_lag} older than the first test posts")
     detrended = y - level
     fit_rows = train[~np.isnan(level[train])]
     content = fit_content([rows[i] for i in fit_rows], detrended[fit_rows], alphas, text_weights)
