@@ -410,10 +410,15 @@ def evaluate(
     draws = rng.integers(0, n_units, (resamples, n_units))
     copies = np.zeros((resamples, n_units))  # how often each week (or post) was drawn
     np.add.at(copies, (np.arange(resamples)[:, None], draws), 1.0)
-    weights = copies[:, week_of] if unit == "week" else copies
+    post_copies = copies[:, week_of] if unit == "week" else copies
     rho, acc, counts = {}, {}, {}
     for name, p in predictions.items():
-        rho[name] = weighted_spearman(p, actual, weights)
+        rho[name] = np.concatenate(  # 50 resamples at a time bound the temporaries' memory
+            [
+                weighted_spearman(p, actual, post_copies[lo : lo + 50])
+                for lo in range(0, resamples, 50)
+            ]
+        )
         right, total = pair_counts(p, actual, week_of)
         counts[name] = right.sum(), total.sum()
         if unit == "week":  # weeks drawn k times count their pairs k times
