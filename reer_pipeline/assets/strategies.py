@@ -149,21 +149,22 @@ def engagement_model(
             rolling_window=config.rolling_window,
         )
     path = model.save(warehouse.storage.layout.engagement_model(account))
+    png = model.plot(path.with_suffix(".png"))
     context.log.info(f"engagement model {account}: {model.rho}")
     yield dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "n_train": model.n_train,
-            "n_test": model.n_test,
-            **{f"rho_{k}": v for k, v in model.rho.items()},
+        metadata=model.metadata()
+        | {
+            "report": dg.MetadataValue.md(model.markdown()),
+            "predicted_vs_actual": dg.MetadataValue.path(str(png)),
+            "model_path": dg.MetadataValue.path(str(path)),
         }
     )
     yield dg.AssetCheckResult(
         check_name="beats_every_baseline",
         passed=model.beats_baselines,
         severity=dg.AssetCheckSeverity.WARN,
-        description="beats the constant, length and rolling-mean baselines"
+        description="beats every baseline by its 95% interval"
         if model.beats_baselines
-        else "does not beat every baseline",
-        metadata={f"rho_{k}": v for k, v in model.rho.items()},
+        else f"not beaten by its interval: {', '.join(model.losing_baselines)}",
+        metadata={"losing": ", ".join(model.losing_baselines) or "none"},
     )
