@@ -86,9 +86,11 @@ def share_below(reference: np.ndarray, values: Sequence[float]) -> list[float]:
 
 
 def pick_context(texts: Sequence[str], k: int = CONTEXT_POSTS, chars: int = CONTEXT_CHARS):
-    """Up to `k` of the author's posts for the conditioned prefix, spread over the list and under
-    `chars` in all (the shortest first when they do not fit), and the rest for calibration."""
+    """Up to `k` of the author's posts (at most half) for the conditioned prefix, spread over the
+    list and under `chars` in all (the longest dropped when they do not fit), and the rest for
+    calibration."""
     candidates = [i for i, t in enumerate(texts) if t.strip()]
+    k = min(k, len(candidates) // 2)  # keep at least half of the posts for calibration
     step = max(1, len(candidates) // max(1, k))
     chosen = candidates[::step][:k]
     while chosen and sum(len(texts[i]) for i in chosen) > chars:

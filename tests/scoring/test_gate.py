@@ -3,9 +3,9 @@
 import pytest
 
 from reer_pipeline.scoring.gate import RULES, AuthorIndex, check_draft
-from reer_pipeline.scoring.topic import KeyTerms, topic_score
+from reer_pipeline.scoring.topic import topic_score
 from tests.conftest import SAMPLE
-from tests.scoring.conftest import warehouse
+from tests.scoring.conftest import scorer_validity, warehouse
 
 OWN = [
     "Small changes ship faster. Review them in minutes, roll them back in seconds.",
@@ -102,7 +102,7 @@ def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     ]
     cut = int(len(texts) * 0.8)
     train, test = texts[:cut], texts[cut:]
-    index, key_terms = AuthorIndex(train), KeyTerms(train)
+    index, key_terms = AuthorIndex(train), scorer_validity().KeyTerms(train)
     results = [check_draft(t, "x", key_terms(t), index) for t in test]
     broken = [r for r in results if not r.usable]
     assert len(broken) <= 0.05 * len(test), [r.reasons for r in broken][:10]
