@@ -27,12 +27,14 @@ explains itself in words, which is the feedback GEPA reflects on.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from reer_pipeline import platforms
+from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.scoring.engagement import EngagementModel
 from reer_pipeline.scoring.gate import AuthorIndex, check_draft
@@ -63,6 +65,12 @@ def style_prefix(platform: str) -> str:
 def author_prefix(platform: str, posts: Sequence[str]) -> str:
     shown = "\n\n".join(p.strip() for p in posts)
     return f"Posts by one author on {platform}:\n\n{shown}\n\n"
+
+
+def lm_text(text: str) -> str:
+    """The text the scorer LM reads: links out (their random characters say nothing of style
+    or fluency), spaces collapsed."""
+    return re.sub(r"[ \t]+", " ", LINK_RE.sub("", text or "")).strip()
 
 
 def mean_loss(logprobs: Sequence[float]) -> float:
@@ -167,17 +175,15 @@ class CandidateScorer:
         nan = np.full(len(texts), np.nan)
         if self.scorer is None or not self._context:
             return LMStats(nan, nan.copy(), nan.copy())
-        todo = list(texts)
+        todo = [lm_text(t) for t in texts]
         calibrate = self._calibration is None and bool(self._calibration_texts)
         if calibrate:
-            todo += self._calibration_texts
-        rows = [i for i, t in enumerate(todo) if t.strip()]
-        generic, conditioned = (
-            style_prefix(self.platform),
-            author_prefix(self.platform, self._context),
-        )
+            todo += [lm_text(t) for t in self._calibration_texts]
+        rows = [i for i, t in enumerate(todo) if t]
+        generic = style_prefix(self.platform)
+        conditioned = author_prefix(self.platform, [lm_text(t) for t in self._context])
         prefixes = [generic] * len(rows) + [conditioned] * len(rows)
-        continuations = [todo[i].strip() + END for i in rows] + [todo[i].strip() for i in rows]
+        continuations = [todo[i] + END for i in rows] + [todo[i] for i in rows]
         logprobs = self.scorer.score(prefixes, continuations)
         loss, end, gain = (np.full(len(todo), np.nan) for _ in range(3))
         for r, i in enumerate(rows):
