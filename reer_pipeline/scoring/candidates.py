@@ -55,6 +55,7 @@ CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a m
 END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?
 CONTEXT_POSTS = 4  # author posts the conditioned prefix shows
 CONTEXT_CHARS = 1500  # at most this many characters of them
+HEAD_CHARS, TAIL_CHARS = 800, 300  # what the LM reads of a long text (see `head`, `tail`)
 CALIBRATION_POSTS = 48  # author posts the LM components are ranked against
 
 
@@ -71,6 +72,17 @@ def lm_text(text: str) -> str:
     """The text the scorer LM reads: links out (their random characters say nothing of style
     or fluency), spaces collapsed."""
     return re.sub(r"[ \t]+", " ", LINK_RE.sub("", text or "")).strip()
+
+
+def head(text: str, chars: int = HEAD_CHARS) -> str:
+    """The start of a long text, cut at a word boundary (the LM reads no more for fluency and
+    style: enough to judge both, and long LinkedIn posts stay cheap)."""
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
+
+
+def tail(text: str, chars: int = TAIL_CHARS) -> str:
+    """The end of a text from a word boundary, for the ending measure."""
+    return text if len(text) <= chars else text[-chars:].split(" ", 1)[-1]
 
 
 def mean_loss(logprobs: Sequence[float]) -> float:
@@ -180,18 +192,28 @@ class CandidateScorer:
         if calibrate:
             todo += [lm_text(t) for t in self._calibration_texts]
         rows = [i for i, t in enumerate(todo) if t]
+        heads = [head(todo[i]) for i in rows]
+        tails = [tail(todo[i]) for i in rows]
+        long = [r for r, i in enumerate(rows) if heads[r] != todo[i]]  # scored in two pieces
+        tail_of = {r: len(rows) + k for k, r in enumerate(long)}
         generic = style_prefix(self.platform)
-        conditioned = author_prefix(self.platform, [lm_text(t) for t in self._context])
-        prefixes = [generic] * len(rows) + [conditioned] * len(rows)
-        continuations = [todo[i] + END for i in rows] + [todo[i] for i in rows]
+        conditioned = author_prefix(self.platform, [head(lm_text(t)) for t in self._context])
+        prefixes = [generic] * (len(rows) + len(long)) + [conditioned] * len(rows)
+        continuations = (
+            [heads[r] if r in tail_of else todo[i] + END for r, i in enumerate(rows)]
+            + [tails[r] + END for r in long]
+            + heads
+        )
         logprobs = self.scorer.score(prefixes, continuations)
         loss, end, gain = (np.full(len(todo), np.nan) for _ in range(3))
         for r, i in enumerate(rows):
-            plain, cond = logprobs[r][:-1], logprobs[len(rows) + r]
-            if not plain or not cond:
+            plain = logprobs[r] if r in tail_of else logprobs[r][:-1]
+            ending = logprobs[tail_of[r]] if r in tail_of else logprobs[r]
+            cond = logprobs[len(rows) + len(long) + r]
+            if not plain or not cond or not ending:
                 continue
             loss[i] = mean_loss(plain)
-            end[i] = logprobs[r][-1]
+            end[i] = ending[-1]
             gain[i] = loss[i] - mean_loss(cond)
         if calibrate:
             n = len(texts)

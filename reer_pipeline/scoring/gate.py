@@ -61,7 +61,8 @@ INSTRUCTION_PATTERNS = re.compile(
     r"\b(?:this|the|my|your|a) (?:post|tweet|thread|draft) (?:is|will be) (?:about|on)\b|"
     r"\bhere(?:'s| is) (?:a|the|my|your) (?:\w+ )?(?:post|tweet|draft|thread)\b|"
     r"\bthe (?:post|tweet) you will write\b|\bwhich hook to open with\b|"
-    r"\b(?:write|compose|draft) (?:a|an|the) (?:[\w()]+ ){0,3}(?:post|tweet|thread) (?:about|on|for)\b|"
+    r"\b(?:write|compose|draft) (?:a|an|the) (?:[\w()]+ ){0,3}(?:post|tweet|thread) "
+    r"(?:about|on|for)\b|"
     r"\b(?:the|my) (?:target |intended )?audience (?:is|are|will be)\b|"
     r"\b(?:the|this) author(?:'s)? (?:posts?|style|voice|wants)\b",
     re.I,
