@@ -2,7 +2,9 @@
 
 The gate (`scoring.gate.check_draft`) comes first: a draft that is empty, template residue, an
 echo of the instructions, a loop, over the platform limit, a copy of the author's post or off the
-topic is unusable, scores a total of 0, and its feedback names the broken rules.
+topic is unusable, scores a total of 0, and its feedback names the broken rules. The scorer LM adds
+two rules of its own (LM_RULES): cut (it does not expect the text to end there) and garbled (far
+less natural than the author's own posts), both against the author's calibration posts.
 
 Components (each 0..1, NaN when its input is missing):
 - heuristics: platform limits, readability, a hook (`heuristics.heuristic_score`);
@@ -37,7 +39,7 @@ from reer_pipeline import platforms
 from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.scoring.engagement import EngagementModel
-from reer_pipeline.scoring.gate import AuthorIndex, check_draft
+from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft
 from reer_pipeline.scoring.heuristics import heuristic_score
 from reer_pipeline.scoring.topic import topic_score
 
@@ -55,6 +57,9 @@ CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a m
 END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?
 CONTEXT_POSTS = 4  # author posts the conditioned prefix shows
 CONTEXT_CHARS = 1500  # at most this many characters of them
+CUT_Z, GARBLED_Z = 3.0, 4.5  # LM gate rules' thresholds (robust z against the calibration posts)
+LOSS_MAD_FLOOR, END_MAD_FLOOR = 0.05, 0.5  # nats: the z-scores' smallest spreads
+LM_RULES = ("cut", "garbled")
 HEAD_CHARS, TAIL_CHARS = 800, 300  # what the LM reads of a long text (see `head`, `tail`)
 CALIBRATION_POSTS = 48  # author posts the LM components are ranked against
 
@@ -103,6 +108,18 @@ def share_at_most(reference: np.ndarray, values: Sequence[float]) -> list[float]
 def share_below(reference: np.ndarray, values: Sequence[float]) -> list[float]:
     """For each value, the share of `reference` that is <= it (higher value = better)."""
     return share_at_most(-np.asarray(reference, float), [-v for v in values])
+
+
+def robust_z(reference: np.ndarray, values: np.ndarray, floor: float) -> np.ndarray:
+    """(values - median) / (1.4826 MAD) of the non-NaN reference, the MAD at least `floor`;
+    NaN values stay NaN, and the z is 0 when there is no reference."""
+    ref = np.asarray(reference, float)
+    ref = ref[~np.isnan(ref)]
+    values = np.asarray(values, float)
+    if not len(ref):
+        return np.zeros_like(values)
+    med = np.median(ref)
+    return (values - med) / max(1.4826 * np.median(np.abs(ref - med)), floor)
 
 
 def pick_context(texts: Sequence[str], k: int = CONTEXT_POSTS, chars: int = CONTEXT_CHARS):
@@ -225,17 +242,48 @@ class CandidateScorer:
         cal = self._calibration
         if cal is None:
             nan = [float("nan")] * len(texts)
-            return {"raw": None, "fluency": nan, "ending": list(nan), "style_lm": list(nan)}
+            return {
+                "raw": None,
+                "rules": [[] for _ in texts],
+                "fluency": nan,
+                "ending": list(nan),
+                "style_lm": list(nan),
+            }
 
         def ok(a):
             return a[~np.isnan(a)]
 
         return {
             "raw": stats,
+            "rules": self._lm_rules(texts, stats, cal),
             "fluency": share_at_most(ok(cal.loss), stats.loss),
             "ending": share_below(ok(cal.end), stats.end),
             "style_lm": share_below(ok(cal.gain), stats.gain),
         }
+
+    @staticmethod
+    def _lm_rules(texts: list[str], stats: LMStats, cal: LMStats) -> list[list[tuple[str, str]]]:
+        """The scorer LM's gate rules, against robust z-scores of the calibration posts:
+        cut (the LM does not expect the text to end there, CUT_Z, and it ends in a letter or
+        digit) and garbled (loss and ending together far off the author's posts, GARBLED_Z)."""
+        loss_z = robust_z(cal.loss, stats.loss, LOSS_MAD_FLOOR)
+        end_z = -robust_z(cal.end, stats.end, END_MAD_FLOOR)
+        rules = []
+        for text, lz, ez in zip(texts, loss_z, end_z, strict=True):
+            found = []
+            last = lm_text(text)[-1:]
+            if ez > CUT_Z and last.isalnum():
+                found.append(("cut", f"it stops mid-word or mid-sentence (ending z {ez:.1f})"))
+            if lz + ez > GARBLED_Z:
+                found.append(
+                    (
+                        "garbled",
+                        f"it reads far less naturally than the author's posts "
+                        f"(loss z {lz:.1f}, ending z {ez:.1f})",
+                    )
+                )
+            rules.append(found)
+        return rules
 
     def style_fit(self, texts: list[str]) -> list[float]:
         """The relative style fit alone (see the module docstring)."""
@@ -285,6 +333,12 @@ class CandidateScorer:
             if ref.get("text") and gate.usable:
                 gate = check_draft(text, self.platform, topics[i], [ref["text"]], ())
                 gate.reasons = [r.replace("author's post", "reference post") for r in gate.reasons]
+            if gate.rules != ["empty"] and lm["rules"][i]:
+                gate = GateResult(
+                    False,
+                    gate.reasons + [f"{rule}: {why}" for rule, why in lm["rules"][i]],
+                    gate.rules + [rule for rule, _ in lm["rules"][i]],
+                )
             h = heuristic_score(text, self.platform)
             parts = {
                 "heuristics": h.score,
