@@ -92,7 +92,24 @@ def test_style_fit_is_relative_not_a_prize_for_short_generic_text(lm, obama):
     real_style, generic_style = style[: len(real)], style[len(real) :]
     # the author's own held-out posts gain more from the author's context than generic text
     assert sum(real_style) / len(real) > sum(generic_style) / len(GENERIC)
-    assert max(generic_style) < sorted(real_style)[len(real) // 2]
+    assert sorted(generic_style)[len(GENERIC) // 2] < sorted(real_style)[len(real) // 2]
+
+
+@pytest.mark.slow
+def test_the_scorer_lm_flags_most_posts_cut_mid_word_and_few_whole_ones(lm, obama):
+    train, held_out = obama
+    scorer = CandidateScorer("x", train[-64:], scorer=lm)
+    whole, cut = [], []
+    for t in held_out:  # cut inside a word of 5+ letters in the second half of the post
+        spots = [i + 2 for i in range(len(t) // 2, len(t) - 5) if t[i - 1] == " "]
+        spots = [i for i in spots if t[i - 2 : i + 3].isalpha()]
+        if len(t.split()) >= 10 and "…" not in t and spots and len(whole) < 12:
+            whole.append(t)
+            cut.append(t[: spots[0]])
+    results = scorer.score(whole + cut)
+    flagged = [bool({"cut", "garbled"} & set(r["gate_rules"])) for r in results]
+    assert sum(flagged[: len(whole)]) <= 1
+    assert sum(flagged[len(whole) :]) > len(cut) / 2
 
 
 @pytest.mark.slow
