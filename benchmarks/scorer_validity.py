@@ -413,6 +413,7 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--dump", type=Path, help="write every scored item here (JSON lines)")
     args = parser.parse_args(argv)
 
+    from reer_pipeline.layout import DataLayout
     from reer_pipeline.lm.registry import load_lm
 
     exports = args.exports or default_exports()
@@ -424,7 +425,7 @@ def main(argv=None) -> dict[str, float]:
             + ", ".join(f"{p}:{a} ({len(v)} posts)" for (p, a), v in authors.items()),
             file=sys.stderr,
         )
-        lm = load_lm(args.lm) if args.lm else None
+        lm = load_lm(args.lm, models_dir=DataLayout.from_env().models) if args.lm else None
         names = score_items(items, splits, con, lm, engagement=not args.no_engagement)
         con.close()
     if args.dump:

@@ -105,36 +105,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_draft(args: argparse.Namespace) -> int:
-    """Draft posts for a topic now and print them ranked, with their scores."""
+def open_account(command: str, platform: str, author: str | None):
+    """(layout, account, its context) from the warehouse, or a one-line error (SystemExit 2)."""
     import duckdb
+
+    from reer_pipeline.ingest.accounts import find_account
+    from reer_pipeline.program.context import load_context
+
+    layout = DataLayout.from_env()
+    if not layout.warehouse.exists():
+        sys.exit(fail(command, f"no warehouse at {layout.warehouse}; run `make demo` first"))
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        try:
+            account = find_account(con, platform, author)
+            return layout, account, load_context(con, account, layout.traces)
+        except ValueError as e:
+            sys.exit(fail(command, str(e)))
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    """Draft posts for a topic now and print them ranked, with their scores and whether each is
+    usable (and if not, why)."""
     from rich.console import Console
     from rich.table import Table
 
-    from reer_pipeline.ingest.accounts import default_account
     from reer_pipeline.lm.registry import resolve_role
     from reer_pipeline.optimize.store import best_program
-    from reer_pipeline.platforms import Account
-    from reer_pipeline.program.context import load_context
     from reer_pipeline.program.draft import draft_and_score, make_program, make_scorer
 
-    console = Console(stderr=True)
-    layout = DataLayout.from_env()
     if not args.topic.strip():
         return fail("draft", "the topic is empty; say what to post about")
-    if not layout.warehouse.exists():
-        return fail("draft", f"no warehouse at {layout.warehouse}; run `make demo` first")
-    with console.status("reading the account's strategies and traces..."):
-        with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-            try:
-                account = (
-                    Account(args.platform, args.author)
-                    if args.author
-                    else default_account(con, args.platform)
-                )
-                ctx = load_context(con, account, layout.traces)
-            except ValueError as e:
-                return fail("draft", str(e))
+    console = Console(stderr=True)
+    layout, account, ctx = open_account("draft", args.platform, args.author)
     path = best_program(layout.programs(account))
     program, source = make_program(path, generation=args.generation, n_angles=args.n)
     with console.status(f"loading the models ({'tuned' if path else 'base'} program)..."):
@@ -145,28 +147,71 @@ def cmd_draft(args: argparse.Namespace) -> int:
     with console.status(f"drafting {args.n} posts about {args.topic!r} for {account}..."):
         ranked, stats = draft_and_score(program, proposer, scorer, ctx, [topic], args.max_tokens)
     table = Table(title=f"{args.topic} ({account}, program: {source})")
-    for name in ("#", "total", "style", "engagement", "strategy", "draft"):
+    for name in ("#", "total", "usable", "style", "engagement", "draft"):
         table.add_column(name)
     for d, s in ranked:
         table.add_row(
             str(s["rank"]),
             f"{s['total']:.3f}",
+            "yes" if s["usable"] else "; ".join(s["gate_reasons"]),
             f"{s['style_fit']:.2f}",
             f"{s['engagement']:.2f}",
-            d["strategy"] or "",
             d["text"] or "(empty)",
         )
     Console().print(table)
+    usable = sum(s["usable"] for _, s in ranked)
     console.print(
-        f"parse failures: {stats['parse_failures']}, empty outputs: {stats['empty_outputs']}"
+        f"usable {usable} of {len(ranked)}; parse failures: {stats['parse_failures']}, "
+        f"empty outputs: {stats['empty_outputs']}"
     )
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score one draft against an account's posts, like a linter: every component, the
+    usable-draft gate's verdict with its reasons, and the total. Exit status 0 for a usable
+    draft, 1 for an unusable one, 2 when it cannot score."""
+    import math
+
+    from reer_pipeline.lm.registry import resolve_role
+    from reer_pipeline.program.draft import make_scorer
+    from reer_pipeline.scoring.candidates import COMPONENTS
+
+    if not args.text.strip():
+        return fail("score", "the text is empty")
+    if not args.topic.strip():
+        return fail("score", "the topic is empty")
+    layout, account, ctx = open_account("score", args.platform, args.author)
+    scorer = make_scorer(
+        ctx, resolve_role("scorer_lm", models_dir=layout.models), layout.engagement_model(account)
+    )
+    result = scorer.score([args.text], topic=args.topic, prompt_texts=args.prompt)[0]
+
+    def show(value) -> str:
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return "-" if missing else f"{value:.3f}"
+
+    print(f"account: {account} ({len(ctx.own_texts)} posts)")
+    print(f"topic: {args.topic}")
+    for name in COMPONENTS:
+        print(f"{name:<12}{show(result[name])}")
+    print(f"{'style_lm':<12}{show(result['style_lm'])}  (part of style_fit)")
+    print(f"{'style_clf':<12}{show(result['style_clf'])}  (part of style_fit)")
+    if result["usable"]:
+        print("gate: usable")
+    else:
+        print(f"gate: UNUSABLE ({', '.join(result['gate_rules'])})")
+        for reason in result["gate_reasons"]:
+            print(f"  - {reason}")
+    print(f"feedback: {result['feedback']}")
+    print(f"total: {result['total']:.3f}")
+    return 0 if result["usable"] else 1
+
+
 def fail(command: str, message: str) -> int:
-    """One line on stderr, no traceback; exit status 1."""
+    """One line on stderr, no traceback; exit status 2 (it could not run)."""
     print(f"reer {command}: {message}", file=sys.stderr)
-    return 1
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parse)
     p = sub.add_parser("draft", help=cmd_draft.__doc__, description=cmd_draft.__doc__)
     p.add_argument("topic", help="what to post about")
-    p.add_argument("--platform", choices=platforms.NAMES, default="x")
+    p.add_argument("--platform", default="x", help=", ".join(platforms.NAMES))
     p.add_argument("-n", type=int, default=3, help="how many drafts (angles)")
     p.add_argument("--author", help="whose voice (default: the platform's account with most posts)")
     p.add_argument("--audience", default="a general audience")
@@ -187,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-tokens", type=int, default=256)
     p.set_defaults(func=cmd_draft)
+    p = sub.add_parser("score", help=cmd_score.__doc__, description=cmd_score.__doc__)
+    p.add_argument("text", help="the draft to score")
+    p.add_argument("--platform", required=True, help=", ".join(platforms.NAMES))
+    p.add_argument("--topic", required=True, help="what the draft should be about")
+    p.add_argument("--author", help="whose posts to score against (default: most posts there)")
+    p.add_argument("--prompt", action="append", default=[], help="instructions it must not echo")
+    p.set_defaults(func=cmd_score)
     p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     p.set_defaults(func=cmd_demo)
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from reer_pipeline import platforms
 from reer_pipeline.platforms import Account
 
 
@@ -42,18 +43,25 @@ def changed_accounts(before: dict[str, str], after: dict[str, str]) -> list[str]
     return sorted(k for k, v in after.items() if before.get(k) != v)
 
 
-def default_account(con: duckdb.DuckDBPyConnection, platform: str) -> Account:
-    """The account with the most original posts on `platform`, or a ValueError that names the
-    platforms that have posts."""
+def find_account(
+    con: duckdb.DuckDBPyConnection, platform: str, author: str | None = None
+) -> Account:
+    """The account of `author` on `platform` (default: the one with the most original posts
+    there), or a ValueError that names what the warehouse has instead."""
+    platform = platforms.get(platform).name
     accounts = list_accounts(con)
-    for account in accounts:
-        if account.platform == platform:
-            return account
-    have = sorted({a.platform for a in accounts})
-    raise ValueError(
-        f"no posts on {platform}; "
-        + (f"platforms with posts: {', '.join(have)}" if have else "the warehouse has no posts")
-    )
+    here = [a for a in accounts if a.platform == platform]
+    if not here:
+        have = sorted({a.platform for a in accounts})
+        raise ValueError(
+            f"no posts on {platform}; platforms with posts: {', '.join(have) or 'none'}"
+        )
+    if author is None:
+        return here[0]
+    if Account(platform, author) not in here:
+        names = ", ".join(a.author for a in here[:10])
+        raise ValueError(f"no posts by {author!r} on {platform}; authors there: {names}")
+    return Account(platform, author)
 
 
 def replace_account_rows(

@@ -16,6 +16,8 @@ from reer_pipeline.reer.search import parse_request
 from reer_pipeline.reer.store import create_duckdb_view
 from reer_pipeline.scoring.lift import best_slots
 
+STYLE_POSTS = 64  # the newest posts that say how the author uses hashtags
+
 
 @dataclass
 class AuthorContext:
@@ -25,7 +27,8 @@ class AuthorContext:
     traces: list[dict] = field(default_factory=list)
     style: dict = field(default_factory=dict)
     slots: list[dict] = field(default_factory=list)
-    own_texts: list[str] = field(default_factory=list)
+    own_texts: list[str] = field(default_factory=list)  # every original post, newest first
+    other_texts: list[str] = field(default_factory=list)  # other accounts' posts, for style
 
 
 def load_context(
@@ -33,7 +36,7 @@ def load_context(
     account: Account,
     traces_root: Path,
     max_traces: int = 5,
-    own_posts: int = 64,
+    other_posts: int = 3000,
 ) -> AuthorContext:
     """Cards, kept traces, hashtag style, best slots and recent posts of one account."""
     platform, author = account.platform, account.author
@@ -55,16 +58,15 @@ def load_context(
         WHERE kept AND platform = ? AND author = ? ORDER BY score_after LIMIT ?""",
         [*key, max_traces],
     )
-    ctx.own_texts = [
-        r["text"]
-        for r in fetch_dicts(
-            con,
-            """SELECT text FROM posts WHERE platform = ? AND author = ? AND is_original
-            ORDER BY created_at DESC LIMIT ?""",
-            [*key, own_posts],
-        )
-    ]
-    ctx.style = author_style(ctx.own_texts)
+    texts = fetch_dicts(
+        con,
+        """SELECT platform = ? AND author = ? AS own, text FROM posts WHERE is_original
+        ORDER BY created_at DESC, post_id""",
+        key,
+    )
+    ctx.own_texts = [r["text"] for r in texts if r["own"]]
+    ctx.other_texts = [r["text"] for r in texts if not r["own"]][:other_posts]
+    ctx.style = author_style(ctx.own_texts[:STYLE_POSTS])
     if table_exists(con, "feature_lift"):
         ctx.slots = [asdict(s) for s in best_slots(con, author, k=3, platform=platform)]
     return ctx

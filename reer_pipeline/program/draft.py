@@ -30,7 +30,9 @@ def make_scorer(
         else None
     )
     kw = {"weights": dict(weights)} if weights else {}
-    return CandidateScorer(ctx.platform, ctx.own_texts, scorer_lm, model, judge, **kw)
+    return CandidateScorer(
+        ctx.platform, ctx.own_texts, scorer_lm, model, judge, other_texts=ctx.other_texts, **kw
+    )
 
 
 def make_program(path: Path | None, **config) -> tuple[DraftProgram, str]:

@@ -321,7 +321,7 @@ class CandidateScorer:
         style = self._style(texts, lm["style_lm"])
         clf = self._classifier(texts) if self._classifier else [float("nan")] * len(texts)
         engagement = (
-            [float(v) for v in self.engagement.predict(texts)]
+            [float(v) for v in self.engagement.predict_content(texts)]
             if self.engagement is not None
             else [float("nan")] * len(texts)
         )

@@ -1,20 +1,19 @@
 """`reer score`: exit 0 for a usable draft, 1 for an unusable one, 2 with one line when it
 cannot score; never a traceback. The warehouse holds the shipped sample's real posts."""
 
-import argparse
-
 import pytest
 
-from reer_pipeline.cli_score import add_score_parser
+from reer_pipeline.cli import build_parser
 from tests.conftest import SAMPLE
 from tests.scoring.conftest import warehouse
 
 
 def run(*argv) -> int:
-    parser = argparse.ArgumentParser(prog="reer")
-    add_score_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["score", *argv])
-    return args.func(args)
+    args = build_parser().parse_args(["score", *argv])
+    try:
+        return args.func(args)
+    except SystemExit as e:
+        return e.code
 
 
 @pytest.fixture
