@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
+from reer_pipeline.ingest.accounts import replace_account_rows
+from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.lm.base import LanguageModel
+from reer_pipeline.platforms import Account
 from reer_pipeline.program.context import AuthorContext
 from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program
 from reer_pipeline.scoring.candidates import CandidateScorer
 from reer_pipeline.scoring.engagement import EngagementModel
 from reer_pipeline.scoring.judge import judge_with
+from reer_pipeline.tables import query_table, rows_table
 
 
 def make_scorer(
@@ -56,8 +63,11 @@ def draft(
 
 
 def score_drafts(scorer: CandidateScorer, drafts: Sequence[dict]) -> list[dict]:
-    """Every draft's scores (one batched scorer call) and its rank within its topic."""
-    scores = scorer.score([d.get("text") or "" for d in drafts])
+    """Every draft's scores against its topic (one batched scorer call) and its rank within its
+    topic."""
+    scores = scorer.score(
+        [d.get("text") or "" for d in drafts], topics=[d["topic"] for d in drafts]
+    )
     order = sorted(range(len(drafts)), key=lambda i: (drafts[i]["topic"], -scores[i]["total"], i))
     rank, previous = 0, None
     for i in order:
@@ -75,3 +85,95 @@ def draft_and_score(program, proposer, scorer, ctx, topics, max_tokens):
         zip(drafts, scores, strict=True), key=lambda ds: (ds[0]["topic"], ds[1]["rank"])
     )
     return ranked, stats
+
+
+CANDIDATE_COLUMNS = """platform VARCHAR, author VARCHAR, id INTEGER, topic VARCHAR,
+    audience VARCHAR, angle VARCHAR, strategy VARCHAR, strategy_post_ids VARCHAR[],
+    trajectory_post_ids VARCHAR[], generation VARCHAR, program VARCHAR, text VARCHAR,
+    parts VARCHAR[], within_limit BOOLEAN, parse_ok BOOLEAN, usable BOOLEAN,
+    gate_reasons VARCHAR[], error VARCHAR, slot JSON, selection JSON"""
+SCORE_COLUMNS = """platform VARCHAR, author VARCHAR, candidate_id INTEGER, topic VARCHAR,
+    heuristics DOUBLE, fluency DOUBLE, ending DOUBLE, style_fit DOUBLE, "topic_fit" DOUBLE,
+    engagement DOUBLE, judge DOUBLE, total DOUBLE, usable BOOLEAN, gate_reasons VARCHAR[],
+    within_limit BOOLEAN, feedback VARCHAR, rank INTEGER"""
+ACCOUNT = "WHERE platform = ? AND author = ?"
+
+
+def _names(columns: str) -> list[str]:
+    return [c.split()[0].strip('"') for c in columns.replace("\n", " ").split(",")]
+
+
+def save_candidates(con, account: Account, drafts: Sequence[dict], program: str) -> dict:
+    """Replace the account's rows of `candidates`; report how many are usable and why not."""
+    names = _names(CANDIDATE_COLUMNS)
+    base = {"platform": account.platform, "author": account.author, "program": program}
+    rows = [{c: ({**d, **base, "id": i}).get(c) for c in names} for i, d in enumerate(drafts)]
+    table = pa.Table.from_pylist(rows) if rows else None
+    replace_account_rows(con, "candidates", CANDIDATE_COLUMNS, account, table)
+    usable = sum(bool(r["usable"]) for r in rows)
+    reasons = Counter(reason.split(":")[0] for r in rows for reason in r["gate_reasons"] or [])
+    return {
+        "dagster/row_count": len(rows),
+        "usable": usable,
+        "usable_rate": usable / len(rows) if rows else 0.0,
+        "usable_summary": f"usable {usable} of {len(rows)}",
+        "rejected_by_rule": dict(reasons),
+        "rejected": rows_table(
+            [
+                {"topic": r["topic"], "why": "; ".join(r["gate_reasons"] or []), "text": r["text"]}
+                for r in rows
+                if not r["usable"]
+            ][:12]
+        ),
+        "preview": query_table(
+            con,
+            f"""SELECT topic, strategy, usable, left(text, 120) AS text
+            FROM candidates {ACCOUNT} ORDER BY id LIMIT 12""",
+            [account.platform, account.author],
+        ),
+    }
+
+
+def read_candidates(con, account: Account) -> list[dict]:
+    return fetch_dicts(
+        con,
+        f"SELECT id, topic, text FROM candidates {ACCOUNT} ORDER BY id",
+        [account.platform, account.author],
+    )
+
+
+def save_scores(con, account: Account, drafts: Sequence[dict], scores: Sequence[dict]) -> dict:
+    """Replace the account's rows of `candidate_scores`; report the top drafts per topic."""
+    rows = [
+        {
+            "platform": account.platform,
+            "author": account.author,
+            "candidate_id": d["id"],
+            "topic": d["topic"],
+            **{k: s.get(k) for k in _names(SCORE_COLUMNS)[4:] if k not in ("topic_fit",)},
+            "topic_fit": s.get("topic"),
+        }
+        for d, s in zip(drafts, scores, strict=True)
+    ]
+    replace_account_rows(
+        con,
+        "candidate_scores",
+        SCORE_COLUMNS,
+        account,
+        pa.Table.from_pylist(rows) if rows else None,
+    )
+    return {
+        "dagster/row_count": len(rows),
+        "usable": sum(bool(r["usable"]) for r in rows),
+        "over_limit": sum(not r["within_limit"] for r in rows),
+        "top_drafts": query_table(
+            con,
+            """SELECT s.topic, s.rank, round(s.total, 3) AS total, s.usable,
+                round(s.style_fit, 2) AS style, round(s.engagement, 2) AS engagement,
+                left(c.text, 140) AS draft
+            FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id
+                AND c.platform = s.platform AND c.author = s.author
+            WHERE s.platform = ? AND s.author = ? AND s.rank <= 3 ORDER BY s.topic, s.rank""",
+            [account.platform, account.author],
+        ),
+    }
