@@ -6,9 +6,8 @@ from reer_pipeline.assets.ingest import top_posts
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.ingest.warehouse import read_top_posts
-from reer_pipeline.reer.report import trace_report
-from reer_pipeline.reer.search import SearchConfig, mine
-from reer_pipeline.reer.store import TraceStore
+from reer_pipeline.reer.report import mine_account
+from reer_pipeline.reer.search import SearchConfig
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 
@@ -66,41 +65,20 @@ def reer_traces(
     account = account_of(context)
     proposer = language_models.get("proposer_lm")
     scorer = language_models.get("scorer_lm")
-    cfg = search_config(config, proposer.uri, scorer.uri)
-    traces_root = warehouse.storage.layout.traces
     with warehouse.get_connection(read_only=True) as con:
         posts = read_top_posts(con, account.platform, account.author)
-
-    def progress(p):
-        eta = "?" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
-        context.log.info(f"post {p.i} of {p.n} ({p.post_id}): {p.status}; about {eta} left")
-
-    report = mine(
+    summary = mine_account(
+        account,
         posts,
-        TraceStore(traces_root),
+        warehouse.storage.layout.traces,
         proposer,
         scorer,
-        cfg,
-        max_posts=config.max_posts,
-        time_limit_s=config.time_limit_s,
-        on_progress=progress,
+        search_config(config, proposer.uri, scorer.uri),
+        config.max_posts,
+        config.time_limit_s,
+        context.log.info,
     )
-    for error in report.errors[:10]:
-        context.log.warning(f"mining failed for {error}")
-    summary = trace_report(traces_root, cfg.config_hash, account)
-    yield dg.MaterializeResult(
-        metadata=metadata(
-            summary
-            | {
-                "mined_this_run": report.mined,
-                "skipped_existing": report.skipped_existing,
-                "failed_this_run": report.failed,
-                "stopped": report.stopped,
-                "config_hash": cfg.config_hash,
-            }
-        )
-        | language_models.usage_metadata()
-    )
+    yield dg.MaterializeResult(metadata=metadata(summary) | language_models.usage_metadata())
     yield dg.AssetCheckResult(
         check_name="no_trace_got_worse",
         passed=summary["worse"] == 0,

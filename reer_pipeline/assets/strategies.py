@@ -7,7 +7,7 @@ from reer_pipeline.assets.ingest import posts
 from reer_pipeline.assets.metadata import markdown_table
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
-from reer_pipeline.ingest.accounts import replace_account_rows
+from reer_pipeline.ingest.accounts import list_accounts, replace_account_rows
 from reer_pipeline.lm.dspy_adapter import to_dspy
 from reer_pipeline.program.cards import write_cards
 from reer_pipeline.reer.report import kept_traces
@@ -126,28 +126,27 @@ def engagement_model(
     """The account's model of a post's engagement, validated on its newest posts."""
     account = account_of(context)
     with warehouse.get_connection(read_only=True) as con:
-        n = con.execute(
-            """SELECT count(*) FROM posts WHERE platform = ? AND author = ? AND is_original
-            AND engagement IS NOT NULL""",
-            [account.platform, account.author],
-        ).fetchall()[0][0]
-        if n < config.min_posts:
-            yield dg.MaterializeResult(metadata={"skipped": f"{n} posts with engagement"})
-            yield dg.AssetCheckResult(
-                check_name="beats_every_baseline",
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=f"{account} has {n} posts with engagement, fewer than "
-                f"{config.min_posts}: no model",
+        n = len(list_accounts(con, config.min_posts, account, with_engagement=True))
+        model = (
+            train_engagement_model(
+                con,
+                account,
+                test_fraction=config.test_fraction,
+                rolling_window=config.rolling_window,
             )
-            return
-        model = train_engagement_model(
-            con,
-            account.author,
-            platform=account.platform,
-            test_fraction=config.test_fraction,
-            rolling_window=config.rolling_window,
+            if n
+            else None
         )
+    if model is None:
+        reason = f"{account} has fewer than {config.min_posts} posts with engagement: no model"
+        yield dg.MaterializeResult(metadata={"skipped": reason})
+        yield dg.AssetCheckResult(
+            check_name="beats_every_baseline",
+            passed=False,
+            description=reason,
+            severity=dg.AssetCheckSeverity.WARN,
+        )
+        return
     path = model.save(warehouse.storage.layout.engagement_model(account))
     png = model.plot(path.with_suffix(".png"))
     context.log.info(f"engagement model {account}: {model.rho}")

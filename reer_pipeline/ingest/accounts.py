@@ -13,14 +13,23 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return con.execute(sql, [table]).fetchall()[0][0] > 0
 
 
-def list_accounts(con: duckdb.DuckDBPyConnection, min_originals: int = 1) -> list[Account]:
-    """Accounts with at least `min_originals` original posts, most posts first."""
+def list_accounts(
+    con: duckdb.DuckDBPyConnection,
+    min_originals: int = 1,
+    only: Account | None = None,
+    with_engagement: bool = False,
+) -> list[Account]:
+    """Accounts with at least `min_originals` original posts (with engagement counts, if
+    asked), most posts first; `only` limits the list to that account."""
     if not table_exists(con, "posts"):
         return []
+    where = " AND engagement IS NOT NULL" if with_engagement else ""
+    if only is not None:
+        where += " AND platform = $platform AND author = $author"
     rows = con.execute(
-        """SELECT platform, author FROM posts WHERE is_original GROUP BY ALL
-        HAVING count(*) >= ? ORDER BY count(*) DESC, platform, author""",
-        [min_originals],
+        f"""SELECT platform, author FROM posts WHERE is_original {where} GROUP BY ALL
+        HAVING count(*) >= $n ORDER BY count(*) DESC, platform, author""",
+        {"n": min_originals} | ({"platform": only.platform, "author": only.author} if only else {}),
     ).fetchall()
     return [Account(p, a) for p, a in rows]
 

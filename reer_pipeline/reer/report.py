@@ -7,7 +7,8 @@ import statistics
 import duckdb
 
 from reer_pipeline.platforms import Account
-from reer_pipeline.reer.store import create_duckdb_view
+from reer_pipeline.reer.search import mine
+from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.tables import query_table
 
 
@@ -87,3 +88,34 @@ def accounts_with_untraced_top_posts(con: duckdb.DuckDBPyConnection, traces_root
         ORDER BY 1"""
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def mine_account(
+    account: Account,
+    posts: list[dict],
+    traces_root,
+    proposer,
+    scorer,
+    config,
+    max_posts: int | None,
+    time_limit_s: float | None,
+    log=print,
+) -> dict:
+    """Mine the account's top posts that have no trace under `config`, logging progress and
+    failures; report this run's counts and the store's state for the account."""
+
+    def progress(p):
+        eta = "?" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
+        log(f"post {p.i} of {p.n} ({p.post_id}): {p.status}; about {eta} left")
+
+    store = TraceStore(traces_root)
+    run = mine(posts, store, proposer, scorer, config, max_posts, time_limit_s, progress)
+    for error in run.errors[:10]:
+        log(f"mining failed for {error}")
+    return trace_report(traces_root, config.config_hash, account) | {
+        "mined_this_run": run.mined,
+        "skipped_existing": run.skipped_existing,
+        "failed_this_run": run.failed,
+        "stopped": run.stopped,
+        "config_hash": config.config_hash,
+    }
