@@ -84,6 +84,39 @@ def _chunks(items, shared_len: int, budget: int):
         yield batch
 
 
+def output_penalties(prompt_len: int, repetition_penalty=None, no_repeat_ngram_size=None) -> list:
+    """Logits processors penalizing repeats within the generated tokens only (not the prompt)."""
+    from transformers import LogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+    out = []
+    if repetition_penalty and float(repetition_penalty) != 1.0:
+        out.append(
+            RepetitionPenaltyLogitsProcessor(
+                float(repetition_penalty), prompt_ignore_length=prompt_len
+            )
+        )
+    size = int(no_repeat_ngram_size or 0)
+    if size > 0:
+
+        class _NoRepeatOutputNGrams(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                for row, ids in enumerate(input_ids[:, prompt_len:].tolist()):
+                    if len(ids) < size:
+                        continue
+                    head = tuple(ids[len(ids) - size + 1 :])
+                    banned = [
+                        ids[i + size - 1]
+                        for i in range(len(ids) - size + 1)
+                        if tuple(ids[i : i + size - 1]) == head
+                    ]
+                    if banned:
+                        scores[row, banned] = float("-inf")
+                return scores
+
+        out.append(_NoRepeatOutputNGrams())
+    return out
+
+
 class HFModel:
     """A causal LM loaded from a local directory (default: the embedded model)."""
 
@@ -137,8 +170,15 @@ class HFModel:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         grammar: str | None = None,
+        repetition_penalty: float | None = None,
+        no_repeat_ngram_size: int | None = None,
     ) -> list[list[str]]:
-        """n completions per prompt, sampled in one left-padded batch; `grammar` is llguidance."""
+        """n completions per prompt, sampled in one left-padded batch; `grammar` is llguidance.
+
+        `repetition_penalty` (> 1 discourages tokens the output already has) and
+        `no_repeat_ngram_size` (no n-gram twice in the output) keep a small model out of loops;
+        both look at the output only, so the topic and examples in the prompt stay usable.
+        None leaves them off."""
         import torch
 
         from reer_pipeline.lm.constrained import torch_logits_processor
@@ -160,10 +200,14 @@ class HFModel:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=tok)
+        processors = output_penalties(prompt_len, repetition_penalty, no_repeat_ngram_size)
         if grammar:
             vocab = self.model.get_output_embeddings().weight.shape[0]
-            proc = torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
-            kwargs["logits_processor"] = [proc]
+            processors.append(
+                torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
+            )
+        if processors:
+            kwargs["logits_processor"] = processors
         with self._lock, torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, prompt_len:]

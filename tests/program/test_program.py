@@ -6,8 +6,8 @@ import dspy
 import pytest
 
 from reer_pipeline.lm.dspy_adapter import to_dspy
+from reer_pipeline.platforms import limit
 from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program, merge_stats
-from reer_pipeline.program.package import PLATFORM_LIMITS
 
 CARDS = [
     {
@@ -88,7 +88,7 @@ def check(candidates, stats, platform, generation):
         assert c["strategy_post_ids"] == card["source_post_ids"]
         assert c["trajectory_post_ids"] and set(c["trajectory_post_ids"]) <= {"p1", "p2"}
         assert c["angle"] and c["angle_source"] in ("ideate", "fallback")
-        assert c["limit"] == PLATFORM_LIMITS[platform] and c["within_limit"]
+        assert c["limit"] == limit(platform) and c["within_limit"]
         assert all(len(p) <= c["limit"] for p in c["parts"])
         assert (c["error"] is None) == c["parse_ok"]
         assert bool(c["parts"]) == bool(c["text"])
