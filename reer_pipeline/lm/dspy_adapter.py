@@ -173,7 +173,7 @@ def to_dspy(
 
 # ---- plain text -------------------------------------------------------------------------------
 LABEL = re.compile(
-    r"^\s*(?:\*\*)?(?:[\w ]{0,20}(?:post|tweet|draft|answer|reply))(?:\*\*)?\s*:\s*"
+    r"^\s*(?:\*\*)?(?:[\w ]{0,20}(?:post|tweet|draft|answer|reply))(?:\*\*)?\s*:\s*(?:\*\*)?\s*"
     r"|^\s*(?:sure[,!.]?\s*)?here(?:'s| is)\b[^:\n]{0,60}:\s*",
     re.I,
 )
