@@ -44,7 +44,7 @@ X_TOPICS = [
     {"topic": "lessons from shipping a side project in a weekend", "audience": "indie hackers"},
     {"topic": "self-hosting your own small language model", "audience": "open-source fans"},
 ]
-LEVERS = ("plain", "examples", "penalties", "best_of", "ideate_off")
+LEVERS = ("plain", "examples", "penalties", "no_copy", "best_of", "ideate_off")
 VARIANTS = {
     "before": None,  # the starting code path, run with the starting package
     "after": {},

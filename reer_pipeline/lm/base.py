@@ -69,7 +69,7 @@ class LanguageModel(Protocol):
         ...
 
 
-SAMPLING_SETTINGS = ("repetition_penalty", "no_repeat_ngram_size")
+SAMPLING_SETTINGS = ("repetition_penalty", "no_repeat_ngram_size", "no_copy_ngram_size")
 
 
 def sampling_kwargs(lm, sampling: dict | None) -> dict:

@@ -35,7 +35,7 @@ DEFAULT_CARD = {"name": "plain", "when_to_use": "any topic", "structure": "one c
 # The levers of issue #12, on by default; `drafting_config` turns each off for the ablation.
 N_EXAMPLES = 3  # the author's own posts nearest the topic, shown as examples
 BEST_OF = 4  # samples per candidate, drawn in one batched call; the gate picks
-SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4}
+SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "no_copy_ngram_size": 7}
 TOP_P = 0.9
 
 Scorer = Callable[[list[str]], Sequence[float]]
@@ -48,12 +48,17 @@ def drafting_config(
     penalties: bool = True,
     best_of: bool = True,
     ideate_off: bool = True,
+    no_copy: bool = True,
 ) -> dict:
     """`DraftProgram` keyword arguments with each lever of the drafting benchmark on or off."""
     return {
         "shape": "plain" if plain else "json",
         "n_examples": N_EXAMPLES if examples else 0,
-        "sampling": dict(SAMPLING) if penalties else {},
+        "sampling": {
+            k: v
+            for k, v in SAMPLING.items()
+            if (penalties or k == "no_copy_ngram_size") and (no_copy or k != "no_copy_ngram_size")
+        },
         "best_of": BEST_OF if best_of else 1,
         "ideate": not ideate_off,
     }
@@ -282,7 +287,7 @@ class DraftProgram(dspy.Module):
             extra = {"top_p": self.top_p} if temperature > 0 else {}
             if self.shape == "json" and engine.constrain:
                 extra["grammar"] = _json_grammar(signature, max_tokens)
-            off = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0}  # the program decides
+            off = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "no_copy_ngram_size": 0}
             extra.update(sampling_kwargs(engine.lm, {**off, **self.sampling}))
             raw = engine.generate_batch(prompts, n=n, **cfg, **extra)
         else:  # a dspy.LM of a cloud provider: its own n per request

@@ -134,3 +134,23 @@ def test_sampling_kwargs_keep_only_what_a_backend_takes():
         "no_repeat_ngram_size": 4,
     }
     assert sampling_kwargs(Local(), None) == {}
+
+
+@pytest.mark.slow
+def test_no_copy_ngrams_keep_a_prompt_run_out_of_the_output(hf32):
+    """Asked to repeat a sentence, greedy decoding copies it; with no 4-token run of the
+    prompt allowed, no 4 consecutive output tokens appear in the prompt."""
+    sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+    prompt = [{"role": "user", "content": f"Repeat exactly: {sentence}"}]
+    tok = hf32.tokenizer
+    prompt_ids = tok(hf32.render(prompt), add_special_tokens=False)["input_ids"]
+    grams = {tuple(prompt_ids[i : i + 4]) for i in range(len(prompt_ids) - 3)}
+
+    def copied(text):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return any(tuple(ids[i : i + 4]) in grams for i in range(len(ids) - 3))
+
+    plain = hf32.generate([prompt], temperature=0, max_tokens=24)[0][0]
+    fixed = hf32.generate([prompt], temperature=0, max_tokens=24, no_copy_ngram_size=4)[0][0]
+    assert copied(plain)  # the baseline copies, so the check below can fail
+    assert fixed.strip() and not copied(fixed)

@@ -308,7 +308,12 @@ def test_drafting_config_turns_each_lever_off():
     assert on.n_examples > 0 and on.best_of > 1 and on.sampling
     off = DraftProgram(
         **drafting_config(
-            plain=False, examples=False, penalties=False, best_of=False, ideate_off=False
+            plain=False,
+            examples=False,
+            penalties=False,
+            best_of=False,
+            ideate_off=False,
+            no_copy=False,
         )
     )
     assert (off.shape, off.n_examples, off.best_of, off.sampling, off.use_ideate) == (
@@ -318,6 +323,11 @@ def test_drafting_config_turns_each_lever_off():
         {},
         True,
     )
+
+
+def test_each_sampling_lever_alone():
+    assert set(drafting_config(penalties=False)["sampling"]) == {"no_copy_ngram_size"}
+    assert "no_copy_ngram_size" not in drafting_config(no_copy=False)["sampling"]
 
 
 def test_merge_stats_sums_counts_and_marks_mixed_labels():
