@@ -313,7 +313,7 @@ class DraftProgram(dspy.Module):
                         c[kind] += 1
                 if dspy.settings.trace is not None:  # what optimizers learn from, as Predict does
                     pred = dspy.Prediction(post=post)
-                    dspy.settings.trace.append((self.compose, {**inputs, "demos": d}, pred))
+                    dspy.settings.trace.append((self.compose, dict(inputs), pred))
                 samples.append((post, error))
             out.append(samples)
         return out

@@ -126,11 +126,13 @@ def test_best_of_n_in_one_batched_call_through_draft_candidates(lm):
     """Two candidates x three samples: one `generate` call, the gate's verdict on each."""
     program = DraftProgram(n_angles=2, best_of=3, gate=words_gate)
     topics = [{"topic": "unit tests as documentation", "platform": "x", "audience": "developers"}]
-    calls = lm.usage.calls
-    candidates, stats = draft_candidates(
-        program, lm, topics, CARDS, TRACES, STYLE, SLOTS, max_tokens=40, author_posts=POSTS
-    )
+    calls, trace = lm.usage.calls, []
+    with dspy.context(trace=trace):  # what optimizers (GEPA) read the predictors' calls from
+        candidates, stats = draft_candidates(
+            program, lm, topics, CARDS, TRACES, STYLE, SLOTS, max_tokens=40, author_posts=POSTS
+        )
     assert lm.usage.calls - calls == 1  # every sample of every candidate in one batch
+    assert [(p, set(i)) for p, i, _ in trace] == [(program.compose, {"request"})] * 6
     check(candidates, stats, "x", "single")
     assert len(candidates) == 2 and stats["samples"] == 6
     assert stats["by_predictor"]["compose"]["calls"] == 6
