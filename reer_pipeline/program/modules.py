@@ -39,7 +39,8 @@ SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "no_copy_ngram
 TOP_P = 0.9
 
 Scorer = Callable[[list[str]], Sequence[float]]
-Gate = Callable[[list[str], str, str, Sequence[str]], list[tuple[bool, list[str]]]]
+# (texts, topic, platform, author_posts, prompt_texts) -> [(usable, reasons)] per text
+Gate = Callable[[list[str], str, str, Sequence[str], Sequence[str]], list[tuple[bool, list[str]]]]
 
 
 def drafting_config(
@@ -65,36 +66,19 @@ def drafting_config(
 
 
 def gate_texts(
-    texts: Sequence[str], topic: str, platform: str, author_posts: Sequence[str] = ()
+    texts: Sequence[str],
+    topic: str,
+    platform: str,
+    author_posts: Sequence[str] = (),
+    prompt_texts: Sequence[str] = (),
 ) -> list[tuple[bool, list[str]]]:
-    """(usable, reasons) of each packaged draft, by the project's usable-draft gate."""
-    try:
-        from reer_pipeline.scoring.gate import gate_drafts
-    except ImportError:  # TEMPORARY until h/scorer's gate is merged
-        return [_provisional_gate(t, topic, author_posts) for t in texts]
-    return gate_drafts(list(texts), topic, platform, list(author_posts))
+    """(usable, reasons) of each packaged draft by the project's usable-draft gate
+    (`scoring.gate.check_draft`), the author's posts indexed once."""
+    from reer_pipeline.scoring.gate import AuthorIndex, check_draft
 
-
-def _provisional_gate(text: str, topic: str, posts: Sequence[str]) -> tuple[bool, list[str]]:
-    from reer_pipeline.program.cards import MARKUP, RUN
-    from reer_pipeline.reer.search import _words, copies_post, repeats_ngrams
-
-    reasons = []
-    words = _words(text)
-    if len(words) < 5:
-        reasons.append("empty or too short")
-    if repeats_ngrams(text, 3, 1) or RUN.search(text):
-        reasons.append("loops")
-    if MARKUP.search(text.replace("#", "")):
-        reasons.append("markup")
-    if re.search(r"\b(reply with|write a|the post|do not copy|think aloud)\b", text, re.I):
-        reasons.append("echoes the prompt")
-    if any(copies_post(text, p, 8) for p in posts):
-        reasons.append("copies a post")
-    topic_words = {w for w in _words(topic) if len(w) > 3}
-    if topic_words and not topic_words & {w for w in words}:
-        reasons.append("off topic")
-    return not reasons, reasons
+    index = AuthorIndex.of(list(author_posts))
+    results = [check_draft(t, platform, topic, index, prompt_texts) for t in texts]
+    return [(r.usable, list(r.reasons)) for r in results]
 
 
 def format_card(card: dict) -> str:
@@ -183,8 +167,9 @@ class DraftProgram(dspy.Module):
     object, under a grammar on local models). n_examples: the author's posts nearest the topic
     shown as examples. sampling: repetition_penalty / no_repeat_ngram_size for local backends.
     ideate: whether angles come from the Ideate predictor (else every candidate is on the
-    topic itself, and samples differ by sampling). gate: `(texts, topic, platform, author_posts)
-    -> [(usable, reasons)]`, default the project's gate (`gate_texts`); False turns it off.
+    topic itself, and samples differ by sampling). gate: `(texts, topic, platform, author_posts,
+    prompt_texts) -> [(usable, reasons)]`, default the project's gate (`gate_texts`); False
+    counts every non-empty draft usable.
     """
 
     def __init__(
@@ -293,7 +278,7 @@ class DraftProgram(dspy.Module):
         else:  # a dspy.LM of a cloud provider: its own n per request
             raw = [[_text_of(o) for o in lm(messages=p, n=n, **cfg)] for p in prompts]
         out = []
-        for (inputs, _), d, texts, tag in zip(requests, demos, raw, tags, strict=True):
+        for (inputs, _), texts, tag in zip(requests, raw, tags, strict=True):
             counters = [stats, stats["by_predictor"]["compose"]]
             counters.append(stats["by_strategy"].setdefault(tag, _counts()))
             samples = []
@@ -381,7 +366,9 @@ class DraftProgram(dspy.Module):
     def _verdicts(self, ctx, texts: list[str]) -> list[tuple[bool, list[str]]]:
         if self.gate is None:
             return [(bool(t.strip()), [] if t.strip() else ["empty"]) for t in texts]
-        return self.gate(texts, ctx["topic"], ctx["platform"], ctx["author_posts"])
+        return self.gate(
+            texts, ctx["topic"], ctx["platform"], ctx["author_posts"], ctx["prompt_texts"]
+        )
 
     def _pick(self, ctx, groups: list[list[dict]], stats) -> list[dict]:
         """One candidate per group of samples: a usable one (by the gate) where there is one,
@@ -495,6 +482,10 @@ class DraftProgram(dspy.Module):
             "style": style,
             "shown": [],
             "author_posts": posts,
+            "prompt_texts": [  # what the model was told (for the gate's echo rule)
+                self.compose.signature.instructions,
+                render_request(topic, platform, audience),
+            ],
         }
         index = self._post_index(posts)
         angles = self._angles(topic, platform, audience, stats)

@@ -9,10 +9,6 @@ from reer_pipeline.platforms import pack, split_thread
 from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_tags
 
 DEFAULT_TAG_CAP = 3
-# Derived from `platforms` for old importers (scoring.heuristics) until they import it directly.
-PLATFORM_LIMITS = {name: p.limit for name, p in platforms.PLATFORMS.items()}
-THREADED = {name for name, p in platforms.PLATFORMS.items() if p.threaded}
-__all__ = ["PLATFORM_LIMITS", "THREADED", "normalize", "pack", "package", "split_thread"]
 
 
 def normalize(text: str) -> str:

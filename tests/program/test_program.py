@@ -62,7 +62,7 @@ KEYS = {
 }  # fmt: skip
 
 
-def words_gate(texts, topic, platform, posts):
+def words_gate(texts, *context):
     """A gate for the tests: a draft of at least three words passes."""
     return [(len(t.split()) >= 3, [] if len(t.split()) >= 3 else ["too short"]) for t in texts]
 
@@ -289,7 +289,7 @@ def test_pick_prefers_usable_then_distinct_then_fewer_reasons():
         ("ok" in t, [] if "ok" in t else ["loops"] * t.count("x")) for t in texts
     ]
     program = DraftProgram(gate=gate)
-    ctx = {"topic": "t", "platform": "x", "author_posts": []}
+    ctx = {"topic": "t", "platform": "x", "author_posts": [], "prompt_texts": []}
     groups = [
         [_sample("bad x x", False), _sample("ok one", True)],
         [_sample("ok one", True), _sample("ok two", True)],  # the same text is not picked twice
@@ -346,3 +346,15 @@ def test_merge_stats_sums_counts_and_marks_mixed_labels():
         "by_strategy": {"story": {"calls": 3}, "x": {"calls": 1}},
     }
     assert a["calls"] == 2  # inputs untouched
+
+
+def test_the_default_gate_is_the_projects_and_names_its_rules():
+    from reer_pipeline.program.modules import gate_texts
+
+    assert DraftProgram().gate is gate_texts
+    texts = ["## posts## #1.1.1.1.1", "Unit tests caught the bug before our users did."]
+    (bad_ok, bad_why), (good_ok, good_why) = gate_texts(texts, "unit tests", "x", POSTS)
+    assert not bad_ok and bad_why and all(":" in r for r in bad_why)
+    assert good_ok and good_why == []
+    [(copy_ok, copy_why)] = gate_texts([POSTS[0]], "unit tests documentation", "x", POSTS)
+    assert not copy_ok and any(r.startswith("copy") for r in copy_why)
