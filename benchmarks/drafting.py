@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import sys
@@ -49,6 +50,7 @@ VARIANTS = {
     "before": None,  # the starting code path, run with the starting package
     "after": {},
     **{f"after-no-{lever}": {lever: False} for lever in LEVERS},
+    "after+trim": {"trim": True},  # a sentence cut off by the token budget is dropped
 }
 
 
@@ -174,14 +176,8 @@ def report(out: Path, best: int = 5, sample: int = 5, seed: int = 0) -> dict:
             "seconds": result["seconds"],
             "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         }
-        if variant == "after":
-            rng = random.Random(seed)
-            good = [d for d in drafts if d["usable"]]
-            picked = {
-                "best": good[:best],
-                "random": rng.sample(drafts, min(sample, len(drafts))),
-            }
-            (out / "after_drafts.json").write_text(json.dumps(picked, indent=1))
+        if variant == os.environ.get("REER_BENCH_PASTE", "after"):
+            (out / "paste.json").write_text(json.dumps(paste(drafts, best, sample, seed), indent=1))
     print(f"{'variant':24} usable  rate   seconds  reasons")
     for v, r in rows.items():
         print(
@@ -190,6 +186,23 @@ def report(out: Path, best: int = 5, sample: int = 5, seed: int = 0) -> dict:
         )
     (out / "report.json").write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def paste(drafts: list[dict], best: int = 5, sample: int = 5, seed: int = 0) -> dict:
+    """Drafts to show: the `best` (usable, most on topic, then longest within one post; one per
+    topic, in topic order) and `sample` picked at random from all, usable or not."""
+    from reer_pipeline.scoring.topic import topic_score
+
+    def key(d):
+        text = d["text"] or ""
+        return (d["usable"], topic_score(text, d["topic"]), min(len(text), 280))
+
+    per_topic: dict[str, dict] = {}
+    for d in drafts:
+        if d["topic"] not in per_topic or key(d) > key(per_topic[d["topic"]]):
+            per_topic[d["topic"]] = d
+    ranked = sorted(per_topic.values(), key=key, reverse=True)[:best]
+    return {"best": ranked, "random": random.Random(seed).sample(drafts, min(sample, len(drafts)))}
 
 
 def main(argv=None) -> int:

@@ -50,6 +50,7 @@ def drafting_config(
     best_of: bool = True,
     ideate_off: bool = True,
     no_copy: bool = True,
+    trim: bool = False,
 ) -> dict:
     """`DraftProgram` keyword arguments with each lever of the drafting benchmark on or off."""
     return {
@@ -62,6 +63,7 @@ def drafting_config(
         },
         "best_of": BEST_OF if best_of else 1,
         "ideate": not ideate_off,
+        "trim": trim,
     }
 
 
@@ -188,6 +190,7 @@ class DraftProgram(dspy.Module):
         ideate: bool = False,
         top_p: float = TOP_P,
         gate: Gate | bool | None = None,
+        trim: bool = False,
     ):
         super().__init__()
         if generation not in GENERATIONS:
@@ -210,6 +213,7 @@ class DraftProgram(dspy.Module):
         self.sampling = dict(SAMPLING if sampling is None else sampling)
         self.use_ideate = ideate
         self.top_p = top_p
+        self.trim = trim
         self.gate = gate_texts if gate is None or gate is True else (gate or None)
         self._index: tuple[tuple, PostIndex] | None = None
 
@@ -287,6 +291,8 @@ class DraftProgram(dspy.Module):
                     c["calls"] += 1
                 try:
                     post = str(adapter.parse(signature, text).get("post") or "")
+                    if self.trim and _hit_budget(text, max_tokens, engine):
+                        post = trim_unfinished(post)
                 except (AdapterParseError, ValueError) as e:
                     post, error, kind = "", _describe(e), "parse_failures"
                 else:
@@ -525,6 +531,28 @@ class DraftProgram(dspy.Module):
                 key = re.sub(r"[:(].*", "", str(r)).strip()
                 stats["gate_reasons"][key] = stats["gate_reasons"].get(key, 0) + 1
         return dspy.Prediction(candidates=assign_slots(candidates, slots), stats=stats)
+
+
+SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*(?=\s|$)")
+TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
+MIN_KEPT = 30  # characters a trimmed draft keeps at least, else it stays as it is
+
+
+def trim_unfinished(text: str) -> str:
+    """The draft without a last sentence the token budget cut off (kept when nothing else)."""
+    text = text.rstrip()
+    if not text or text.endswith(TERMINAL):
+        return text
+    ends = [m.end() for m in SENTENCE_END.finditer(text) if m.end() >= MIN_KEPT]
+    return text[: ends[-1]] if ends else text
+
+
+def _hit_budget(text: str, max_tokens: int, engine) -> bool:
+    """Whether a reply used its whole token budget (so its last sentence may be cut)."""
+    tok = getattr(getattr(engine, "lm", None), "tokenizer", None)
+    if tok is not None:
+        return len(tok(text, add_special_tokens=False)["input_ids"]) >= max_tokens - 1
+    return len(text) >= 3 * max_tokens  # about 4 characters a token, with room
 
 
 def _text_of(output) -> str:

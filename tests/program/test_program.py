@@ -358,3 +358,13 @@ def test_the_default_gate_is_the_projects_and_names_its_rules():
     assert good_ok and good_why == []
     [(copy_ok, copy_why)] = gate_texts([POSTS[0]], "unit tests documentation", "x", POSTS)
     assert not copy_ok and any(r.startswith("copy") for r in copy_why)
+
+
+def test_trim_drops_only_a_sentence_the_budget_cut_off():
+    from reer_pipeline.program.modules import trim_unfinished
+
+    done = "Tests are docs. They never lie."
+    assert trim_unfinished(done) == done
+    cut = "Unit tests are the best documentation we have. They tell you what the code was"
+    assert trim_unfinished(cut) == "Unit tests are the best documentation we have."
+    assert trim_unfinished("Ship it. Now we wait for the") == "Ship it. Now we wait for the"
