@@ -146,9 +146,21 @@ def draft(out: Path, variant: str, seed: int = 0) -> dict:
 
 def report(out: Path, best: int = 5, sample: int = 5, seed: int = 0) -> dict:
     """Gate every saved variant with the same gate; print usable rates and drafts to paste."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     from reer_pipeline.program.modules import gate_texts
 
     data = json.loads((out / "setup.json").read_text())
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+    vectorizer.fit(data["train"])
+    held = vectorizer.transform(data["held_out"])
+
+    def voice(texts: list[str]) -> float:
+        """Mean over drafts of the cosine similarity to the nearest held-out post of the
+        author (character 3-5-grams): a model-free proxy of sounding like the author."""
+        sims = (vectorizer.transform(texts) @ held.T).max(axis=1).toarray().ravel()
+        return float(sims.mean()) if len(texts) else 0.0
+
     rows = {}
     for variant in VARIANTS:
         path = out / f"{variant}.json"
@@ -169,21 +181,31 @@ def report(out: Path, best: int = 5, sample: int = 5, seed: int = 0) -> dict:
             for r in rs:
                 key = re.sub(r"[:(].*", "", r).strip()
                 reasons[key] = reasons.get(key, 0) + 1
+        stats = result.get("stats") or {}
         rows[variant] = {
             "usable": usable,
             "drafts": len(drafts),
             "rate": round(usable / max(1, len(drafts)), 3),
+            "sample_rate": round(stats["usable_samples"] / stats["samples"], 3)
+            if stats.get("samples")
+            else None,
+            "voice": round(voice([d["text"] or "" for d in drafts]), 3),
             "seconds": result["seconds"],
             "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         }
         if variant == os.environ.get("REER_BENCH_PASTE", "after"):
             (out / "paste.json").write_text(json.dumps(paste(drafts, best, sample, seed), indent=1))
-    print(f"{'variant':24} usable  rate   seconds  reasons")
+    print(f"{'variant':20} usable  rate  samples  voice  seconds  reasons")
     for v, r in rows.items():
+        sample_rate = "-" if r["sample_rate"] is None else f"{r['sample_rate']:.2f}"
         print(
-            f"{v:24} {r['usable']:>2}/{r['drafts']:<3} {r['rate']:.2f}  {r['seconds']:>7}  "
-            f"{r['reasons']}"
+            f"{v:20} {r['usable']:>2}/{r['drafts']:<3} {r['rate']:.2f}  {sample_rate:>7}  "
+            f"{r['voice']:.3f}  {r['seconds']:>7}  {r['reasons']}"
         )
+    real = random.Random(seed).sample(data["train"], 50)
+    print(
+        f"{'(50 real train posts)':20} voice {voice(real):.3f}: the level of the author's own posts"
+    )
     (out / "report.json").write_text(json.dumps(rows, indent=1))
     return rows
 
