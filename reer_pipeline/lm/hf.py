@@ -131,8 +131,11 @@ def output_penalties(
                         banned += _banned(new, repeat, _ngram_table(new, repeat))
                     if copy > 0 and len(new) >= copy - 1:
                         banned += _banned(new, copy, self.prompt_tables[row])
-                    if banned:
-                        scores[row, banned] = float("-inf")
+                    if banned:  # never the last allowed token (a grammar may allow one)
+                        kept = scores[row].clone()
+                        kept[banned] = float("-inf")
+                        if bool(kept.isfinite().any()):
+                            scores[row] = kept
                 return scores
 
         out.append(_NGramBans())
@@ -224,14 +227,15 @@ class HFModel:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=tok)
-        processors = output_penalties(
-            prompt_len, repetition_penalty, no_repeat_ngram_size, no_copy_ngram_size
-        )
-        if grammar:
+        processors = []
+        if grammar:  # first, so that the bans below see what the grammar allows
             vocab = self.model.get_output_embeddings().weight.shape[0]
             processors.append(
                 torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
             )
+        processors += output_penalties(
+            prompt_len, repetition_penalty, no_repeat_ngram_size, no_copy_ngram_size
+        )
         if processors:
             kwargs["logits_processor"] = processors
         with self._lock, torch.inference_mode():

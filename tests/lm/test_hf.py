@@ -154,3 +154,30 @@ def test_no_copy_ngrams_keep_a_prompt_run_out_of_the_output(hf32):
     fixed = hf32.generate([prompt], temperature=0, max_tokens=24, no_copy_ngram_size=4)[0][0]
     assert copied(plain)  # the baseline copies, so the check below can fail
     assert fixed.strip() and not copied(fixed)
+
+
+@pytest.mark.slow
+def test_bans_never_remove_the_last_token_a_grammar_allows(hf32):
+    """A JSON grammar often allows one token only (a closing quote): the n-gram bans must leave
+    it, or sampling sees no finite logit and fails."""
+    from reer_pipeline.lm.constrained import json_schema_grammar
+
+    schema = {
+        "type": "object",
+        "properties": {"post": {"type": "string", "maxLength": 60}},
+        "required": ["post"],
+        "additionalProperties": False,
+    }
+    prompt = [{"role": "user", "content": 'Reply {"post": "post post post post post"}'}]
+    out = hf32.generate(
+        [prompt],
+        n=4,
+        temperature=1.0,
+        max_tokens=40,
+        grammar=json_schema_grammar(schema),
+        repetition_penalty=1.3,
+        no_repeat_ngram_size=2,
+        no_copy_ngram_size=2,
+    )
+    for text in out[0]:
+        assert set(json.loads(text)) == {"post"}
