@@ -1,40 +1,180 @@
-"""Score drafts on four components and combine them into a ranked total.
+"""Score drafts of one author: a usable-draft gate, then components combined into a total.
 
+The gate (`scoring.gate.check_draft`) comes first: a draft that is empty, template residue, an
+echo of the instructions, a loop, over the platform limit, a copy of the author's post or off the
+topic is unusable, scores a total of 0, and its feedback names the broken rules. The scorer LM adds
+two rules of its own (LM_RULES): cut (it does not expect the text to end there) and garbled (far
+less natural than the author's own posts), both against the author's calibration posts.
+
+Components (each 0..1, NaN when its input is missing):
 - heuristics: platform limits, readability, a hook (`heuristics.heuristic_score`);
-- style fit: the scorer model's per-token loss on the draft, as the share of the author's own
-  posts that the draft fits at least as well (0..1), all scored in one batched call;
+- fluency: the share of the author's own posts (a calibration set) that the scorer LM finds at
+  least as surprising per token as the draft, under a generic prefix;
+- ending: the same share for the LM's probability that the text ends where it ends (a draft cut
+  mid-word or mid-sentence ranks low);
+- style_fit: relative, not absolute. How much better the scorer LM predicts the draft when it
+  has read a few of the author's posts than under a generic prefix (mean per-token logprob gain,
+  so length-fair), as the share of the author's calibration posts the draft matches or beats.
+  When other authors' posts are given, it is the mean of that and a character n-gram classifier's
+  probability that the author, not the others, wrote it (`style_lm`, `style_clf` keep both);
+- topic: model-free topic adherence (`scoring.topic.topic_score`);
 - predicted engagement: the author's engagement model (0..1);
 - judge (optional): a judge model's 1-10 rating, as 0..1.
 
-Each component also explains a shortfall in words, which is the feedback GEPA reflects on.
+All LM rows (drafts and, on the first call, the calibration posts; generic and author-conditioned
+prefixes) go to the scorer model in one batched `score` call. Each component that falls short
+explains itself in words, which is the feedback GEPA reflects on.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from reer_pipeline import platforms
+from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.scoring.engagement import EngagementModel
+from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft
 from reer_pipeline.scoring.heuristics import heuristic_score
+from reer_pipeline.scoring.topic import topic_score
 
-DEFAULT_WEIGHTS = {"heuristics": 0.3, "style_fit": 0.3, "engagement": 0.4, "judge": 0.0}
+DEFAULT_WEIGHTS = {
+    "heuristics": 0.1,
+    "fluency": 0.1,
+    "ending": 0.1,
+    "style_fit": 0.3,
+    "topic": 0.1,
+    "engagement": 0.3,
+    "judge": 0.0,
+}
+COMPONENTS = ("heuristics", "fluency", "ending", "style_fit", "topic", "engagement", "judge")
 CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a mean
+END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?
+CONTEXT_POSTS = 4  # author posts the conditioned prefix shows
+CONTEXT_CHARS = 1500  # at most this many characters of them
+CUT_Z, GARBLED_Z = 3.0, 4.5  # LM gate rules' thresholds (robust z against the calibration posts)
+LOSS_MAD_FLOOR, END_MAD_FLOOR = 0.05, 0.5  # nats: the z-scores' smallest spreads
+LM_RULES = ("cut", "garbled")
+HEAD_CHARS, TAIL_CHARS = 800, 300  # what the LM reads of a long text (see `head`, `tail`)
+CALIBRATION_POSTS = 48  # author posts the LM components are ranked against
 
 
 def style_prefix(platform: str) -> str:
     return f"A {platform} post:\n"
 
 
+def author_prefix(platform: str, posts: Sequence[str]) -> str:
+    shown = "\n\n".join(p.strip() for p in posts)
+    return f"Posts by one author on {platform}:\n\n{shown}\n\n"
+
+
+def lm_text(text: str) -> str:
+    """The text the scorer LM reads: links out (their random characters say nothing of style
+    or fluency), spaces collapsed."""
+    return re.sub(r"[ \t]+", " ", LINK_RE.sub("", text or "")).strip()
+
+
+def head(text: str, chars: int = HEAD_CHARS) -> str:
+    """The start of a long text, cut at a word boundary (the LM reads no more for fluency and
+    style: enough to judge both, and long LinkedIn posts stay cheap)."""
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
+
+
+def tail(text: str, chars: int = TAIL_CHARS) -> str:
+    """The end of a text from a word boundary, for the ending measure."""
+    return text if len(text) <= chars else text[-chars:].split(" ", 1)[-1]
+
+
 def mean_loss(logprobs: Sequence[float]) -> float:
     return float(-np.mean(np.clip(logprobs, CLIP_LOW, 0.0))) if len(logprobs) else float("inf")
 
 
+def share_at_most(reference: np.ndarray, values: Sequence[float]) -> list[float]:
+    """For each value, the share of `reference` that is >= it (1 = as good as the best)."""
+    ref = np.sort(np.asarray(reference, float))
+    if not len(ref):
+        return [float("nan")] * len(values)
+    return [
+        float("nan") if math.isnan(v) else float(1 - np.searchsorted(ref, v, "left") / len(ref))
+        for v in values
+    ]
+
+
+def share_below(reference: np.ndarray, values: Sequence[float]) -> list[float]:
+    """For each value, the share of `reference` that is <= it (higher value = better)."""
+    return share_at_most(-np.asarray(reference, float), [-v for v in values])
+
+
+def robust_z(reference: np.ndarray, values: np.ndarray, floor: float) -> np.ndarray:
+    """(values - median) / (1.4826 MAD) of the non-NaN reference, the MAD at least `floor`;
+    NaN values stay NaN, and the z is 0 when there is no reference."""
+    ref = np.asarray(reference, float)
+    ref = ref[~np.isnan(ref)]
+    values = np.asarray(values, float)
+    if not len(ref):
+        return np.zeros_like(values)
+    med = np.median(ref)
+    return (values - med) / max(1.4826 * np.median(np.abs(ref - med)), floor)
+
+
+def pick_context(texts: Sequence[str], k: int = CONTEXT_POSTS, chars: int = CONTEXT_CHARS):
+    """Up to `k` of the author's posts (at most half) for the conditioned prefix, spread over the
+    list and under `chars` in all (the longest dropped when they do not fit), and the rest for
+    calibration."""
+    candidates = [i for i, t in enumerate(texts) if t.strip()]
+    k = min(k, len(candidates) // 2)  # keep at least half of the posts for calibration
+    step = max(1, len(candidates) // max(1, k))
+    chosen = candidates[::step][:k]
+    while chosen and sum(len(texts[i]) for i in chosen) > chars:
+        chosen.remove(max(chosen, key=lambda i: len(texts[i])))
+    rest = [i for i in candidates if i not in chosen]
+    return [texts[i] for i in chosen], [texts[i] for i in rest]
+
+
+@dataclass
+class LMStats:
+    """Per-text scorer-LM measures: generic loss, end logprob, conditioned gain."""
+
+    loss: np.ndarray
+    end: np.ndarray
+    gain: np.ndarray
+
+
+class StyleClassifier:
+    """Character n-gram logistic regression of the author's posts against other authors'."""
+
+    def __init__(self, own: Sequence[str], others: Sequence[str], max_others: int = 3000):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        others = list(others)
+        if len(others) > max_others:
+            others = [others[i] for i in np.linspace(0, len(others) - 1, max_others).astype(int)]
+        self.model = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2),
+            LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000),
+        )
+        self.model.fit(list(own) + others, [1] * len(own) + [0] * len(others))
+
+    def __call__(self, texts: Sequence[str]) -> list[float]:
+        return [float(p) for p in self.model.predict_proba(list(texts))[:, 1]]
+
+
 @dataclass
 class CandidateScorer:
-    """Scores drafts of one author on one platform against that author's own posts."""
+    """Scores drafts of one author on one platform against that author's own posts.
+
+    `author_texts`: the author's posts (the copy rule checks all of them; a few condition the
+    style LM, the rest calibrate it). `other_texts`: other authors' posts (optional) for the
+    style classifier. `prompt_texts`: instructions the drafts must not echo (optional; each
+    `score` call can add its own).
+    """
 
     platform: str
     author_texts: list[str]
@@ -42,32 +182,144 @@ class CandidateScorer:
     engagement: EngagementModel | None = None
     judge: Callable[[list[str]], list[float]] | None = None  # texts -> 0..1
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    _author_losses: np.ndarray | None = None
+    other_texts: Sequence[str] = ()
+    prompt_texts: Sequence[str] = ()
+    _index: AuthorIndex | None = None
+    _calibration: LMStats | None = None
+    _classifier: StyleClassifier | None = None
 
-    def _losses(self, texts: list[str]) -> np.ndarray:
-        prefix = style_prefix(self.platform)
-        logprobs = self.scorer.score([prefix] * len(texts), texts)
-        return np.array([mean_loss(lp) for lp in logprobs])
+    def __post_init__(self):
+        self.platform = platforms.get(self.platform).name
+        self.author_texts = [t for t in self.author_texts if t and t.strip()]
+        self._index = AuthorIndex(self.author_texts)
+        self._context, self._calibration_texts = pick_context(self.author_texts)
+        self._calibration_texts = self._calibration_texts[:CALIBRATION_POSTS]
+        if self.other_texts and self.author_texts:
+            self._classifier = StyleClassifier(self.author_texts, self.other_texts)
+
+    # ---- the scorer LM ----------------------------------------------------------------------
+    def _lm_stats(self, texts: list[str]) -> LMStats:
+        """Generic loss, end logprob and conditioned gain of `texts` (and, the first time, of the
+        calibration posts), in one batched `score` call."""
+        nan = np.full(len(texts), np.nan)
+        if self.scorer is None or not self._context:
+            return LMStats(nan, nan.copy(), nan.copy())
+        todo = [lm_text(t) for t in texts]
+        calibrate = self._calibration is None and bool(self._calibration_texts)
+        if calibrate:
+            todo += [lm_text(t) for t in self._calibration_texts]
+        rows = [i for i, t in enumerate(todo) if t]
+        heads = [head(todo[i]) for i in rows]
+        tails = [tail(todo[i]) for i in rows]
+        long = [r for r, i in enumerate(rows) if heads[r] != todo[i]]  # scored in two pieces
+        tail_of = {r: len(rows) + k for k, r in enumerate(long)}
+        generic = style_prefix(self.platform)
+        conditioned = author_prefix(self.platform, [head(lm_text(t)) for t in self._context])
+        prefixes = [generic] * (len(rows) + len(long)) + [conditioned] * len(rows)
+        continuations = (
+            [heads[r] if r in tail_of else todo[i] + END for r, i in enumerate(rows)]
+            + [tails[r] + END for r in long]
+            + heads
+        )
+        logprobs = self.scorer.score(prefixes, continuations)
+        loss, end, gain = (np.full(len(todo), np.nan) for _ in range(3))
+        for r, i in enumerate(rows):
+            plain = logprobs[r] if r in tail_of else logprobs[r][:-1]
+            ending = logprobs[tail_of[r]] if r in tail_of else logprobs[r]
+            cond = logprobs[len(rows) + len(long) + r]
+            if not plain or not cond or not ending:
+                continue
+            loss[i] = mean_loss(plain)
+            end[i] = ending[-1]
+            gain[i] = loss[i] - mean_loss(cond)
+        if calibrate:
+            n = len(texts)
+            self._calibration = LMStats(loss[n:], end[n:], gain[n:])
+        return LMStats(loss[: len(texts)], end[: len(texts)], gain[: len(texts)])
+
+    def lm_components(self, texts: list[str]) -> dict[str, list[float]]:
+        stats = self._lm_stats(texts)
+        cal = self._calibration
+        if cal is None:
+            nan = [float("nan")] * len(texts)
+            return {
+                "raw": None,
+                "rules": [[] for _ in texts],
+                "fluency": nan,
+                "ending": list(nan),
+                "style_lm": list(nan),
+            }
+
+        def ok(a):
+            return a[~np.isnan(a)]
+
+        return {
+            "raw": stats,
+            "rules": self._lm_rules(texts, stats, cal),
+            "fluency": share_at_most(ok(cal.loss), stats.loss),
+            "ending": share_below(ok(cal.end), stats.end),
+            "style_lm": share_below(ok(cal.gain), stats.gain),
+        }
+
+    @staticmethod
+    def _lm_rules(texts: list[str], stats: LMStats, cal: LMStats) -> list[list[tuple[str, str]]]:
+        """The scorer LM's gate rules, against robust z-scores of the calibration posts:
+        cut (the LM does not expect the text to end there, CUT_Z, and it ends in a letter or
+        digit) and garbled (loss and ending together far off the author's posts, GARBLED_Z)."""
+        loss_z = robust_z(cal.loss, stats.loss, LOSS_MAD_FLOOR)
+        end_z = -robust_z(cal.end, stats.end, END_MAD_FLOOR)
+        rules = []
+        for text, lz, ez in zip(texts, loss_z, end_z, strict=True):
+            found = []
+            last = lm_text(text)[-1:]
+            if ez > CUT_Z and last.isalnum():
+                found.append(("cut", f"it stops mid-word or mid-sentence (ending z {ez:.1f})"))
+            if lz + ez > GARBLED_Z:
+                found.append(
+                    (
+                        "garbled",
+                        f"it reads far less naturally than the author's posts "
+                        f"(loss z {lz:.1f}, ending z {ez:.1f})",
+                    )
+                )
+            rules.append(found)
+        return rules
 
     def style_fit(self, texts: list[str]) -> list[float]:
-        if self.scorer is None or not self.author_texts:
-            return [float("nan")] * len(texts)
-        if self._author_losses is None:
-            self._author_losses = np.sort(self._losses(self.author_texts))
-        losses = self._losses(texts)
-        # the share of the author's own posts whose loss is at least the draft's
-        below = np.searchsorted(self._author_losses, losses, side="left")
-        return [float(1 - b / len(self._author_losses)) for b in below]
+        """The relative style fit alone (see the module docstring)."""
+        return self._style(texts, self.lm_components(texts)["style_lm"])
 
-    def score(self, texts: list[str], references: list[dict] | None = None) -> list[dict]:
-        """Component scores, the weighted total over the components present, and feedback.
+    def _style(self, texts: list[str], style_lm: list[float]) -> list[float]:
+        if self._classifier is None:
+            return list(style_lm)
+        clf = self._classifier(texts)
+        return [c if math.isnan(s) else (s + c) / 2 for s, c in zip(style_lm, clf, strict=True)]
 
-        `references` (optional, one per text) may hold a gold post's `engagement` (0..1) and
-        `style_fit`, so the feedback can say how a draft falls short of a real post.
+    # ---- scoring ----------------------------------------------------------------------------
+    def score(
+        self,
+        texts: list[str],
+        references: list[dict] | None = None,
+        topic: str | None = None,
+        topics: Sequence[str | None] | None = None,
+        prompt_texts: Sequence[str] = (),
+    ) -> list[dict]:
+        """Gate verdict, component scores, the weighted total over the components present
+        (0 for an unusable draft) and feedback, one dict per text.
+
+        `topic` applies to every text, `topics` gives one per text. `references` (optional, one
+        per text) may hold a gold post's `engagement`, `style_fit` and `text` (a draft copying
+        that text is a copy), so the feedback can say how a draft falls short of a real post.
         """
         if not texts:
             return []
-        style = self.style_fit(texts)
+        texts = [t or "" for t in texts]
+        topics = list(topics) if topics is not None else [topic] * len(texts)
+        refs = list(references or [None] * len(texts))
+        prompts = [*self.prompt_texts, *prompt_texts]
+        lm = self.lm_components(texts)
+        style = self._style(texts, lm["style_lm"])
+        clf = self._classifier(texts) if self._classifier else [float("nan")] * len(texts)
         engagement = (
             [float(v) for v in self.engagement.predict(texts)]
             if self.engagement is not None
@@ -76,53 +328,90 @@ class CandidateScorer:
         judged = self.judge(texts) if self.judge is not None else [float("nan")] * len(texts)
         results = []
         for i, text in enumerate(texts):
+            ref = refs[i] or {}
+            gate = check_draft(text, self.platform, topics[i], self._index, prompts)
+            if ref.get("text") and gate.usable:
+                gate = check_draft(text, self.platform, topics[i], [ref["text"]], ())
+                gate.reasons = [r.replace("author's post", "reference post") for r in gate.reasons]
+            if gate.rules != ["empty"] and lm["rules"][i]:
+                gate = GateResult(
+                    False,
+                    gate.reasons + [f"{rule}: {why}" for rule, why in lm["rules"][i]],
+                    gate.rules + [rule for rule, _ in lm["rules"][i]],
+                )
             h = heuristic_score(text, self.platform)
             parts = {
                 "heuristics": h.score,
+                "fluency": lm["fluency"][i],
+                "ending": lm["ending"][i],
                 "style_fit": style[i],
+                "topic": topic_score(text, topics[i] or ""),
                 "engagement": engagement[i],
                 "judge": judged[i],
             }
-            used = {k: v for k, v in parts.items() if not np.isnan(v) and self.weights.get(k)}
+            used = {k: v for k, v in parts.items() if not math.isnan(v) and self.weights.get(k)}
             weight = sum(self.weights[k] for k in used)
             total = sum(self.weights[k] * v for k, v in used.items()) / weight if weight else 0.0
-            if not h.postable:
+            if not gate.usable or not h.postable:
                 total = 0.0
-            ref = (references or [None] * len(texts))[i] or {}
             results.append(
                 {
                     **parts,
+                    "style_lm": lm["style_lm"][i],
+                    "style_clf": clf[i],
                     "total": total,
+                    "usable": gate.usable,
+                    "gate_reasons": gate.reasons,
+                    "gate_rules": gate.rules,
+                    "lm": {
+                        k: float(getattr(lm["raw"], k)[i]) if lm["raw"] else float("nan")
+                        for k in ("loss", "end", "gain")
+                    },
                     "within_limit": h.postable,
                     "heuristic_details": h.details,
-                    "feedback": feedback(parts, h, ref),
+                    "feedback": feedback(parts, h, ref, gate),
                 }
             )
         return results
 
 
-def feedback(parts: dict, h, ref: dict) -> str:
-    """What fell short and why, in words."""
+def feedback(parts: dict, h, ref: dict, gate=None) -> str:
+    """What fell short and why, in words; an unusable draft's broken rules come first."""
     notes = []
-    if not h.postable:
+    if gate is not None and not gate.usable:
+        notes.append("Unusable draft (" + ", ".join(gate.rules) + "): " + "; ".join(gate.reasons))
+    if not h.postable and not (gate and "over_limit" in gate.rules):
         notes.append(
             f"Over the platform limit: {h.details['chars']} characters against "
             f"{h.details['limit']}, and it does not split cleanly into a thread."
         )
+    if gate is not None and not gate.usable:
+        return " ".join(notes) + "."
     if h.components.get("hook", 1.0) < 1.0:
         notes.append("No hook: open with a question, a number, a list, a bold claim or a story.")
     if h.components.get("readability", 1.0) < 0.5:
         notes.append("Hard to read: use shorter sentences and plainer words.")
     style, gold_style = parts["style_fit"], ref.get("style_fit")
-    if not np.isnan(style) and style < 0.3:
-        notes.append(f"Low style fit ({style:.2f}): it does not sound like the author's own posts.")
-    elif gold_style is not None and not np.isnan(style) and style < gold_style - 0.2:
+    if not math.isnan(style) and style < 0.3:
+        notes.append(
+            f"Low style fit ({style:.2f}): the author's own posts predict it no better than "
+            "generic text does; it does not sound like them."
+        )
+    elif gold_style is not None and not math.isnan(style) and style < gold_style - 0.2:
         notes.append(f"Style fit {style:.2f} is below the reference post's {gold_style:.2f}.")
+    if not math.isnan(parts.get("fluency", math.nan)) and parts["fluency"] < 0.1:
+        notes.append(f"It reads unnaturally (fluency {parts['fluency']:.2f}).")
+    if not math.isnan(parts.get("ending", math.nan)) and parts["ending"] < 0.1:
+        notes.append("It seems to stop mid-thought: end on a complete sentence.")
+    if not math.isnan(parts.get("topic", math.nan)) and parts["topic"] < 0.5:
+        notes.append(f"It only touches the topic (topic adherence {parts['topic']:.2f}).")
     eng, gold_eng = parts["engagement"], ref.get("engagement")
-    if gold_eng is not None and not np.isnan(eng) and eng < gold_eng:
+    if gold_eng is not None and not math.isnan(eng) and eng < gold_eng:
         notes.append(
             f"Predicted engagement {eng:.2f} is below the reference post's {gold_eng:.2f}."
         )
     if ref.get("strategy") and not ref.get("strategy_followed", True):
         notes.append(f"It ignores the strategy '{ref['strategy']}'.")
-    return " ".join(notes) or "Meets the platform rules, fits the author's style, and engages."
+    return " ".join(notes) or (
+        "Usable: meets the platform rules, sounds like the author, stays on topic, and engages."
+    )

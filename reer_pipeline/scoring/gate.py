@@ -9,11 +9,11 @@ A draft is usable when it breaks none of the rules, each a plain-Python check (n
 - echo: it repeats the instructions (known instruction and meta phrases such as "think aloud in
   the first person", "this post is about") or a 6-word run of the prompt that is neither the
   topic nor one of the author's posts;
-- loop: a phrase that repeats (a 3-word run 3 times, a 4-word run twice in a short text, most of
-  the text's 4-word runs repeated) or a character pattern repeated 3+ times in a row;
+- loop: a run of words repeated back to back (3+ times; one word 5+ times), a 3-word run making
+  30%+ of the text, most 4-word runs repeated, or a character pattern 4+ times in a row;
 - over_limit: it cannot be posted on the platform (over the limit and no clean thread);
-- copy: it copies one of the author's posts (an 8-word run that is not the author's recurring
-  boilerplate, or 90%+ of a post's characters);
+- copy: it copies one of the author's posts (the same words, links aside; an 8-word run that is
+  most of the draft; or 90%+ of a post's words in order);
 - off_topic: it holds none of the topic's content words (`topic.topic_score` < OFF_TOPIC_BELOW).
 
 The rules were tuned on real exports: the benchmark `benchmarks/scorer_validity.py` counts how
@@ -61,7 +61,8 @@ INSTRUCTION_PATTERNS = re.compile(
     r"\b(?:this|the|my|your|a) (?:post|tweet|thread|draft) (?:is|will be) (?:about|on)\b|"
     r"\bhere(?:'s| is) (?:a|the|my|your) (?:\w+ )?(?:post|tweet|draft|thread)\b|"
     r"\bthe (?:post|tweet) you will write\b|\bwhich hook to open with\b|"
-    r"\b(?:write|compose|draft) (?:a|an|the) (?:\w+ ){0,2}(?:post|tweet|thread) (?:about|on|for)\b|"
+    r"\b(?:write|compose|draft) (?:a|an|the) (?:[\w()]+ ){0,3}(?:post|tweet|thread) "
+    r"(?:about|on|for)\b|"
     r"\b(?:the|my) (?:target |intended )?audience (?:is|are|will be)\b|"
     r"\b(?:the|this) author(?:'s)? (?:posts?|style|voice|wants)\b",
     re.I,
@@ -74,7 +75,8 @@ COPY_SHARE = 0.6  # when the run is this share of the draft, is a copy;
 COPY_RATIO = 0.9  # so is a draft whose words match a post's at this ratio
 COPY_MIN_WORDS = 5  # shorter drafts ("lol", "Thank you!") are never copies
 LOOP_N, LOOP_TIMES, LOOP_SHARE = 3, 4, 0.3  # a 3-word run 4+ times making 30%+ of the words
-CHAR_LOOP_RE = re.compile(r"(\S.{2,24}?)\1{3,}", re.S)  # a 3..25-char unit 4+ times in a row
+CHAR_LOOP_RE = re.compile(r"(\S.{2,59}?)\1{3,}", re.S)  # a 3..60-char unit 4+ times in a row
+TANDEM_MAX_N, TANDEM_TIMES, TANDEM_SINGLE = 12, 3, 5  # "a b c a b c a b c" is a loop
 
 
 @dataclass
@@ -98,8 +100,13 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def _squash(text: str) -> str:
-    return " ".join(words(text))
+def normalized(text: str) -> str:
+    """The text without links, case, punctuation or spacing differences (for exact copies)."""
+    return " ".join(
+        re.sub(
+            r"[^\w\s#@\U0001f000-\U0001faff\u2600-\u27bf]", " ", LINK_RE.sub(" ", text.lower())
+        ).split()
+    )
 
 
 def residue(text: str) -> str | None:
@@ -122,11 +129,30 @@ def echo(text: str, topic: str, prompt_texts: Iterable[str], index: AuthorIndex)
     return f"it repeats the prompt ({' '.join(echoed[0])!r})" if echoed else None
 
 
+def tandem_repeat(tokens: Sequence[str]) -> tuple[tuple[str, ...], int] | None:
+    """The first run of 2..TANDEM_MAX_N tokens repeated back to back TANDEM_TIMES+ times (a
+    single token TANDEM_SINGLE+ times), with its count; None when there is none."""
+    for n in range(1, TANDEM_MAX_N + 1):
+        need = TANDEM_SINGLE if n == 1 else TANDEM_TIMES
+        for i in range(len(tokens) - n * need + 1):
+            unit = tuple(tokens[i : i + n])
+            count = 1
+            while tuple(tokens[i + count * n : i + (count + 1) * n]) == unit:
+                count += 1
+            if count >= need:
+                return unit, count
+    return None
+
+
 def loop(text: str) -> str | None:
     if m := CHAR_LOOP_RE.search(text):
         unit = m.group(1)
         if len(set(unit.replace(" ", ""))) > 1:  # "EEEEEE" or "!!!!!!" is emphasis, not a loop
-            return f"{unit!r} repeats {len(m.group(0)) // len(unit)} times in a row"
+            return f"{unit.strip()[:40]!r} repeats {len(m.group(0)) // len(unit)} times in a row"
+    raw = text.lower().split()  # links and emoji count: a repeated link is a loop too
+    if found := tandem_repeat(raw):
+        unit, count = found
+        return f"{' '.join(unit)[:60]!r} repeats {count} times in a row"
     tokens = words(text)
     counts = Counter(ngrams(tokens, LOOP_N))
     if counts:
@@ -148,8 +174,13 @@ class AuthorIndex:
     by_pair: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     echo_grams: set[tuple[str, ...]] = field(default_factory=set)
 
+    normalized: dict[str, int] = field(default_factory=dict)
+
     def __post_init__(self):
         self.tokens = [words(p) for p in self.posts]
+        for i, post in enumerate(self.posts):
+            self.normalized.setdefault(normalized(post), i)
+        self.normalized.pop("", None)
         for i, toks in enumerate(self.tokens):
             for pair in set(ngrams(toks, 2)):
                 self.by_pair.setdefault(pair, set()).add(i)
@@ -163,6 +194,8 @@ class AuthorIndex:
 def copy(text: str, index: AuthorIndex) -> str | None:
     """A copy when the draft (5+ words) shares a run of COPY_N+ words with one of the author's
     posts that is most of the draft, or matches a post's words at COPY_RATIO or more."""
+    if (key := normalized(text)) and key in index.normalized:
+        return f"it is the author's post {index.posts[index.normalized[key]][:60]!r} again"
     tokens = words(text)
     if len(tokens) < COPY_MIN_WORDS:
         return None

@@ -2,9 +2,12 @@
 
 `DraftMetric(gold, pred, trace, pred_name, pred_trace)` returns `dspy.Prediction(score, feedback)`,
 the five-argument form `dspy.GEPA` checks for. The score is `CandidateScorer`'s total for the
-program's first draft; the feedback says in words which component fell short of the gold post
-and why. The judge, when there is one, only adds words, and only when GEPA asks for feedback on a
-predictor (`pred_name` set): it costs a model call and never changes the score.
+program's first draft on the example's topic; a draft the usable-draft gate rejects (empty,
+residue, echo, loop, over the limit, a copy of the author's or the gold post, off topic) scores 0
+and its feedback names the broken rule. Otherwise the feedback says in words which component fell
+short of the gold post and why. The judge, when there is one, only adds words, and only when
+GEPA asks for feedback on a predictor (`pred_name` set): it costs a model call and never changes
+the score.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class DraftMetric:
         card = (gold.strategies or [{}])[0]
         return {
             **self.references.get(gold.post_id, {}),
+            "text": gold.get("reference"),  # copying the gold post is a copy too
             "strategy": card.get("name"),
             "strategy_followed": strategy_followed(text, card),
         }
@@ -87,7 +91,7 @@ class DraftMetric:
         """Scores and feedback of many drafts in one batched scorer call."""
         self.with_references(examples)
         refs = [self.reference(e, t) for e, t in zip(examples, texts, strict=True)]
-        return self.scorer.score(texts, refs)
+        return self.scorer.score(texts, refs, topics=[e.get("topic") for e in examples])
 
     def __call__(self, gold, pred, trace=None, pred_name=None, pred_trace=None):
         if pred_name is None:
@@ -97,8 +101,11 @@ class DraftMetric:
         text = draft_text(pred)
         result = self.score_texts([gold], [text])[0]
         feedback = result["feedback"]
-        if not text:
-            feedback = "The program produced no draft (its output did not parse or was empty)."
+        if not text.strip():
+            feedback = (
+                "Unusable draft (empty): the program produced no draft (its output did not "
+                "parse or was empty)."
+            )
         elif pred_name is not None and self.judge is not None:
             rating = self.judge([text])[0]
             if not np.isnan(rating):

@@ -3,8 +3,7 @@
 A topic is a short phrase ("remote work tips"). Its content words are stemmed crudely (a few
 English suffixes off) and looked for in the draft, also inside squashed hashtags and compounds
 ("#RemoteWork" holds "remote" and "work"). Character 4-grams give partial credit to word forms the
-stemmer misses. `topic_score` is 0..1; `key_terms` derives a topic from a post without a model
-(its rarest content words against a background corpus), which the validity benchmark uses.
+stemmer misses. `topic_score` is 0..1.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -78,20 +76,3 @@ def topic_score(text: str, topic: str) -> float:
 def off_topic(text: str, topic: str | None) -> bool:
     score = topic_score(text, topic or "")
     return not math.isnan(score) and score < OFF_TOPIC_BELOW
-
-
-class KeyTerms:
-    """A model-free topic for a post: its `k` content words rarest in a background corpus (ties
-    by first use), joined in the order they appear ('' when the post has no content words)."""
-
-    def __init__(self, background: Sequence[str], k: int = 3):
-        self.k, self.n = k, len(background) + 1
-        self.df: Counter = Counter()
-        for doc in background:
-            self.df.update(set(content_words(doc)))
-
-    def __call__(self, text: str) -> str:
-        words = list(dict.fromkeys(content_words(text)))
-        ranked = sorted(words, key=lambda w: (-math.log(self.n / (1 + self.df[w])), words.index(w)))
-        chosen = set(ranked[: self.k])
-        return " ".join(w for w in words if w in chosen)

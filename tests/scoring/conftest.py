@@ -64,3 +64,17 @@ def tweet(id_: int, text: str, when: str, likes: int = 0, reply_to: int | None =
         "in_reply_to_status_id_str": None if reply_to is None else str(reply_to),
         "in_reply_to_screen_name": None if reply_to is None else "ada",
     }
+
+
+def scorer_validity():
+    """The benchmark module `benchmarks/scorer_validity.py` (benchmarks are not a package)."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "scorer_validity", ROOT / "benchmarks" / "scorer_validity.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

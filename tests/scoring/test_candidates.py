@@ -1,18 +1,29 @@
-"""Candidate scoring with the real embedded model: style fit, the judge, totals, feedback."""
+"""Candidate scoring with the real embedded model on the shipped sample's real posts: the gate
+zeroes junk and names the rule, style fit is relative, one batched LM call, the judge."""
 
 import math
 
+import duckdb
 import pytest
 
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.scoring.candidates import CandidateScorer
 from reer_pipeline.scoring.judge import judge_scores
 
+# Texts written here, for the tests that need no real author (the metric's tests use them).
 OWN = [
     "Small changes ship faster. Review them in minutes, roll them back in seconds.",
     "Write the test first. It tells you when you are done.",
     "Deploy on Tuesdays, not Fridays. Your weekend will thank you.",
     "Most bugs live where two teams meet. Talk to the other team.",
+    "Code review is a conversation, not a gate. Ask why before you ask for changes.",
+    "Delete more code than you write this week. See what breaks. Usually nothing.",
+]
+GENERIC = [
+    "That's a great idea, and it's so funny!",
+    "This is so cool. I love it!",
+    "Thank you so much for sharing this.",
+    "What a wonderful day it has been.",
 ]
 
 
@@ -21,25 +32,105 @@ def lm():
     return load_lm("hf::embedded")
 
 
+@pytest.fixture(scope="module")
+def obama(sample_db):
+    """The sample's original posts, oldest first: (train, held-out newest 20%)."""
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        texts = [
+            r[0]
+            for r in con.execute(
+                "SELECT text FROM posts WHERE is_original ORDER BY created_at, post_id"
+            ).fetchall()
+        ]
+    cut = int(len(texts) * 0.8)
+    return texts[:cut], texts[cut:]
+
+
+class CountingLM:  # forwards to the real model, counting score calls
+    def __init__(self, inner):
+        self.inner, self.uri, self.calls = inner, inner.uri, 0
+
+    def score(self, prefixes, continuations):
+        self.calls += 1
+        return self.inner.score(prefixes, continuations)
+
+
 @pytest.mark.slow
-def test_style_fit_ranks_the_authors_voice_above_noise(lm):
-    scorer = CandidateScorer("x", OWN, scorer=lm)
-    noise = "zq xv ktt plm vvv qqq zzk wpx trr lll mnb"
-    fit = scorer.style_fit([*OWN, noise])
-    assert all(0.0 <= f <= 1.0 for f in fit)
-    # the author's own posts fit their own style better than noise does
-    assert max(fit[:-1]) > fit[-1]
+def test_unusable_drafts_score_zero_and_the_feedback_names_the_rule(lm, obama):
+    train, held_out = obama
+    own = train[-64:]
+    scorer = CandidateScorer("x", own, scorer=lm)
+    real = next(t for t in held_out if "climate" in t.lower())
+    junk = {
+        "empty": "   ",
+        "loop": "This post is about climate action about a fun and lighthearted tweet about a "
+        "fun and lighthearted tweet about a fun and lighthearted tweet about a fun and "
+        "lighthearted vacation",
+        "echo": "Before writing it, think aloud in the first person about climate action.",
+        "residue": "###Question###1.1.1.1.1.1 climate {Post.json} {Post.json.json.json.",
+        "copy": max(own, key=len),
+        "off_topic": "That's a great idea, and it's so funny!",
+    }
+    texts = [real, *junk.values()]
+    topics = ["climate", *["climate"] * (len(junk) - 2), None, "climate"]
+    results = scorer.score(texts, topics=topics)
+    assert results[0]["usable"] and results[0]["total"] > 0, results[0]["gate_reasons"]
+    for (rule, text), r in zip(junk.items(), results[1:], strict=True):
+        assert not r["usable"] and r["total"] == 0.0, (rule, text)
+        assert rule in r["gate_rules"] and rule in r["feedback"], (rule, r["feedback"])
+        assert "Unusable draft" in r["feedback"]
+
+
+@pytest.mark.slow
+def test_style_fit_is_relative_not_a_prize_for_short_generic_text(lm, obama):
+    train, held_out = obama
+    scorer = CandidateScorer("x", train[-64:], scorer=lm)
+    real = held_out[:12]
+    results = scorer.score(real + GENERIC)
+    style = [r["style_fit"] for r in results]
+    assert all(0.0 <= s <= 1.0 for s in style)
+    real_style, generic_style = style[: len(real)], style[len(real) :]
+    # the author's own held-out posts gain more from the author's context than generic text
+    assert sum(real_style) / len(real) > sum(generic_style) / len(GENERIC)
+    assert sorted(generic_style)[len(GENERIC) // 2] < sorted(real_style)[len(real) // 2]
+
+
+@pytest.mark.slow
+def test_the_scorer_lm_flags_most_posts_cut_mid_word_and_few_whole_ones(lm, obama):
+    train, held_out = obama
+    scorer = CandidateScorer("x", train[-64:], scorer=lm)
+    whole, cut = [], []
+    for t in held_out:  # cut inside a word of 5+ letters in the second half of the post
+        spots = [i + 2 for i in range(len(t) // 2, len(t) - 5) if t[i - 1] == " "]
+        spots = [i for i in spots if t[i - 2 : i + 3].isalpha()]
+        if len(t.split()) >= 10 and "…" not in t and spots and len(whole) < 12:
+            whole.append(t)
+            cut.append(t[: spots[0]])
+    results = scorer.score(whole + cut)
+    flagged = [bool({"cut", "garbled"} & set(r["gate_rules"])) for r in results]
+    assert sum(flagged[: len(whole)]) <= 1
+    assert sum(flagged[len(whole) :]) > len(cut) / 2
+
+
+@pytest.mark.slow
+def test_all_lm_scoring_is_one_batched_call(lm, obama):
+    train, held_out = obama
+    counting = CountingLM(lm)
+    scorer = CandidateScorer("x", train[-64:], scorer=counting)
+    scorer.score(held_out[:3])  # calibration posts ride along in the same call
+    assert counting.calls == 1
+    scorer.score(held_out[3:6])
+    assert counting.calls == 2
 
 
 @pytest.mark.slow
 def test_totals_feedback_and_the_limit(lm):
     scorer = CandidateScorer("linkedin", OWN, scorer=lm)
     too_long = "word " * 700
-    results = scorer.score(["Why do small changes ship faster? Three reasons.", too_long])
-    ok, over = results
-    assert 0.0 < ok["total"] <= 1.0 and ok["within_limit"]
-    assert over["total"] == 0.0 and not over["within_limit"]
-    assert "Over the platform limit" in over["feedback"]
+    ok, over = scorer.score(["Why do small code reviews ship faster? Three reasons.", too_long])
+    assert 0.0 < ok["total"] <= 1.0 and ok["within_limit"] and ok["usable"]
+    assert over["total"] == 0.0 and not over["within_limit"] and not over["usable"]
+    assert "over_limit" in over["gate_rules"] and "over_limit" in over["feedback"]
     assert math.isnan(ok["engagement"])  # no engagement model given: left out of the total
 
 

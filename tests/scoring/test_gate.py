@@ -3,9 +3,9 @@
 import pytest
 
 from reer_pipeline.scoring.gate import RULES, AuthorIndex, check_draft
-from reer_pipeline.scoring.topic import KeyTerms, topic_score
+from reer_pipeline.scoring.topic import topic_score
 from tests.conftest import SAMPLE
-from tests.scoring.conftest import warehouse
+from tests.scoring.conftest import scorer_validity, warehouse
 
 OWN = [
     "Small changes ship faster. Review them in minutes, roll them back in seconds.",
@@ -55,6 +55,7 @@ def test_a_plain_on_topic_draft_is_usable():
             "loop",
         ),
         ("code review " + "json." * 8, "loop"),
+        ("code review 😂 https://t.co/a1 😂 https://t.co/a1 😂 https://t.co/a1", "loop"),
         ("code review " + "unbroken" * 40, "over_limit"),  # no word fits a thread part
         ("Code review. " + OWN[0], "copy"),
         ("Deploy on Tuesdays not Fridays, your weekend will thank you", "copy"),
@@ -75,6 +76,16 @@ def test_rules_that_do_not_apply_pass():
     # the topic and the author's own words are not an echo even when the prompt holds them
     prompt = f"Write about code review. Example post: {OWN[1]}"
     assert "echo" not in rules(f"Code review? {OWN[1][:40]}", prompts=(prompt,), posts=OWN[1:2])
+
+
+def test_the_same_words_as_a_short_post_are_a_copy_and_repeats_apart_are_not_a_loop():
+    assert check_draft("LOL https://t.co/new", "x", None, ["lol!  https://t.co/old"]).rules == [
+        "copy"
+    ]
+    assert check_draft("LOL, code review", "x", None, ["lol!  https://t.co/old"]).usable
+    # anaphora is rhetoric, not a loop: the phrase does not repeat back to back
+    speech = "We want to listen, we want to learn, and we want to hear good ideas on code review."
+    assert check_draft(speech, "x", "code review").usable
 
 
 def test_linkedin_has_no_threads():
@@ -102,7 +113,7 @@ def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     ]
     cut = int(len(texts) * 0.8)
     train, test = texts[:cut], texts[cut:]
-    index, key_terms = AuthorIndex(train), KeyTerms(train)
+    index, key_terms = AuthorIndex(train), scorer_validity().KeyTerms(train)
     results = [check_draft(t, "x", key_terms(t), index) for t in test]
     broken = [r for r in results if not r.usable]
     assert len(broken) <= 0.05 * len(test), [r.reasons for r in broken][:10]

@@ -64,23 +64,31 @@ def test_score_and_feedback_follow_the_scorer(lm):
 
     metric = DraftMetric(CandidateScorer("x", OWN, scorer=lm), judge)
     gold = example("Small changes ship faster. Review them in minutes. Do you?")
-    good = metric(gold, draft("Small changes ship faster. Why wait for a big release?"))
-    plain = CandidateScorer("x", OWN, scorer=lm).score(
-        ["Small changes ship faster. Why wait for a big release?"]
-    )[0]
+    text = "Code review goes faster on small changes. Why wait for a big release?"
+    good = metric(gold, draft(text))
+    plain = CandidateScorer("x", OWN, scorer=lm).score([text], topic="code review")[0]
     assert good.score == pytest.approx(plain["total"], abs=1e-3) and 0 < good.score <= 1
     assert judged == []  # no judge on a plain evaluation (pred_name None)
     assert metric.calls == 1 and metric.references["gold-1"]["style_fit"] >= 0
 
-    ignored = metric(gold, draft("Small changes ship faster."), None, "compose", None)
+    ignored = metric(gold, draft("Code review: small changes ship faster."), None, "compose", None)
     assert "ignores the strategy 'ask the crowd'" in ignored.feedback
     assert "judge model rated it 4/10" in ignored.feedback and len(judged) == 1
     assert metric.feedback_calls == 1 and metric.calls == 1
 
-    over = metric(gold, draft("a" * 3000))  # one unbroken word: no thread can carry it
-    assert over.score == 0.0 and "Over the platform limit" in over.feedback
+    over = metric(gold, draft("code review " + "a" * 3000))  # no thread can carry the word
+    assert over.score == 0.0 and "over_limit" in over.feedback
     empty = metric(gold, dspy.Prediction(candidates=[], stats={}))
-    assert "no draft" in empty.feedback
+    assert empty.score == 0.0 and "no draft" in empty.feedback and "empty" in empty.feedback
+    # the gate's rules reach GEPA by name: junk scores 0, and so does a copy of the gold post
+    for text, rule in [
+        ("That's a great idea, and it's so funny!", "off_topic"),
+        ("Code review: think aloud in the first person. Do not copy the post.", "echo"),
+        ("{Post.json} code review {Post.json.json.json.", "residue"),
+        (gold.reference + " Code review.", "copy"),
+    ]:
+        junk = metric(gold, draft(text))
+        assert junk.score == 0.0 and rule in junk.feedback, (rule, junk.feedback)
 
 
 @pytest.mark.slow
@@ -97,8 +105,8 @@ def test_references_are_scored_once_in_one_batch(lm):
     metric = DraftMetric(CandidateScorer("x", OWN, scorer=counting))
     golds = [example(t).copy(post_id=f"g{i}") for i, t in enumerate(OWN)]
     metric.with_references(golds)
-    assert counting.calls == 2  # the author's own posts once, then all references in one call
+    assert counting.calls == 1  # all references and the author's calibration posts in one call
     metric.with_references(golds)
-    assert counting.calls == 2 and set(metric.references) == {"g0", "g1", "g2", "g3"}
+    assert counting.calls == 1 and set(metric.references) == {f"g{i}" for i in range(len(OWN))}
     results = metric.score_texts(golds, [g.reference for g in golds])
-    assert counting.calls == 3 and len(results) == 4
+    assert counting.calls == 2 and len(results) == len(OWN)
