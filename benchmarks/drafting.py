@@ -17,7 +17,15 @@ variant is judged by the same gate afterwards:
 
 Variants (`VARIANTS`): `before` is the starting code path (`DraftProgram()` through
 `draft_candidates`, JSON under a grammar, no examples); `after` is every lever on; each
-`after-no-<lever>` turns one lever off. Drafting uses seed 0 for every variant.
+`after-no-<lever>` turns one lever off (`modules.drafting_config`): plain (compose replies in
+plain text, else one-field JSON under the grammar), examples (3 nearest train posts as demos),
+penalties (repetition penalty 1.2 + no repeated 4-gram in the output), no_copy (no 7-token run
+of the prompt), best_of (4 samples per candidate, the gate picks), ideate_off (angles = the topic;
+off = the Ideate predictor writes angles). Drafting uses seed 0 for every variant, max_tokens 96,
+no strategy cards or traces (a new user's warehouse). The report re-gates every variant's
+drafts with the same gate (`scoring.gate.check_draft`, no prompt texts), so gate changes apply
+to all alike. `samples` is the share of all samples the gate passed while drafting; `voice` a
+model-free proxy (character 3-5-gram TF-IDF cosine to the nearest held-out post of the author).
 """
 
 from __future__ import annotations
