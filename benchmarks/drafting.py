@@ -26,6 +26,21 @@ no strategy cards or traces (a new user's warehouse). The report re-gates every 
 drafts with the same gate (`scoring.gate.check_draft`, no prompt texts), so gate changes apply
 to all alike. `samples` is the share of all samples the gate passed while drafting; `voice` a
 model-free proxy (character 3-5-gram TF-IDF cosine to the nearest held-out post of the author).
+
+Measured 2026-11-30 (SmolLM2-135M-Instruct, 1 torch thread on a shared 2-core box; seconds are
+wall time under varying load, up to 3 variants at once, so compare them only loosely):
+
+    variant              usable  rate  samples  voice  seconds  reasons
+    before                8/50  0.16        -  0.108    701.5  empty 22, off_topic 17, loop 3, ...
+    after                50/50  1.00     0.92  0.243    414.7
+    after-no-plain       50/50  1.00     0.77  0.268   1082.1
+    after-no-examples    50/50  1.00     0.67  0.193    498.1
+    after-no-penalties   49/50  0.98     0.88  0.257    537.3  loop 1
+    after-no-no_copy     50/50  1.00     0.86  0.252    389.6
+    after-no-best_of     46/50  0.92     0.78  0.246    159.5  off_topic 2, echo 2
+    after-no-ideate_off  36/50  0.72     0.56  0.195   1476.0  off_topic 14
+    after+trim           50/50  1.00     0.92  0.243    828.7
+    (50 real train posts)                    0.237
 """
 
 from __future__ import annotations
