@@ -73,7 +73,14 @@ def candidates(
         report = save_candidates(con, account, drafts, source)
     context.log.info(report["usable_summary"])
     yield dg.MaterializeResult(
-        metadata=metadata(report | {"topics": [t["topic"] for t in topics], "stats": stats})
+        metadata=metadata(
+            report
+            | {
+                "topics": [t["topic"] for t in topics],
+                "cards_replaced": stats.get("cards_replaced", 0),
+                "stats": stats,
+            }
+        )
         | language_models.usage_metadata()
     )
     yield dg.AssetCheckResult(

@@ -102,6 +102,7 @@ def writing_strategies(
             "traces_used": len(traces),
             "card_calls": stats["calls"],
             "card_parse_failures": stats["parse_failures"],
+            "degenerate_cards_replaced": stats.get("degenerate", 0),
             "strategy_cards": table,
         }
     )

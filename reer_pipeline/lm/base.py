@@ -69,6 +69,27 @@ class LanguageModel(Protocol):
         ...
 
 
+SAMPLING_SETTINGS = ("repetition_penalty", "no_repeat_ngram_size", "no_copy_ngram_size")
+
+
+def sampling_kwargs(lm, sampling: dict | None) -> dict:
+    """The optional sampling settings (SAMPLING_SETTINGS) that `lm.generate` takes; a backend
+    without them (cloud APIs) gets none, rather than an error."""
+    import inspect
+
+    if not sampling:
+        return {}
+    try:
+        params = inspect.signature(lm.generate).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        k: v
+        for k, v in sampling.items()
+        if k in SAMPLING_SETTINGS and k in params and v is not None
+    }
+
+
 def render_prompt(tokenizer, prompt: Prompt) -> str:
     """A raw string as is; chat messages through the tokenizer's chat template."""
     if isinstance(prompt, str):

@@ -2,15 +2,20 @@
 
 The engine turns one canonical `dspy.lm15.Request` into one `generate` call. When DSPy's
 JSONAdapter asks for a JSON schema (`response_format`), local backends decode under that schema
-with llguidance, so the output always parses.
+with llguidance, so the output always parses. `PlainTextAdapter` is the other shape: a chat
+whose reply is the one output field as plain text, for small models that write prose better
+than JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 
-from reer_pipeline.lm.base import LanguageModel
+import dspy
+
+from reer_pipeline.lm.base import LanguageModel, sampling_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +87,11 @@ class ProtocolEngine:
     supports_function_calling = False
     supports_reasoning = False
 
-    def __init__(self, lm: LanguageModel, constrain: bool = True):
+    def __init__(self, lm: LanguageModel, constrain: bool = True, sampling: dict | None = None):
+        """`sampling`: extra settings for every `generate` (repetition_penalty,
+        no_repeat_ngram_size), kept only where the backend takes them."""
         self.lm = lm
+        self.sampling = sampling_kwargs(lm, sampling)
         self.constrain = constrain and lm.capabilities.constrained
         self.supports_response_schema = self.constrain
         params = {"temperature", "top_p", "max_tokens", "stop"}
@@ -108,7 +116,7 @@ class ProtocolEngine:
             kwargs["grammar"] = json_schema_grammar(bound_schema(schema, kwargs["max_tokens"]))
             self.stats["constrained"] += 1
         before = (self.lm.usage.prompt_tokens, self.lm.usage.completion_tokens)
-        text = self.lm.generate([request_messages(request)], **kwargs)[0][0]
+        text = self.lm.generate([request_messages(request)], **kwargs, **self.sampling)[0][0]
         self.stats["requests"] += 1
         finish = "stop"
         if schema is not None and not _parses(text):
@@ -125,6 +133,12 @@ class ProtocolEngine:
             finish_reason=finish,
             usage=usage,
         )
+
+    def generate_batch(self, prompts: list, n: int = 1, **kwargs) -> list[list[str]]:
+        """n plain-text completions of each prompt in one `generate` call, with the sampling
+        settings of the engine (for programs that batch what DSPy would send one by one)."""
+        self.stats["requests"] += len(prompts) * n
+        return self.lm.generate(list(prompts), n=n, **{**self.sampling, **kwargs})
 
     def stream(self, request):
         from dspy.lm15 import response_to_events
@@ -143,13 +157,83 @@ def _parses(text: str) -> bool:
         return False
 
 
-def to_dspy(lm: LanguageModel, constrain: bool = True, cache: bool = False, **kwargs):
-    """A `dspy.LM` whose every call runs on `lm` (structured output constrained when local)."""
-    import dspy
-
-    engine = ProtocolEngine(lm, constrain=constrain)
+def to_dspy(
+    lm: LanguageModel,
+    constrain: bool = True,
+    cache: bool = False,
+    sampling: dict | None = None,
+    **kwargs,
+):
+    """A `dspy.LM` whose every call runs on `lm` (structured output constrained when local);
+    `sampling` goes to every `generate` (see `ProtocolEngine`)."""
+    engine = ProtocolEngine(lm, constrain=constrain, sampling=sampling)
     name = "reer/" + lm.uri.replace("::", "/").strip("/")
     return dspy.LM(name, engine=engine, cache=cache, num_retries=0, **kwargs)
+
+
+# ---- plain text -------------------------------------------------------------------------------
+LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:[\w ]{0,20}(?:post|tweet|draft|answer|reply))(?:\*\*)?\s*:\s*(?:\*\*)?\s*"
+    r"|^\s*(?:sure[,!.]?\s*)?here(?:'s| is)\b[^:\n]{0,60}:\s*",
+    re.I,
+)
+QUOTES = ('""', "''", "“”", "‘’")
+
+
+def clean_reply(text: str) -> str:
+    """A plain-text reply without a leading label ("Post:") or the quotes around all of it."""
+    text = LABEL.sub("", str(text or "").strip(), count=1).strip()
+    for a, b in QUOTES:
+        if len(text) > 1 and text[0] == a[0] and text[-1] == b[-1]:
+            text = text[1:-1].strip()
+    return text
+
+
+def _list_items(text: str) -> list[str]:
+    items = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in text.splitlines()]
+    return [clean_reply(i) for i in items if i]
+
+
+class PlainTextAdapter(dspy.Adapter):
+    """Signature -> chat messages a small model can follow; its reply is the output as is.
+
+    The system message is the signature's instructions (what optimizers tune); each demo is a
+    user turn (its inputs) and an assistant turn (its output); the user message is the inputs,
+    a single input as its bare text. A signature has one output field: a string (the whole
+    reply) or a list of strings (one item per line)."""
+
+    def _user(self, signature, values: dict) -> str:
+        present = [
+            (k, values[k]) for k in signature.input_fields if values.get(k) not in (None, "")
+        ]
+        if len(present) == 1:
+            return str(present[0][1])
+        return "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in present)
+
+    def format(self, signature, demos, inputs) -> list[dict]:
+        if len(signature.output_fields) != 1:
+            raise ValueError(
+                f"{type(self).__name__} takes one output field, not {list(signature.output_fields)}"
+            )
+        out = next(iter(signature.output_fields))
+        messages = [{"role": "system", "content": signature.instructions}]
+        for d in demos or []:
+            if d.get(out) and any(d.get(k) for k in signature.input_fields):
+                value = d[out]
+                reply = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+                messages += [
+                    {"role": "user", "content": self._user(signature, d)},
+                    {"role": "assistant", "content": reply},
+                ]
+        messages.append({"role": "user", "content": self._user(signature, inputs)})
+        return messages
+
+    def parse(self, signature, completion: str) -> dict:
+        name, field = next(iter(signature.output_fields.items()))
+        text = str(completion or "").strip()
+        if getattr(field.annotation, "__origin__", None) is list:
+            return {name: _list_items(text)}
+        return {name: clean_reply(text)}
 
 
 def call_with_retries(module, lm: LanguageModel | None = None, retries: int = 1, **inputs):

@@ -85,6 +85,64 @@ def _chunks(items, shared_len: int, budget: int):
         yield batch
 
 
+def _banned(ids: list[int], size: int, grams: dict) -> list[int]:
+    """Tokens that would complete an n-gram of `grams` after the last size-1 tokens of `ids`."""
+    return list(grams.get(tuple(ids[len(ids) - size + 1 :]), ())) if len(ids) >= size - 1 else []
+
+
+def _ngram_table(ids: list[int], size: int) -> dict:
+    table: dict[tuple, set] = {}
+    for i in range(len(ids) - size + 1):
+        table.setdefault(tuple(ids[i : i + size - 1]), set()).add(ids[i + size - 1])
+    return table
+
+
+def output_penalties(
+    prompt_len: int,
+    repetition_penalty=None,
+    no_repeat_ngram_size=None,
+    no_copy_ngram_size=None,
+) -> list:
+    """Logits processors against loops and copies: a repetition penalty and no repeated n-gram
+    within the generated tokens (the prompt's words stay free to use), and no n-gram of
+    `no_copy_ngram_size` tokens copied from the prompt (its examples)."""
+    from transformers import LogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+    out = []
+    if repetition_penalty and float(repetition_penalty) != 1.0:
+        out.append(
+            RepetitionPenaltyLogitsProcessor(
+                float(repetition_penalty), prompt_ignore_length=prompt_len
+            )
+        )
+    repeat, copy = int(no_repeat_ngram_size or 0), int(no_copy_ngram_size or 0)
+    if repeat > 0 or copy > 0:
+
+        class _NGramBans(LogitsProcessor):
+            prompt_tables: list[dict] | None = None
+
+            def __call__(self, input_ids, scores):
+                rows = input_ids.tolist()
+                if copy > 0 and self.prompt_tables is None:
+                    self.prompt_tables = [_ngram_table(r[:prompt_len], copy) for r in rows]
+                for row, ids in enumerate(rows):
+                    new = ids[prompt_len:]
+                    banned = []
+                    if repeat > 0 and len(new) >= repeat:
+                        banned += _banned(new, repeat, _ngram_table(new, repeat))
+                    if copy > 0 and len(new) >= copy - 1:
+                        banned += _banned(new, copy, self.prompt_tables[row])
+                    if banned:  # never the last allowed token (a grammar may allow one)
+                        kept = scores[row].clone()
+                        kept[banned] = float("-inf")
+                        if bool(kept.isfinite().any()):
+                            scores[row] = kept
+                return scores
+
+        out.append(_NGramBans())
+    return out
+
+
 class HFModel:
     """A causal LM loaded from a local directory (default: the embedded model)."""
 
@@ -139,8 +197,17 @@ class HFModel:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         grammar: str | None = None,
+        repetition_penalty: float | None = None,
+        no_repeat_ngram_size: int | None = None,
+        no_copy_ngram_size: int | None = None,
     ) -> list[list[str]]:
-        """n completions per prompt, sampled in one left-padded batch; `grammar` is llguidance."""
+        """n completions per prompt, sampled in one left-padded batch; `grammar` is llguidance.
+
+        `repetition_penalty` (> 1 discourages tokens the output already has) and
+        `no_repeat_ngram_size` (no n-gram twice in the output) keep a small model out of loops;
+        both look at the output only, so the topic and examples in the prompt stay usable.
+        `no_copy_ngram_size`: no run of that many tokens copied from the prompt (a few-shot
+        prompt's example posts). None leaves each off."""
         import torch
 
         from reer_pipeline.lm.constrained import torch_logits_processor
@@ -162,10 +229,17 @@ class HFModel:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=tok)
-        if grammar:
+        processors = []
+        if grammar:  # first, so that the bans below see what the grammar allows
             vocab = self.model.get_output_embeddings().weight.shape[0]
-            proc = torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
-            kwargs["logits_processor"] = [proc]
+            processors.append(
+                torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
+            )
+        processors += output_penalties(
+            prompt_len, repetition_penalty, no_repeat_ngram_size, no_copy_ngram_size
+        )
+        if processors:
+            kwargs["logits_processor"] = processors
         with self._lock, torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, prompt_len:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass
 
 import dspy
@@ -42,6 +43,57 @@ class StrategyCard:
         return asdict(self)
 
 
+MARKUP = re.compile(r"[#{}\[\]<>|*`\\]|\.json\b|https?://", re.I)
+RUN = re.compile(r"(.{1,6}?)\1{3,}")  # "1.1.1.1", "####", "ababab": a loop in miniature
+WORD = re.compile(r"[^\W\d_]{3,}")
+CARD_FIELDS = ("name", "when_to_use", "structure", "example_hook")
+
+
+def degenerate(text: str) -> bool:
+    """Whether a card field is model debris rather than words: empty, markup or template
+    residue ("## posts##", "{Post.json}"), a repeating run ("#1.1.1.1"), or a loop of words."""
+    text = str(text or "").strip()
+    words = WORD.findall(text)
+    if not words or RUN.search(text) or len(MARKUP.findall(text)) >= 2:
+        return True
+    letters = sum(ch.isalpha() or ch.isspace() for ch in text)
+    if letters < 0.8 * len(text):
+        return True
+    lower = [w.lower() for w in words]
+    return len(lower) >= 6 and len(set(lower)) < 0.5 * len(lower)
+
+
+def fallback_fields(terms: list[str], first: dict | None = None) -> dict:
+    """The deterministic card of a cluster: its top terms, and the best trace's opening."""
+    first = first or {}
+    structure = str(first.get("trajectory") or "").split("\n\n")[0][:300]
+    hook = str(first.get("y") or "").split("\n")[0][:200]
+    return {
+        "name": " / ".join(terms[:3]) or "uncategorized",
+        "when_to_use": f"Posts about {', '.join(terms[:3]) or 'these themes'}.",
+        "structure": structure if structure and not degenerate(structure) else "one clear point",
+        "example_hook": hook if hook and not degenerate(hook) else "",
+    }
+
+
+def card_is_degenerate(card: dict) -> bool:
+    """A card whose name, use or structure is debris (the hook may be empty)."""
+    return any(degenerate(card.get(k, "")) for k in ("name", "when_to_use", "structure"))
+
+
+def clean_cards(cards: list[dict]) -> tuple[list[dict], int]:
+    """Cards with every degenerate one replaced by its deterministic card (from its key terms),
+    and how many were replaced. Cards written before the check are cleaned when read."""
+    out, replaced = [], 0
+    for card in cards:
+        if card_is_degenerate(card):
+            replaced += 1
+            terms = [str(t) for t in card.get("key_terms") or []]
+            card = {**card, **fallback_fields(terms), "written_by": "fallback"}
+        out.append(card)
+    return out, replaced
+
+
 def cluster(texts: list[str], max_clusters: int = 5, min_size: int = 3, seed: int = 0):
     """Cluster texts with TF-IDF + k-means: (labels, top terms per cluster)."""
     k = max(1, min(max_clusters, len(texts) // min_size))
@@ -64,8 +116,9 @@ def cluster(texts: list[str], max_clusters: int = 5, min_size: int = 3, seed: in
 def write_cards(
     traces: list[dict], lm: dspy.LM | None, uri: str, max_clusters: int = 5, examples: int = 3
 ) -> tuple[list[StrategyCard], dict]:
-    """One card per cluster of one author's traces. Parse failures fall back, never raise."""
-    stats = {"clusters": 0, "calls": 0, "parse_failures": 0}
+    """One card per cluster of one author's traces. Parse failures and degenerate cards (see
+    `degenerate`) fall back to the deterministic card, counted, never raise."""
+    stats = {"clusters": 0, "calls": 0, "parse_failures": 0, "degenerate": 0}
     if not traces:
         return [], stats
     labels, top_terms = cluster([t["trajectory"] for t in traces], max_clusters)
@@ -86,10 +139,7 @@ def write_cards(
                         posts=[t["y"] for t in members[:examples]],
                         reasoning=[t["trajectory"][:600] for t in members[:examples]],
                     )
-                fields = {
-                    k: str(getattr(out, k)).strip()
-                    for k in ("name", "when_to_use", "structure", "example_hook")
-                }
+                fields = {k: str(getattr(out, k)).strip() for k in CARD_FIELDS}
                 if not all(fields.values()):
                     raise ValueError("empty field")
                 written_by = uri
@@ -98,13 +148,12 @@ def write_cards(
                 log.warning("strategy card for cluster %s did not parse: %s", label, exc)
                 fields = None
         terms = top_terms[label] if label < len(top_terms) else []
+        if fields is not None and card_is_degenerate(fields):
+            stats["degenerate"] += 1
+            log.warning("strategy card for cluster %s is degenerate: %s", label, fields["name"])
+            fields, written_by = None, "fallback"
         if fields is None:
-            fields = {
-                "name": " / ".join(terms[:3]) or "uncategorized",
-                "when_to_use": f"Posts about {', '.join(terms[:3]) or 'these themes'}.",
-                "structure": first["trajectory"].split("\n\n")[0][:300],
-                "example_hook": first["y"].split("\n")[0][:200],
-            }
+            fields = fallback_fields(terms, first)
         cards.append(
             StrategyCard(
                 platform=first["platform"],

@@ -58,7 +58,15 @@ def draft(
 ) -> tuple[list[dict], dict]:
     """Drafts for every topic, in the account's voice, with their provenance and stats."""
     return draft_candidates(
-        program, proposer, topics, ctx.cards, ctx.traces, ctx.style, ctx.slots, max_tokens
+        program,
+        proposer,
+        topics,
+        ctx.cards,
+        ctx.traces,
+        ctx.style,
+        ctx.slots,
+        max_tokens,
+        author_posts=ctx.own_texts,
     )
 
 

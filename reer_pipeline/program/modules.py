@@ -1,7 +1,10 @@
 """The drafting program: ideate -> compose per angle and strategy -> package -> schedule.
 
-Only ideate, compose and judge call the LM; packaging and scheduling are plain Python. A parse
-failure of the model is counted in `stats` and marks its candidate not schema-valid, never raises.
+Only ideate, compose and judge call the LM; packaging, the usable-draft gate and scheduling are
+plain Python. Compose is written for a small model: one request in, the post as the only output
+(plain text by default), a few of the author's own posts nearest the topic shown as examples,
+and `best_of` samples per candidate drawn in one batched call, of which the gate picks one. A
+parse failure of the model is counted in `stats` and marks its sample, never raises.
 """
 
 from __future__ import annotations
@@ -14,24 +17,70 @@ import dspy
 from dspy.evaluate import normalize_text
 from dspy.utils.exceptions import AdapterParseError
 
-from reer_pipeline.program.package import PLATFORM_LIMITS, package
+from reer_pipeline import platforms
+from reer_pipeline.lm.base import sampling_kwargs
+from reer_pipeline.lm.dspy_adapter import PlainTextAdapter
+from reer_pipeline.program.cards import clean_cards
+from reer_pipeline.program.examples import PostIndex
+from reer_pipeline.program.package import package
 from reer_pipeline.program.schedule import assign_slots
 from reer_pipeline.program.signatures import Compose, Ideate, Judge
 
 GENERATIONS = ("single", "self_consistency", "debate")
-EXAMPLE_CHARS = 400  # characters of a trajectory shown to the model
-MAX_EXAMPLES = 2
+SHAPES = ("plain", "json")  # compose's reply: the post as plain text, or JSON under a grammar
 MAX_STRATEGIES = 5
 MIN_SAMPLE_TEMPERATURE = 0.7  # samples and retries need randomness to differ
 PLACEHOLDER = re.compile(r"\s*\{\w+\}\s*")  # a small model echoing the adapter's `{post}`
 DEFAULT_CARD = {"name": "plain", "when_to_use": "any topic", "structure": "one clear point"}
+# The levers of issue #12, on by default; `drafting_config` turns each off for the ablation.
+N_EXAMPLES = 3  # the author's own posts nearest the topic, shown as examples
+BEST_OF = 4  # samples per candidate, drawn in one batched call; the gate picks
+SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "no_copy_ngram_size": 7}
+TOP_P = 0.9
 
 Scorer = Callable[[list[str]], Sequence[float]]
+# (texts, topic, platform, author_posts, prompt_texts) -> [(usable, reasons)] per text
+Gate = Callable[[list[str], str, str, Sequence[str], Sequence[str]], list[tuple[bool, list[str]]]]
 
 
-def _clip(text: str, n: int) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
+def drafting_config(
+    plain: bool = True,
+    examples: bool = True,
+    penalties: bool = True,
+    best_of: bool = True,
+    ideate_off: bool = True,
+    no_copy: bool = True,
+    trim: bool = False,
+) -> dict:
+    """`DraftProgram` keyword arguments with each lever of the drafting benchmark on or off."""
+    return {
+        "shape": "plain" if plain else "json",
+        "n_examples": N_EXAMPLES if examples else 0,
+        "sampling": {
+            k: v
+            for k, v in SAMPLING.items()
+            if (penalties or k == "no_copy_ngram_size") and (no_copy or k != "no_copy_ngram_size")
+        },
+        "best_of": BEST_OF if best_of else 1,
+        "ideate": not ideate_off,
+        "trim": trim,
+    }
+
+
+def gate_texts(
+    texts: Sequence[str],
+    topic: str,
+    platform: str,
+    author_posts: Sequence[str] = (),
+    prompt_texts: Sequence[str] = (),
+) -> list[tuple[bool, list[str]]]:
+    """(usable, reasons) of each packaged draft by the project's usable-draft gate
+    (`scoring.gate.check_draft`), the author's posts indexed once."""
+    from reer_pipeline.scoring.gate import AuthorIndex, check_draft
+
+    index = AuthorIndex.of(list(author_posts))
+    results = [check_draft(t, platform, topic, index, prompt_texts) for t in texts]
+    return [(r.usable, list(r.reasons)) for r in results]
 
 
 def format_card(card: dict) -> str:
@@ -41,23 +90,12 @@ def format_card(card: dict) -> str:
     return f"{card.get('name', 'strategy')}. {rest}".strip()
 
 
-def summarize_strategies(cards: Sequence[dict]) -> str:
-    return "\n".join(f"- {c.get('name')}: {c.get('when_to_use', '')}" for c in cards)
-
-
-def format_trace(trace: dict) -> str:
-    """A REER trace as a short request + reasoning excerpt."""
-    request = _clip(trace.get("x", ""), 150)
-    return f"request: {request}\nreasoning: {_clip(trace.get('trajectory', ''), EXAMPLE_CHARS)}"
-
-
-def _example_for(card: dict, traces: Sequence[dict], i: int) -> dict | None:
-    """A trace behind `card` when there is one, else the traces in turn."""
-    sources = set(card.get("source_post_ids") or [])
-    for t in traces:
-        if t.get("post_id") in sources:
-            return t
-    return traces[i % len(traces)] if traces else None
+def render_request(subject: str, platform: str, audience: str = "", hint: str = "") -> str:
+    """The compose request: what to write about, where, for whom (plain words, one line)."""
+    text = f"Write a {platforms.display_name(platform)} post about {subject.strip().rstrip('.')}."
+    if audience and audience.strip().lower() not in ("a general audience", "general", ""):
+        text += f" It is for {audience.strip().rstrip('.')}."
+    return text + (f" {hint.strip()}" if hint and hint.strip() else "")
 
 
 def _post_ids(traces) -> list:
@@ -84,6 +122,11 @@ def _new_stats(generation: str) -> dict:
         **_counts(),
         "candidates": 0,
         "schema_valid": 0,
+        "usable": 0,
+        "samples": 0,
+        "usable_samples": 0,
+        "cards_replaced": 0,
+        "gate_reasons": {},
         "by_predictor": {n: _counts() for n in ("ideate", "compose", "judge")},
         "by_strategy": {},
     }
@@ -102,13 +145,33 @@ def merge_stats(total: dict | None, stats: dict) -> dict:
     return total
 
 
+def _json_grammar(signature, max_tokens: int) -> str:
+    """The llguidance grammar of the JSON object of `signature`'s outputs."""
+    from dspy.adapters.json_adapter import _get_structured_outputs_response_format
+
+    from reer_pipeline.lm.constrained import json_schema_grammar
+    from reer_pipeline.lm.dspy_adapter import bound_schema
+
+    schema = _get_structured_outputs_response_format(signature).model_json_schema()
+    return json_schema_grammar(bound_schema(schema, max_tokens))
+
+
 class DraftProgram(dspy.Module):
     """Draft posts for one topic in the author's voice, with a per-run generation strategy.
 
-    generation: 'single' (one draft per angle), 'self_consistency' (`n_samples` drafts, picked by
-    `scorer(texts) -> scores` or by majority vote over normalized text) or 'debate' (two drafters
-    at `debate_temperatures` with different strategies; the Judge picks). Predictors are named
-    `ideate`, `compose` and `judge` whatever the strategy, so a saved program loads into any.
+    generation: 'single' (per angle, the best of `best_of` samples), 'self_consistency'
+    (`n_samples` samples, picked among the usable ones by `scorer(texts) -> scores` or by
+    majority vote over normalized text) or 'debate' (two drafters at `debate_temperatures` with
+    different strategies; the Judge picks). Predictors are named `ideate`, `compose` and `judge`
+    whatever the strategy, so a saved program loads into any.
+
+    shape: 'plain' (compose replies with the post as plain text) or 'json' (a one-field JSON
+    object, under a grammar on local models). n_examples: the author's posts nearest the topic
+    shown as examples. sampling: repetition_penalty / no_repeat_ngram_size for local backends.
+    ideate: whether angles come from the Ideate predictor (else every candidate is on the
+    topic itself, and samples differ by sampling). gate: `(texts, topic, platform, author_posts,
+    prompt_texts) -> [(usable, reasons)]`, default the project's gate (`gate_texts`); False
+    counts every non-empty draft usable.
     """
 
     def __init__(
@@ -120,10 +183,20 @@ class DraftProgram(dspy.Module):
         debate_temperatures: tuple[float, float] = (0.3, 1.0),
         scorer: Scorer | None = None,
         retries: int = 1,
+        shape: str = "plain",
+        n_examples: int = N_EXAMPLES,
+        best_of: int = BEST_OF,
+        sampling: dict | None = None,
+        ideate: bool = False,
+        top_p: float = TOP_P,
+        gate: Gate | bool | None = None,
+        trim: bool = False,
     ):
         super().__init__()
         if generation not in GENERATIONS:
             raise ValueError(f"generation must be one of {GENERATIONS}, got {generation!r}")
+        if shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
         self.ideate = dspy.Predict(Ideate)
         self.compose = dspy.Predict(Compose)
         self.judge = dspy.Predict(Judge)
@@ -134,14 +207,27 @@ class DraftProgram(dspy.Module):
         self.debate_temperatures = tuple(debate_temperatures)
         self.scorer = scorer
         self.retries = max(0, retries)
+        self.shape = shape
+        self.n_examples = max(0, n_examples)
+        self.best_of = max(1, best_of)
+        self.sampling = dict(SAMPLING if sampling is None else sampling)
+        self.use_ideate = ideate
+        self.top_p = top_p
+        self.trim = trim
+        self.gate = gate_texts if gate is None or gate is True else (gate or None)
+        self._index: tuple[tuple, PostIndex] | None = None
 
     # ---- LM calls ---------------------------------------------------------------------------
+    def _adapter(self):
+        return PlainTextAdapter() if self.shape == "plain" else dspy.JSONAdapter()
+
     def _call(self, name: str, stats: dict, temperature: float, tag=None, rollout=None, **kw):
-        """(prediction, None) or (None, error). Parse failures and empty text outputs (or the
-        adapter's `{field}` placeholder echoed back) are retried, counted, never raised."""
+        """(prediction, None) or (None, error) of one predictor call, in the program's shape.
+        Parse failures and empty outputs are retried, counted, never raised."""
         counters = [stats, stats["by_predictor"][name]]
         if tag is not None:
             counters.append(stats["by_strategy"].setdefault(tag, _counts()))
+        adapter = dspy.JSONAdapter() if name == "judge" else self._adapter()
         error = None
         for attempt in range(self.retries + 1):
             config = {"temperature": temperature}
@@ -152,11 +238,16 @@ class DraftProgram(dspy.Module):
             for c in counters:
                 c["calls"] += 1
             try:
-                pred = getattr(self, name)(**kw, config=config)
+                with dspy.context(adapter=adapter):
+                    pred = getattr(self, name)(**kw, config=config)
             except AdapterParseError as e:
                 error, kind = _describe(e), "parse_failures"
             else:
-                empty = [k for k, v in pred.items() if isinstance(v, str) and _blank(v)]
+                empty = [
+                    k
+                    for k, v in pred.items()
+                    if (isinstance(v, str) and _blank(v)) or (isinstance(v, list) and not v)
+                ]
                 if not empty:
                     return pred, None
                 error, kind = f"empty output: {', '.join(empty)}", "empty_outputs"
@@ -164,18 +255,88 @@ class DraftProgram(dspy.Module):
                 c[kind] += 1
         return None, error
 
-    def _angles(self, topic, platform, audience, cards, traces, stats) -> list[tuple[str, str]]:
+    def _sample_compose(
+        self, requests: list[tuple[dict, list[dict]]], n: int, temperature: float, stats, tags
+    ) -> list[list[tuple[str, str | None]]]:
+        """n (post, error) samples of compose for each (inputs, demos), in one batched
+        `generate` when the LM is one of ours, else one call per request."""
+        from reer_pipeline.lm.dspy_adapter import ProtocolEngine
+
+        adapter, signature = self._adapter(), self.compose.signature
+        demos = [list(self.compose.demos) + d for _, d in requests]
+        prompts = [
+            adapter.format(signature, d, inputs)
+            for (inputs, _), d in zip(requests, demos, strict=True)
+        ]
+        lm = self.compose.lm or dspy.settings.lm
+        engine = getattr(lm, "engine", None)
+        max_tokens = (getattr(lm, "kwargs", None) or {}).get("max_tokens") or 256
+        cfg = {"temperature": temperature, "max_tokens": max_tokens}
+        if isinstance(engine, ProtocolEngine):
+            extra = {"top_p": self.top_p} if temperature > 0 else {}
+            if self.shape == "json" and engine.constrain:
+                extra["grammar"] = _json_grammar(signature, max_tokens)
+            off = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "no_copy_ngram_size": 0}
+            extra.update(sampling_kwargs(engine.lm, {**off, **self.sampling}))
+            raw = engine.generate_batch(prompts, n=n, **cfg, **extra)
+        else:  # a dspy.LM of a cloud provider: its own n per request
+            raw = [[_text_of(o) for o in lm(messages=p, n=n, **cfg)] for p in prompts]
+        out = []
+        for (inputs, _), texts, tag in zip(requests, raw, tags, strict=True):
+            counters = [stats, stats["by_predictor"]["compose"]]
+            counters.append(stats["by_strategy"].setdefault(tag, _counts()))
+            samples = []
+            for text in texts:
+                for c in counters:
+                    c["calls"] += 1
+                try:
+                    post = str(adapter.parse(signature, text).get("post") or "")
+                    if self.trim and _hit_budget(text, max_tokens, engine):
+                        post = trim_unfinished(post)
+                except (AdapterParseError, ValueError) as e:
+                    post, error, kind = "", _describe(e), "parse_failures"
+                else:
+                    error, kind = None, None
+                    if _blank(post):
+                        error, kind = "empty output: post", "empty_outputs"
+                if kind:
+                    for c in counters:
+                        c[kind] += 1
+                if dspy.settings.trace is not None:  # what optimizers learn from, as Predict does
+                    pred = dspy.Prediction(post=post)
+                    dspy.settings.trace.append((self.compose, dict(inputs), pred))
+                samples.append((post, error))
+            out.append(samples)
+        return out
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def _post_index(self, posts: Sequence[str]) -> PostIndex | None:
+        """The TF-IDF index of the author's posts, fit once per list of posts."""
+        if not posts or not self.n_examples:
+            return None
+        key = (len(posts), hash(tuple(posts[:3])), hash(tuple(posts[-3:])))
+        if self._index is None or self._index[0] != key:
+            self._index = (key, PostIndex(posts))
+        return self._index[1]
+
+    def _demos(self, index: PostIndex | None, subject: str, platform: str) -> list[dict]:
+        """The author's posts nearest `subject` as compose demos (request -> post)."""
+        if index is None:
+            return []
+        demos = []
+        for i, _ in reversed(index.nearest(subject, self.n_examples)):  # nearest shown last
+            terms = ", ".join(index.key_terms(i, 3)) or "this"
+            demos.append({"request": render_request(terms, platform), "post": index.texts[i]})
+        return demos
+
+    def _angles(self, topic, platform, audience, stats) -> list[tuple[str, str]]:
         """(angle, source) pairs: ideated angles, padded with the topic itself."""
-        pred, _ = self._call(
-            "ideate",
-            stats,
-            self.temperature,
-            topic=topic,
-            platform=platform,
-            audience=audience,
-            strategies=summarize_strategies(cards[:MAX_STRATEGIES]),
-            examples="\n\n".join(format_trace(t) for t in traces[:MAX_EXAMPLES]),
+        if not self.use_ideate:
+            return [(topic, "topic")] * self.n_angles
+        request = render_request(topic, platform, audience) + (
+            f" Give {self.n_angles} different angles."
         )
+        pred, _ = self._call("ideate", stats, self.temperature, request=request)
         seen, angles = set(), []
         for a in (pred.angles if pred else None) or []:
             key = normalize_text(str(a))
@@ -185,76 +346,96 @@ class DraftProgram(dspy.Module):
         angles = angles[: self.n_angles]
         return angles + [(topic, "fallback")] * (self.n_angles - len(angles))
 
-    def _draft(
-        self,
-        ctx: dict,
-        angle: str,
-        card: dict,
-        example: dict | None,
-        temperature,
-        stats,
-        rollout=None,
-    ) -> dict:
-        """One composed and packaged draft with its provenance."""
-        name = card.get("name", "strategy")
-        pred, error = self._call(
-            "compose",
-            stats,
-            temperature,
-            tag=name,
-            rollout=rollout,
-            topic=ctx["topic"],
-            angle=angle,
-            strategy=format_card(card),
-            platform=ctx["platform"],
-            audience=ctx["audience"],
-            example=format_trace(example) if example else "",
-        )
-        raw = str(pred.post) if pred is not None else ""
-        packed = package(raw, ctx["platform"], ctx["style"], ctx["topic"])
+    # ---- candidates -----------------------------------------------------------------------
+    def _candidate(self, ctx, angle, card, example, temperature, post, error) -> dict:
+        packed = package(post, ctx["platform"], ctx["style"], ctx["topic"])
         return {
             "topic": ctx["topic"],
             "platform": ctx["platform"],
             "audience": ctx["audience"],
             "angle": angle,
-            "strategy": name,
+            "strategy": card.get("name", "strategy"),
             "strategy_post_ids": list(card.get("source_post_ids") or []),
             "trajectory_post_ids": _post_ids([*ctx["shown"], example]),
             "generation": self.generation,
             "temperature": temperature,
-            "draft": raw,
+            "draft": post,
             **packed,
             "parse_ok": error is None,
             "error": error,
+            "usable": False,
+            "gate_reasons": [],
             "selection": {"method": "single"},
             "slot": None,
         }
 
-    # ---- generation strategies --------------------------------------------------------------
-    def _self_consistency(self, ctx, angle, card, example, stats) -> dict:
-        t = max(self.temperature, MIN_SAMPLE_TEMPERATURE)
-        drafts = [
-            self._draft(ctx, angle, card, example, t, stats, i) for i in range(self.n_samples)
-        ]
-        valid = [d for d in drafts if d["parse_ok"]]
-        ok = valid or drafts[:1]
-        if self.scorer is not None and valid:
-            scores = [float(s) for s in self.scorer([d["text"] for d in ok])]
-            best = max(range(len(ok)), key=lambda i: scores[i])
-            selection = {"method": "scorer", "scores": scores, "picked": best}
-        else:
-            votes = Counter(normalize_text(d["text"]) for d in ok)
-            top = max(votes.values())
-            best = next(i for i, d in enumerate(ok) if votes[normalize_text(d["text"])] == top)
-            selection = {"method": "majority", "votes": top, "picked": best}
-        return {**ok[best], "selection": {**selection, "samples": len(drafts), "valid": len(valid)}}
+    def _verdicts(self, ctx, texts: list[str]) -> list[tuple[bool, list[str]]]:
+        if self.gate is None:
+            return [(bool(t.strip()), [] if t.strip() else ["empty"]) for t in texts]
+        return self.gate(
+            texts, ctx["topic"], ctx["platform"], ctx["author_posts"], ctx["prompt_texts"]
+        )
 
-    def _debate(self, ctx, angle, cards, i, examples, stats) -> dict:
+    def _pick(self, ctx, groups: list[list[dict]], stats) -> list[dict]:
+        """One candidate per group of samples: a usable one (by the gate) where there is one,
+        then the scorer's or the majority's choice, distinct across groups where possible."""
+        flat = [c for g in groups for c in g]
+        verdicts = self._verdicts(ctx, [c["text"] for c in flat])
+        for c, (ok, reasons) in zip(flat, verdicts, strict=True):
+            c["usable"] = bool(ok and c["parse_ok"])
+            c["gate_reasons"] = list(reasons) if c["parse_ok"] else ["parse failure", *reasons]
+        stats["samples"] += len(flat)
+        stats["usable_samples"] += sum(c["usable"] for c in flat)
+        scores = None
+        if self.scorer is not None and flat:
+            scores = [float(s) for s in self.scorer([c["text"] for c in flat])]
+        score_of = {id(c): s for c, s in zip(flat, scores or [0.0] * len(flat), strict=True)}
+        votes = Counter(normalize_text(c["text"]) for c in flat if c["usable"])
+        taken, picked = set(), []
+        for g in groups:
+
+            def rank(c):
+                key = normalize_text(c["text"])
+                return (
+                    c["usable"],
+                    key not in taken,
+                    c["parse_ok"],
+                    score_of[id(c)],
+                    votes.get(key, 0),
+                    -len(c["gate_reasons"]),
+                )
+
+            best = max(g, key=rank)  # max keeps the first of equals: the first sample
+            taken.add(normalize_text(best["text"]))
+            method = "scorer" if scores is not None else "gate"
+            if self.generation == "self_consistency" and scores is None:
+                method = "majority"
+            best["selection"] = {
+                "method": method if len(g) > 1 else "single",
+                "samples": len(g),
+                "usable_samples": sum(c["usable"] for c in g),
+                "picked": g.index(best),
+                **({"scores": [score_of[id(c)] for c in g]} if scores is not None else {}),
+            }
+            picked.append(best)
+        return picked
+
+    def _debate(self, ctx, angle, cards, i, examples, demos, stats) -> dict:
         (t_a, t_b), j = self.debate_temperatures, (i + 1) % len(cards)
-        a = self._draft(ctx, angle, cards[i % len(cards)], examples[0], t_a, stats)
-        b = self._draft(ctx, angle, cards[j], examples[1], t_b, stats)
-        if not (a["parse_ok"] and b["parse_ok"]):
-            winner = b if b["parse_ok"] and not a["parse_ok"] else a
+        pair = []
+        for card, example, t in (
+            (cards[i % len(cards)], examples[0], t_a),
+            (cards[j], examples[1], t_b),
+        ):
+            request = render_request(angle, ctx["platform"], ctx["audience"])
+            [[(post, error)]] = self._sample_compose(
+                [({"request": request}, demos)], 1, t, stats, [card.get("name", "strategy")]
+            )
+            pair.append(self._candidate(ctx, angle, card, example, t, post, error))
+        a, b = pair
+        self._pick(ctx, [[a], [b]], stats)
+        if not (a["usable"] and b["usable"]):
+            winner = b if b["usable"] and not a["usable"] else a
             return {**winner, "selection": {"method": "walkover", "judged": False}}
         verdict, error = self._call(
             "judge",
@@ -285,36 +466,97 @@ class DraftProgram(dspy.Module):
         traces: Sequence[dict] = (),
         style: dict | None = None,
         slots: list[dict] | None = None,
+        author_posts: Sequence[str] = (),
     ) -> dspy.Prediction:
-        """Candidates (plain dicts) for one topic, and `stats` of the LM calls."""
-        if platform not in PLATFORM_LIMITS:
-            raise ValueError(f"platform must be one of {sorted(PLATFORM_LIMITS)}, got {platform!r}")
-        cards, traces = list(strategies) or [DEFAULT_CARD], list(traces)
+        """Candidates (plain dicts) for one topic, and `stats` of the LM calls.
+
+        `author_posts`: the author's own posts to show the nearest of as examples (default: the
+        posts behind `traces`)."""
+        platform = platforms.get(platform).name
+        topic = " ".join(str(topic or "").split())
+        if not topic:
+            raise ValueError("the topic is empty: say what the post should be about")
         stats = _new_stats(self.generation)
-        shown = traces[:MAX_EXAMPLES]
+        cards, replaced = clean_cards(list(strategies)[:MAX_STRATEGIES] or [DEFAULT_CARD])
+        stats["cards_replaced"] = replaced
+        traces = list(traces)
+        posts = [str(p) for p in author_posts if p] or [str(t["y"]) for t in traces if t.get("y")]
         ctx = {
             "topic": topic,
             "platform": platform,
             "audience": audience,
             "style": style,
-            "shown": shown,
+            "shown": [],
+            "author_posts": posts,
+            "prompt_texts": [  # what the model was told (for the gate's echo rule)
+                self.compose.signature.instructions,
+                render_request(topic, platform, audience),
+            ],
         }
-        angles = self._angles(topic, platform, audience, cards, shown, stats)
-        candidates = []
+        index = self._post_index(posts)
+        angles = self._angles(topic, platform, audience, stats)
+        plan = []
         for i, (angle, source) in enumerate(angles):
             card = cards[i % len(cards)]
-            example = _example_for(card, traces, i)
-            if self.generation == "single":
-                c = self._draft(ctx, angle, card, example, self.temperature, stats)
-            elif self.generation == "self_consistency":
-                c = self._self_consistency(ctx, angle, card, example, stats)
-            else:
-                other = _example_for(cards[(i + 1) % len(cards)], traces, i + 1)
-                c = self._debate(ctx, angle, cards, i, (example, other), stats)
-            candidates.append({**c, "angle_source": source})
+            sources = set(card.get("source_post_ids") or [])
+            example = next((t for t in traces if t.get("post_id") in sources), None)
+            plan.append((angle, source, card, example, self._demos(index, angle, platform)))
+        if self.generation == "debate":
+            candidates = [
+                {**self._debate(ctx, angle, cards, i, (ex, ex), demos, stats), "angle_source": src}
+                for i, (angle, src, card, ex, demos) in enumerate(plan)
+            ]
+        else:
+            n = self.n_samples if self.generation == "self_consistency" else self.best_of
+            t = self.temperature if n == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)
+            requests = [
+                ({"request": render_request(angle, platform, audience)}, demos)
+                for angle, _, _, _, demos in plan
+            ]
+            tags = [card.get("name", "strategy") for _, _, card, _, _ in plan]
+            samples = self._sample_compose(requests, n, t, stats, tags)
+            groups = [
+                [self._candidate(ctx, angle, card, ex, t, post, err) for post, err in group]
+                for (angle, _, card, ex, _), group in zip(plan, samples, strict=True)
+            ]
+            picked = self._pick(ctx, groups, stats)
+            candidates = [
+                {**c, "angle_source": src} for c, (_, src, *_) in zip(picked, plan, strict=True)
+            ]
         stats["candidates"] = len(candidates)
         stats["schema_valid"] = sum(c["parse_ok"] for c in candidates)
+        stats["usable"] = sum(c["usable"] for c in candidates)
+        for c in candidates:
+            for r in c["gate_reasons"]:
+                key = re.sub(r"[:(].*", "", str(r)).strip()
+                stats["gate_reasons"][key] = stats["gate_reasons"].get(key, 0) + 1
         return dspy.Prediction(candidates=assign_slots(candidates, slots), stats=stats)
+
+
+SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*(?=\s|$)")
+TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
+MIN_KEPT = 30  # characters a trimmed draft keeps at least, else it stays as it is
+
+
+def trim_unfinished(text: str) -> str:
+    """The draft without a last sentence the token budget cut off (kept when nothing else)."""
+    text = text.rstrip()
+    if not text or text.endswith(TERMINAL):
+        return text
+    ends = [m.end() for m in SENTENCE_END.finditer(text) if m.end() >= MIN_KEPT]
+    return text[: ends[-1]] if ends else text
+
+
+def _hit_budget(text: str, max_tokens: int, engine) -> bool:
+    """Whether a reply used its whole token budget (so its last sentence may be cut)."""
+    tok = getattr(getattr(engine, "lm", None), "tokenizer", None)
+    if tok is not None:
+        return len(tok(text, add_special_tokens=False)["input_ids"]) >= max_tokens - 1
+    return len(text) >= 3 * max_tokens  # about 4 characters a token, with room
+
+
+def _text_of(output) -> str:
+    return output.get("text", "") if isinstance(output, dict) else str(output or "")
 
 
 def draft_candidates(
@@ -326,15 +568,28 @@ def draft_candidates(
     style: dict | None = None,
     slots: list[dict] | None = None,
     max_tokens: int = 256,
+    author_posts: Sequence[str] = (),
 ) -> tuple[list[dict], dict]:
-    """Run `program` over topics ({topic, platform, audience}) on `lm` with the JSONAdapter.
+    """Run `program` over topics ({topic, platform, audience}) on `lm`.
 
-    `lm` is a `LanguageModel` (wrapped with constrained decoding) or a `dspy.LM`. Slots are
-    assigned across all candidates, best first. Returns (candidates, summed stats).
+    `lm` is a `LanguageModel` (sampled with the program's settings, JSON constrained by a
+    grammar when local) or a `dspy.LM`. `author_posts`: the author's own posts (train split) to
+    show the nearest of as examples. Each candidate says whether the gate passed it (`usable`)
+    and why not (`gate_reasons`). Slots are assigned across all candidates, best first.
+    Returns (candidates, summed stats). Raises ValueError on an unknown platform or an empty
+    topic before any model call.
     """
     from reer_pipeline.lm.dspy_adapter import to_dspy
 
-    dlm = lm if isinstance(lm, dspy.BaseLM) else to_dspy(lm, max_tokens=max_tokens)
+    for t in topics:
+        platforms.get(t.get("platform", ""))
+        if not str(t.get("topic") or "").strip():
+            raise ValueError("a topic is empty: say what the post should be about")
+    dlm = (
+        lm
+        if isinstance(lm, dspy.BaseLM)
+        else to_dspy(lm, max_tokens=max_tokens, sampling=program.sampling)
+    )
     candidates, stats = [], None
     with dspy.context(lm=dlm, adapter=dspy.JSONAdapter()):
         for t in topics:
@@ -345,6 +600,7 @@ def draft_candidates(
                 strategies=strategies,
                 traces=traces,
                 style=style,
+                author_posts=author_posts,
             )
             candidates += pred.candidates
             stats = merge_stats(stats, pred.stats)

@@ -1,4 +1,5 @@
-"""DSPy signatures of the drafting program: few, typed fields a small model can fill as JSON."""
+"""DSPy signatures of the drafting program: one input and one output per call where a small model
+writes, so the reply can be the output itself (plain text) or a one-field JSON object."""
 
 from __future__ import annotations
 
@@ -8,32 +9,19 @@ import dspy
 
 
 class Ideate(dspy.Signature):
-    """Propose distinct angles for a new social media post on the topic, in the author's voice.
+    """You help a person plan social media posts. List distinct angles for a new post on the
+    topic: one short sentence per line, each a specific claim, story or question."""
 
-    Each angle is one short sentence: a specific claim, story or question to build the post on.
-    """
-
-    topic: str = dspy.InputField()
-    platform: str = dspy.InputField(desc="x, linkedin or mastodon")
-    audience: str = dspy.InputField()
-    strategies: str = dspy.InputField(desc="the author's writing strategies and when they work")
-    examples: str = dspy.InputField(desc="how the author reasoned before writing past hits")
+    request: str = dspy.InputField(desc="the topic, platform and audience of the post")
     angles: list[str] = dspy.OutputField(desc="distinct angles, one short sentence each")
 
 
 class Compose(dspy.Signature):
-    """Write one social media post on the topic from the angle, following the strategy.
+    """You write social media posts in the voice of the person whose posts you are shown.
+    Reply with the text of one new post only."""
 
-    Write the post itself, ready to publish, in the voice of the example reasoning.
-    """
-
-    topic: str = dspy.InputField()
-    angle: str = dspy.InputField()
-    strategy: str = dspy.InputField(desc="the writing strategy card to follow")
-    platform: str = dspy.InputField(desc="x, linkedin or mastodon")
-    audience: str = dspy.InputField()
-    example: str = dspy.InputField(desc="how the author reasoned before writing a past hit")
-    post: str = dspy.OutputField(desc="the post text")
+    request: str = dspy.InputField(desc="what the post is about, for which platform")
+    post: str = dspy.OutputField(desc="the post text, ready to publish")
 
 
 class Judge(dspy.Signature):

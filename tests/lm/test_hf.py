@@ -94,3 +94,90 @@ def test_bf16_default_where_supported(model_dir):
     assert lm.dtype == ("bfloat16" if bf16_supported() else "float32")
     orig = lm.score([""], [SENTENCE])[0]
     assert all(x <= 0 for x in orig)
+
+
+def _repeats(ids: list[int], n: int) -> bool:
+    grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+@pytest.mark.slow
+def test_no_repeat_ngrams_and_penalty_apply_to_the_output_only(hf32):
+    """Greedy decoding of a loop-inviting prompt repeats itself; with the settings it cannot
+    repeat a bigram of its own output, yet may still use the prompt's words."""
+    prompt = [{"role": "user", "content": "Say 'tests are docs' ten times: tests are docs, tests"}]
+    ids = lambda t: hf32.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    plain = hf32.generate([prompt], temperature=0, max_tokens=32)[0][0]
+    fixed = hf32.generate(
+        [prompt], temperature=0, max_tokens=32, no_repeat_ngram_size=2, repetition_penalty=1.3
+    )[0][0]
+    assert _repeats(ids(plain), 2)  # the baseline loops, so the check below can fail
+    assert fixed.strip() and not _repeats(ids(fixed), 2)
+    assert {"tests", "docs"} & set(fixed.lower().replace(",", " ").split())
+
+
+def test_sampling_kwargs_keep_only_what_a_backend_takes():
+    from reer_pipeline.lm.base import sampling_kwargs
+
+    class Plain:  # a backend without the optional settings, like the cloud APIs
+        def generate(self, prompts, n=1, temperature=0.7, top_p=1.0, max_tokens=256, stop=None):
+            return [[""] * n for _ in prompts]
+
+    class Local(Plain):
+        def generate(self, prompts, n=1, repetition_penalty=None, no_repeat_ngram_size=None):
+            return [[""] * n for _ in prompts]
+
+    settings = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "typo": 1}
+    assert sampling_kwargs(Plain(), settings) == {}
+    assert sampling_kwargs(Local(), settings) == {
+        "repetition_penalty": 1.2,
+        "no_repeat_ngram_size": 4,
+    }
+    assert sampling_kwargs(Local(), None) == {}
+
+
+@pytest.mark.slow
+def test_no_copy_ngrams_keep_a_prompt_run_out_of_the_output(hf32):
+    """Asked to repeat a sentence, greedy decoding copies it; with no 4-token run of the
+    prompt allowed, no 4 consecutive output tokens appear in the prompt."""
+    sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+    prompt = [{"role": "user", "content": f"Repeat exactly: {sentence}"}]
+    tok = hf32.tokenizer
+    prompt_ids = tok(hf32.render(prompt), add_special_tokens=False)["input_ids"]
+    grams = {tuple(prompt_ids[i : i + 4]) for i in range(len(prompt_ids) - 3)}
+
+    def copied(text):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return any(tuple(ids[i : i + 4]) in grams for i in range(len(ids) - 3))
+
+    plain = hf32.generate([prompt], temperature=0, max_tokens=24)[0][0]
+    fixed = hf32.generate([prompt], temperature=0, max_tokens=24, no_copy_ngram_size=4)[0][0]
+    assert copied(plain)  # the baseline copies, so the check below can fail
+    assert fixed.strip() and not copied(fixed)
+
+
+@pytest.mark.slow
+def test_bans_never_remove_the_last_token_a_grammar_allows(hf32):
+    """A JSON grammar often allows one token only (a closing quote): the n-gram bans must leave
+    it, or sampling sees no finite logit and fails."""
+    from reer_pipeline.lm.constrained import json_schema_grammar
+
+    schema = {
+        "type": "object",
+        "properties": {"post": {"type": "string", "maxLength": 60}},
+        "required": ["post"],
+        "additionalProperties": False,
+    }
+    prompt = [{"role": "user", "content": 'Reply {"post": "post post post post post"}'}]
+    out = hf32.generate(
+        [prompt],
+        n=4,
+        temperature=1.0,
+        max_tokens=40,
+        grammar=json_schema_grammar(schema),
+        repetition_penalty=1.3,
+        no_repeat_ngram_size=2,
+        no_copy_ngram_size=2,
+    )
+    for text in out[0]:
+        assert set(json.loads(text)) == {"post"}

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from reer_pipeline.program.package import PLATFORM_LIMITS, pack, package, split_thread
+from reer_pipeline.platforms import NAMES, limit, pack, split_thread
+from reer_pipeline.program.package import package
 
 WORDS = "ship small tests early because reviewers read them before the code itself".split()
 NUMBERING = re.compile(r" (\d+)/(\d+)$")
@@ -61,14 +62,14 @@ def test_overlong_sentence_breaks_on_words_and_overlong_word_is_cut():
     assert all(len(p) <= 280 for p in split_thread(url, 280))
 
 
-@pytest.mark.parametrize("platform", sorted(PLATFORM_LIMITS))
+@pytest.mark.parametrize("platform", NAMES)
 def test_package_respects_each_platform_limit(platform):
-    limit = PLATFORM_LIMITS[platform]
+    cap = limit(platform)
     text = synthetic(7, 200)
     style = {"hashtag_position": "end", "typical_hashtags": ["tests"], "hashtags_per_post": 1}
     out = package(text, platform, style, topic="tests")
-    assert out["limit"] == limit and out["within_limit"]
-    assert all(len(p) <= limit for p in out["parts"])
+    assert out["limit"] == cap and out["within_limit"]
+    assert all(len(p) <= cap for p in out["parts"])
     if platform == "linkedin":  # no threads: cut on a sentence, hashtags kept
         assert out["truncated"] and len(out["parts"]) == 1
         assert out["text"].endswith("#tests")
