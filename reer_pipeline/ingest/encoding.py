@@ -48,6 +48,15 @@ _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
 # character in those places, so these two are filled back in.
 _FILLS = ((b"\xe2\x80_", b"\xe2\x80\xa6"), (b"\xe2\x80\xff", b"\xe2\x80\x9d"))
 _LOST = b"\xff"  # never valid in UTF-8, so a destroyed byte decodes to U+FFFD at the end
+# A UTF-8 sequence one of whose bytes a pass replaced ("?", "_" or a lost byte): one U+FFFD.
+_BROKEN = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf?_\xff]|[\xe0-\xef][\x80-\xbf?_\xff]{2}|[\xf0-\xf4][\x80-\xbf?_\xff]{3}"
+)
+
+
+def _one_lost(m: re.Match) -> bytes:
+    seq = m.group()
+    return seq if not re.search(rb"[?_\xff]", seq) else "\ufffd".encode()
 
 
 def _sloppy_decode(exc: UnicodeDecodeError):
@@ -105,8 +114,10 @@ class Chain:
         for step in range(self.passes):
             data = encode_single(text, self.inner)
             if step < self.passes - 1:
-                text = data.decode("utf-8", "replace") if self.outer == "utf-8" else data.decode(
-                    self.outer
+                text = (
+                    data.decode("utf-8", "replace")
+                    if self.outer == "utf-8"
+                    else data.decode(self.outer)
                 )
         if self.outer == "mac_roman":
             for lost, full in _FILLS[: self.passes]:
@@ -114,14 +125,16 @@ class Chain:
         try:
             return data.decode("utf-8"), True
         except UnicodeDecodeError:
-            return data.decode("utf-8", "replace"), False
+            return _BROKEN.sub(_one_lost, data).decode("utf-8", "replace"), False
 
     def redo(self, text: str) -> str:
         """The forward chain: the file's line (decoded with `outer`) for the original `text`."""
         data = text.encode("utf-8")
         for _ in range(self.passes):
             once = decode_single(data, self.inner)
-            data = once.encode("utf-8") if self.outer == "utf-8" else encode_single(once, self.outer)
+            data = (
+                once.encode("utf-8") if self.outer == "utf-8" else encode_single(once, self.outer)
+            )
         return data.decode("utf-8", "replace") if self.outer == "utf-8" else data.decode(self.outer)
 
 
@@ -157,7 +170,7 @@ class Encoding:
             fixed, exact = chain.undo(line)
             if exact:
                 return (fixed, 1) if fixed != line else (line, 0)
-            if chain.outer == "utf-8":
+            if chain.outer == "utf-8" and not _verified_part(chain, fixed, line):
                 return line, 0  # real UTF-8 that is not mojibake: leave it alone
             # The file is not UTF-8 and this chain fits it: a line it cannot undo exactly lost
             # bytes on the way in, which come back as U+FFFD (counted in the parse report).
@@ -207,7 +220,9 @@ def detect_encoding(path: Path, head: bytes) -> Encoding:
     invalid = _first_invalid_utf8(path)
     if invalid is None:
         chain = _best_chain(path, "utf-8", CHAINS_UTF8)
-        return Encoding("utf-8", chain=chain, note="valid UTF-8" + (" with mojibake" if chain else ""))
+        return Encoding(
+            "utf-8", chain=chain, note="valid UTF-8" + (" with mojibake" if chain else "")
+        )
     chain = _best_chain(path, "mac_roman", CHAINS_NOT_UTF8)
     if chain is not None:
         return Encoding("mac_roman", chain=chain, note="mojibake chain verified by round trip")
@@ -261,10 +276,20 @@ def _best_chain(path: Path, codec: str, chains: list[Chain]) -> Chain | None:
         for line in lines:
             fixed, exact = chain.undo(line)
             if exact and fixed != line and chain.redo(fixed) == line:
+                score += 2
+            elif not exact and _verified_part(chain, fixed, line):
                 score += 1
         if score > best_score:  # ties keep the earlier chain: fewer passes, cp1252 first
             best, best_score = chain, score
     # UTF-8 that merely looks like mojibake in a few lines is left alone.
-    if codec == "utf-8" and best_score < max(1, len(lines) // 2):
+    if codec == "utf-8" and best_score < max(2, len(lines)):
         return None
     return best
+
+
+def _verified_part(chain: Chain, fixed: str, line: str) -> bool:
+    """A line that lost bytes: do the characters it recovered round-trip into the line, and
+    are there at least as many of them as lost ones?"""
+    recovered = {c for c in fixed if ord(c) > 127 and c != "\ufffd"}
+    verified = sum(1 for c in recovered if chain.redo(c) in line)
+    return verified > 0 and verified >= fixed.count("\ufffd") - line.count("\ufffd")

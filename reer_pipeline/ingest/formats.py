@@ -148,7 +148,9 @@ def _sniff(path: Path, limits: IngestLimits) -> tuple[str, Encoding | None, byte
     """(format, encoding proved by the first bytes or None, head)."""
     if path.is_dir():
         if not _dir_parts(path):
-            raise ExportError(path, "a folder that is not an unzipped X archive (no data/tweets.js)")
+            raise ExportError(
+                path, "a folder that is not an unzipped X archive (no data/tweets.js)"
+            )
         return "x_archive_dir", None, b""
     size = path.stat().st_size
     if size == 0:
@@ -619,14 +621,16 @@ def _zip_archive(ctx: _Context):
         infos = zf.infolist()
         if len(infos) > limits.max_zip_members:
             raise ExportError(
-                path, f"the archive has {len(infos):,} members, over the limit of "
-                f"{limits.max_zip_members:,}; refusing it"
+                path,
+                f"the archive has {len(infos):,} members, over the limit of "
+                f"{limits.max_zip_members:,}; refusing it",
             )
         for info in infos:
             if _unsafe_member(info.filename):
                 raise ExportError(
-                    path, f"archive member {info.filename!r} points outside the archive "
-                    "(path traversal); refusing the whole archive"
+                    path,
+                    f"archive member {info.filename!r} points outside the archive "
+                    "(path traversal); refusing the whole archive",
                 )
         parts = sorted(
             (n, i.filename, i) for i in infos if (n := _part_number(i.filename)) is not None
@@ -639,13 +643,15 @@ def _zip_archive(ctx: _Context):
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > limits.max_file_bytes or total > limits.max_file_bytes:
                 raise ExportError(
-                    path, f"{name} would unpack to {_size(total)}, over the "
-                    f"{_size(limits.max_file_bytes)} limit; refusing it"
+                    path,
+                    f"{name} would unpack to {_size(total)}, over the "
+                    f"{_size(limits.max_file_bytes)} limit; refusing it",
                 )
             if ratio > limits.max_zip_ratio and info.file_size > 1 << 20:
                 raise ExportError(
-                    path, f"{name} unpacks {ratio:,.0f} times larger than it is packed "
-                    f"(limit {limits.max_zip_ratio:,.0f}): refusing it as a zip bomb"
+                    path,
+                    f"{name} unpacks {ratio:,.0f} times larger than it is packed "
+                    f"(limit {limits.max_zip_ratio:,.0f}): refusing it as a zip bomb",
                 )
             if info.flag_bits & 0x1:
                 raise ExportError(path, f"{name} is encrypted")
@@ -696,17 +702,27 @@ def _dir_parts(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+ACCOUNT_FILE = "data/account.js"
+
+
+def archive_parts(folder: Path) -> list[Path]:
+    """The tweets parts of an unzipped X archive folder, in part order ([] when it is none)."""
+    return [p for _, p in _dir_parts(Path(folder))]
+
+
 def _dir_archive(ctx: _Context):
     folder = ctx.path
     author = ctx.options.author
-    account = folder / "data" / "account.js"
+    account = folder / ACCOUNT_FILE
     if author is None and account.is_file():
         author = _account_username(lambda: account.open("rb"), ctx)
     ctx.stats.encoding = "utf-8"
     for _, part in _dir_parts(folder):
         name = part.relative_to(folder).as_posix()
         if part.stat().st_size > ctx.limits.max_file_bytes:
-            raise ExportError(folder, f"{name} is over the {_size(ctx.limits.max_file_bytes)} limit")
+            raise ExportError(
+                folder, f"{name} is over the {_size(ctx.limits.max_file_bytes)} limit"
+            )
         ctx.stats.members.append(name)
         with part.open("rb") as raw:
             author = yield from ctx.x_part(raw, "utf-8-sig", name, author)

@@ -181,9 +181,9 @@ def resolve(columns: list[str], given: CsvMapping) -> tuple[dict[str, str | None
         elif value not in columns:
             value = by_norm.get(normalize(value), value)
         resolved[field] = value
-    missing = [
-        f for f in FIELDS if resolved[f] is not None and resolved[f] not in columns
-    ] + [f for f in REQUIRED if resolved[f] is None]
+    missing = [f for f in FIELDS if resolved[f] is not None and resolved[f] not in columns] + [
+        f for f in REQUIRED if resolved[f] is None
+    ]
     return resolved, missing
 
 
