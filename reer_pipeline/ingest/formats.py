@@ -406,6 +406,8 @@ class _Context:
             raise RecordProblem(f"is {_kind(activity)}, not an activity object")
         actor = _req_str(activity, "actor")
         author = self.options.author or actor.rstrip("/").rsplit("/", 1)[-1]
+        if not author.strip():
+            raise RecordProblem("'actor' is empty: the post has no author", "actor")
         kind = _req_str(activity, "type")
         if kind == "Announce":
             obj = activity.get("object")

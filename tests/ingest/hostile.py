@@ -262,7 +262,9 @@ def _nul_late(folder: Path, scale: int = 1) -> Path:
 
 def _other_columns(folder: Path, scale: int = 1) -> Path:
     header = ["id_str", "full_text", "timestamp", "likes", "retweets"]
-    rows = [[str(10 + i), f"post {i}", f"2024-05-0{i + 1}T10:00:00Z", str(i), "1"] for i in range(4)]
+    rows = [
+        [str(10 + i), f"post {i}", f"2024-05-0{i + 1}T10:00:00Z", str(i), "1"] for i in range(4)
+    ]
     path = folder / "other_columns.csv"
     path.write_text(csv_text(rows, header))
     return path
@@ -350,8 +352,20 @@ CASES = [
         "columns found: 'foo', 'bar', 'baz'; mapping tried: text=(none)",
         file_error=True,
     ),
-    Case("truncated_tweets", _truncated("cut_tweets.js", TWEETS, 0.6), 3, "truncated", True),
-    Case("truncated_outbox", _truncated("cut_outbox.json", OUTBOX, 0.6), 3, "truncated", True),
+    Case(
+        "truncated_tweets",
+        _truncated("cut_tweets.js", TWEETS, 0.6),
+        3,
+        "truncated",
+        file_error=True,
+    ),
+    Case(
+        "truncated_outbox",
+        _truncated("cut_outbox.json", OUTBOX, 0.6),
+        3,
+        "truncated",
+        file_error=True,
+    ),
     # A CSV cut inside a quoted field keeps the cut row (csv cannot tell it from a last field).
     Case("truncated_csv", _truncated("cut.csv", GOOD_CSV + '10/1/17 1:00,"open quote', 1.0), 7),
     Case("binary_png", _binary, 0, "binary file", file_error=True),
