@@ -118,6 +118,9 @@ class ExportOptions(BaseModel):
     use_mapping_file: bool = True
 
 
+_TEXT_FIELDS = ("text", "raw_text", "author", "post_id", "url", "lang", "reply_to_id")
+
+
 class RecordProblem(Exception):
     """Raised inside a record builder: one sentence about one field."""
 
@@ -309,8 +312,9 @@ class _Context:
 
     def post(self, text_field: str, **fields) -> Post:
         """A Post, after the checks every format shares: NUL bytes out, text within limits."""
-        for key, value in fields.items():
-            if isinstance(value, str) and "\x00" in value:
+        for key in _TEXT_FIELDS:
+            value = fields.get(key)
+            if value and "\x00" in value:
                 self.stats.nul_removed += value.count("\x00")
                 fields[key] = value.replace("\x00", "")
         text = fields["text"] = fields["text"].strip()
@@ -899,6 +903,8 @@ def _obj(d: dict, key: str) -> dict:
 
 def _count(d: dict, key: str) -> int | None:
     value = d.get(key)
+    if value.__class__ is str and value.isdigit() and value.isascii():
+        return int(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
