@@ -20,7 +20,6 @@ CHUNK = 1 << 16
 _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder(strict=False)
 _STRUCT = re.compile(r'[\[\]{}"]')
-_IN_STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]}]")
 
 
@@ -60,10 +59,10 @@ class JsonStream:
         self.last_size = 0  # characters of the last value read
 
     # -- buffer -------------------------------------------------------------------------------
-    def _more(self) -> bool:
+    def _more(self, size: int = CHUNK) -> bool:
         if self.eof:
             return False
-        chunk = self.raw.read(CHUNK)
+        chunk = self.raw.read(size)
         text = self.decoder.decode(chunk, final=not chunk)
         if not chunk:
             self.eof = True
@@ -114,7 +113,9 @@ class JsonStream:
                 return self._skip(f"it is nested deeper than {self.max_depth} levels")
             except json.JSONDecodeError as exc:
                 near_end = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated")
-                if near_end and len(self.buf) - self.pos <= self.max_record and self._more():
+                held = len(self.buf) - self.pos
+                # Read as much again as is held, so a long record costs linear time.
+                if near_end and held <= self.max_record and self._more(max(CHUNK, held)):
                     continue
                 if near_end and self.eof:
                     raise JsonDamage("the file ends inside a record (truncated)") from None
@@ -152,6 +153,21 @@ class JsonStream:
                     raise JsonDamage("the file ends inside a record (truncated)")
         depth = 0
         while True:
+            if depth > 0 and self._bulk_close(depth):
+                # No quote up to the next one (or the buffer end) and fewer closing brackets
+                # there than open ones: the value cannot end here, so count in bulk.
+                buf, pos = self.buf, self.pos
+                quote = buf.find('"', pos)
+                end = quote if quote != -1 else len(buf)
+                closes = buf.count("]", pos, end) + buf.count("}", pos, end)
+                depth += buf.count("[", pos, end) + buf.count("{", pos, end) - closes
+                self.pos = end
+                if quote != -1:
+                    self.pos += 1
+                    self._skip_string()
+                elif not self._more():
+                    raise JsonDamage("the file ends inside a record (truncated)")
+                continue
             m = _STRUCT.search(self.buf, self.pos)
             if not m:
                 self.pos = len(self.buf)
@@ -169,23 +185,32 @@ class JsonStream:
                 if depth == 0:
                     return Skipped(reason)
 
+    def _bulk_close(self, depth: int) -> bool:
+        quote = self.buf.find('"', self.pos)
+        end = quote if quote != -1 else len(self.buf)
+        if end - self.pos < 64:
+            return False
+        return self.buf.count("]", self.pos, end) + self.buf.count("}", self.pos, end) < depth
+
     def _skip_string(self) -> None:
+        """Move past the closing quote of the string whose opening quote is behind `pos`:
+        the next quote preceded by an even run of backslashes, found with str.find."""
         while True:
-            m = _IN_STRING.search(self.buf, self.pos)
-            if not m:
-                self.pos = len(self.buf)
+            buf = self.buf
+            quote = buf.find('"', self.pos)
+            if quote == -1:
+                # Keep the parity of a trailing backslash run: it may escape a quote to come.
+                tail = buf[self.pos :]
+                run = len(tail) - len(tail.rstrip("\\"))
+                self.pos = len(buf) - run % 2
                 if not self._more():
                     raise JsonDamage("the file ends inside a string (truncated)")
                 continue
-            if m.group() == '"':
-                self.pos = m.end()
+            between = buf[self.pos : quote]
+            run = len(between) - len(between.rstrip("\\"))
+            self.pos = quote + 1
+            if run % 2 == 0:
                 return
-            if m.end() >= len(self.buf):  # a backslash at the end of the buffer
-                self.pos = m.start()
-                if not self._more():
-                    raise JsonDamage("the file ends inside a string (truncated)")
-                continue
-            self.pos = m.end() + 1
 
     def items(self) -> Iterator:
         """The elements of the list that starts at the next '['."""

@@ -227,6 +227,17 @@ def _huge_post(folder: Path, scale: int = 1) -> Path:
     return path
 
 
+def _huge_escapes(folder: Path, scale: int = 1) -> Path:
+    path = folder / "escapes_tweets.js"
+    with path.open("w") as f:
+        f.write("window.YTD.tweets.part0 = [\n" + json.dumps(tweet(1)) + ",\n")
+        f.write('{"tweet": {"id_str": "999", "full_text": "')
+        for _ in range(5 * scale):  # 5 MiB a step of escaped quotes and backslashes
+            f.write('\\"\\\\' * (1 << 18))
+        f.write('"}},\n' + json.dumps(tweet(2)) + "\n]\n")
+    return path
+
+
 def _long_text(folder: Path, scale: int = 1) -> Path:
     rows = good_rows(2)
     rows.append(["10/16/17 22:59", "word " * 6000, "https://twitter.com/a/status/77", "", "", ""])
@@ -327,6 +338,7 @@ CASES = [
     Case("deep_tweets", _deep, 2, "nested deeper than 64 levels"),
     Case("deep_outbox", _deep_outbox, 2, "nested deeper than 64 levels"),
     Case("huge_post", _huge_post, 2, "larger than the 1 MiB limit"),
+    Case("huge_escapes", _huge_escapes, 2, "larger than the 1 MiB limit"),
     Case("huge_csv_row", _huge_csv_row, 4, "longer than the 1 MiB record limit"),
     Case("long_text", _long_text, 2, "more than the 25,000", field="text"),
     Case(
