@@ -78,7 +78,10 @@ class ParseReport:
         return line + (f" ({'; '.join(extras)})" if extras else "")
 
     def as_dict(self) -> dict:
-        return asdict(self) | {"parse_rate": round(self.parse_rate, 4)}
+        return asdict(self) | {
+            "parse_rate": round(self.parse_rate, 4),
+            "zero_posts": self.zero_posts,
+        }
 
 
 def stage_export(
