@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
 from reer_pipeline import cli
 from tests.conftest import ROOT
@@ -68,3 +69,32 @@ def test_reer_ingest_materializes_each_file_and_prints_its_report(tmp_path, data
     with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute("SELECT source_file, count(*) FROM posts GROUP BY 1").fetchall()
     assert rows == [("good.csv", 5)]
+
+
+def test_ingest_packs_an_unzipped_archive_folder(tmp_path):
+    import zipfile
+
+    from reer_pipeline.ingest.formats import iter_posts
+
+    archive = hostile.BY_NAME["archive_zip"].write(tmp_path, 1)
+    folder = tmp_path / "twitter-2024"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(folder)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    packed = cli._into_exports(folder, exports)
+    assert packed == exports / "twitter-2024.zip"
+    with zipfile.ZipFile(packed) as zf:
+        assert sorted(zf.namelist()) == [
+            "data/account.js",
+            "data/tweets-part1.js",
+            "data/tweets.js",
+        ]
+    assert [p.text for p in iter_posts(packed)] == [p.text for p in iter_posts(archive)]
+    assert cli._into_exports(folder, exports) == packed  # the same content: nothing new
+    other = tmp_path / "other" / archive.name
+    other.parent.mkdir()
+    other.write_bytes(b"PK different")
+    cli._into_exports(archive, exports)
+    with pytest.raises(ValueError, match="already holds a different file of that name"):
+        cli._into_exports(other, exports)
