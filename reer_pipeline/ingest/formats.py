@@ -118,6 +118,7 @@ class ExportOptions(BaseModel):
     use_mapping_file: bool = True
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_FIELDS = ("text", "raw_text", "author", "post_id", "url", "lang", "reply_to_id")
 
 
@@ -314,9 +315,14 @@ class _Context:
         """A Post, after the checks every format shares: NUL bytes out, text within limits."""
         for key in _TEXT_FIELDS:
             value = fields.get(key)
-            if value and "\x00" in value:
+            if not value:
+                continue
+            if "\x00" in value:
                 self.stats.nul_removed += value.count("\x00")
-                fields[key] = value.replace("\x00", "")
+                fields[key] = value = value.replace("\x00", "")
+            if not value.isascii() and _SURROGATE.search(value):
+                # A lone UTF-16 surrogate (JSON "\ud800") is no character: it becomes U+FFFD.
+                fields[key] = _SURROGATE.sub("\ufffd", value)
         text = fields["text"] = fields["text"].strip()
         limit = self.limits.text_max(fields["platform"])
         if len(text) > limit:

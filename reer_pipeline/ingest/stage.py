@@ -118,6 +118,11 @@ def stage_export(
         report.error = str(exc)
     except OSError as exc:
         report.error = f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})"
+    except Exception:  # noqa: BLE001 - whatever it was, the user gets one sentence
+        report.error = (
+            f"{path.name}: reading stopped after record {report.records:,} on content this "
+            "reader does not understand"
+        )
     if rows:
         writer = writer or pq.ParquetWriter(tmp, STAGED_SCHEMA)
         writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STAGED_SCHEMA))

@@ -354,6 +354,21 @@ CASES = [
         1,
         "is a number, not a tweet object",
     ),
+    Case(
+        "surrogates",
+        _write(
+            "surrogates_tweets.js",
+            tweets_js(
+                [
+                    tweet(1, full_text="lone \ud800 half"),  # json.dumps writes it as \ud800
+                    '{"tweet": {"id_str": "\\udfff", "full_text": "x", "created_at": "'
+                    + "Thu Nov 03 08:50:26 +0000 2022"
+                    + '"}}',
+                ]
+            ),
+        ),
+        2,
+    ),
     Case("nul_head", _nul_head, 5),
     Case("nul_late", _nul_late, 400),
     Case("other_columns", _other_columns, 4),
