@@ -21,6 +21,7 @@ _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder(strict=False)
 _STRUCT = re.compile(r'[\[\]{}"]')
 _SCALAR_END = re.compile(r"[,\]}]")
+_STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.S)
 
 
 class JsonDamage(ValueError):
@@ -193,24 +194,16 @@ class JsonStream:
         return self.buf.count("]", self.pos, end) + self.buf.count("}", self.pos, end) < depth
 
     def _skip_string(self) -> None:
-        """Move past the closing quote of the string whose opening quote is behind `pos`:
-        the next quote preceded by an even run of backslashes, found with str.find."""
+        """Move past the closing quote of the string whose opening quote is behind `pos`.
+        One possessive regex (no backtracking) runs over the string's body in C."""
         while True:
-            buf = self.buf
-            quote = buf.find('"', self.pos)
-            if quote == -1:
-                # Keep the parity of a trailing backslash run: it may escape a quote to come.
-                tail = buf[self.pos :]
-                run = len(tail) - len(tail.rstrip("\\"))
-                self.pos = len(buf) - run % 2
-                if not self._more():
-                    raise JsonDamage("the file ends inside a string (truncated)")
-                continue
-            between = buf[self.pos : quote]
-            run = len(between) - len(between.rstrip("\\"))
-            self.pos = quote + 1
-            if run % 2 == 0:
+            end = _STRING_BODY.match(self.buf, self.pos).end()
+            if end < len(self.buf) and self.buf[end] == '"':
+                self.pos = end + 1
                 return
+            self.pos = end  # the buffer ends inside the string (or after a lone backslash)
+            if not self._more():
+                raise JsonDamage("the file ends inside a string (truncated)")
 
     def items(self) -> Iterator:
         """The elements of the list that starts at the next '['."""
