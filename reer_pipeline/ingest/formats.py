@@ -511,7 +511,7 @@ class _Context:
 
             def build_row(row):
                 if isinstance(row, _RowProblem):
-                    raise RecordProblem(f"(line {row.line}) {row.reason}")
+                    raise RecordProblem(f"line {row.line} {row.reason}")
                 return build(row)
 
             yield from self.records(dicts(), build_row, None)
