@@ -92,15 +92,17 @@ def streaming(path: Path, out: Path) -> int:
 
 def _child(name: str, args: tuple, queue) -> None:
     fn = {"naive": naive, "streaming": streaming}[name]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count = fn(*args)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((count, elapsed, peak_mib))
+    queue.put((count, elapsed, peak_mib, cpu))
 
 
-def measure(name: str, *args) -> tuple[int, float, float]:
-    """Run one variant in a fresh child process: (posts, seconds, peak RSS in MiB).
+def measure(name: str, *args) -> tuple[int, float, float, float]:
+    """Run one variant in a fresh child process: (posts, seconds, peak RSS in MiB, CPU seconds).
+    CPU seconds are steadier than wall time on a machine shared with other work.
 
     Each variant gets its own process so that one's peak memory cannot hide the other's.
     """
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--cap-gib", type=float, default=4.0)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--only", nargs="*", default=[])
+    parser.add_argument("--skip-naive", action="store_true", help="streaming figures only")
     args = parser.parse_args()
     if args.hostile:
         hostile(args.scale, args.code, args.cap_gib, args.timeout, args.only)
@@ -204,20 +207,22 @@ def main() -> None:
             path = Path(tmp) / f"tweets_{n}.js"
             write_archive(path, n)
             size = path.stat().st_size / 2**20
-            count, s_secs, s_mem = measure("streaming", path, Path(tmp) / f"out_{n}.parquet")
+            count, s_secs, s_mem, s_cpu = measure("streaming", path, Path(tmp) / f"out_{n}.parquet")
             assert count == n
             peaks[n] = s_mem
             print(
                 f"streaming {n:>9,} posts ({size:,.0f} MiB file): {n / s_secs:>8,.0f} posts/s, "
-                f"peak RSS {s_mem:,.0f} MiB",
+                f"{n / s_cpu:>8,.0f} posts/CPU-s, peak RSS {s_mem:,.0f} MiB",
                 flush=True,
             )
         n = args.posts
-        count, secs, mem = measure("naive", path)
+        if args.skip_naive:
+            return
+        count, secs, mem, cpu = measure("naive", path)
         assert count == n
         print(
             f"naive     {n:>9,} posts ({size:,.0f} MiB file): {n / secs:>8,.0f} posts/s, "
-            f"peak RSS {mem:,.0f} MiB"
+            f"{n / cpu:>8,.0f} posts/CPU-s, peak RSS {mem:,.0f} MiB"
         )
         print(
             f"\nstreaming vs naive at {n:,} posts: speed x{secs / s_secs:.2f}, "
