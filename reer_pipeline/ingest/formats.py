@@ -278,9 +278,9 @@ class _Context:
     stats: ParseStats
     count: int = 0  # records so far
 
-    @property
-    def limits(self) -> IngestLimits:
-        return self.options.limits
+    def __post_init__(self):
+        self.limits = self.options.limits
+        self.text_max = dict(self.limits.max_text_chars)
 
     def stream(self, raw, codec: str) -> JsonStream:
         return JsonStream(raw, codec, self.limits.max_record_bytes, self.limits.max_depth)
@@ -313,27 +313,27 @@ class _Context:
 
     def post(self, text_field: str, **fields) -> Post:
         """A Post, after the checks every format shares: NUL bytes out, text within limits."""
-        for key in _TEXT_FIELDS:
-            value = fields.get(key)
-            if not value:
-                continue
-            if "\x00" in value:
-                self.stats.nul_removed += value.count("\x00")
-                fields[key] = value = value.replace("\x00", "")
-            if not value.isascii() and _SURROGATE.search(value):
-                # A lone UTF-16 surrogate (JSON "\ud800") is no character: it becomes U+FFFD.
-                fields[key] = _SURROGATE.sub("\ufffd", value)
-        text = fields["text"] = fields["text"].strip()
-        limit = self.limits.text_max(fields["platform"])
+        values = [fields.get(k) or "" for k in _TEXT_FIELDS]
+        joined = "".join(values)
+        if "\x00" in joined or (not joined.isascii() and _SURROGATE.search(joined)):
+            for key, value in zip(_TEXT_FIELDS, values, strict=True):
+                if "\x00" in value:
+                    self.stats.nul_removed += value.count("\x00")
+                    fields[key] = value = value.replace("\x00", "")
+                if not value.isascii() and _SURROGATE.search(value):
+                    # A lone UTF-16 surrogate (JSON "\ud800") is no character: U+FFFD.
+                    fields[key] = _SURROGATE.sub("\ufffd", value)
+        text = fields["text"]
+        limit = self.text_max.get(fields["platform"]) or self.limits.text_max(fields["platform"])
         if len(text) > limit:
             raise RecordProblem(
                 f"'{text_field}' is {len(text):,} characters long, more than the {limit:,} "
                 f"a {fields['platform']} post can have",
                 text_field,
             )
-        if not text:
+        if not text or text.isspace():
             raise RecordProblem(f"'{text_field}' is empty", text_field)
-        if "\ufffd" in text:
+        if not joined.isascii() and "\ufffd" in text:
             self.stats.lost_chars += text.count("\ufffd")
         return Post(links=find_links(text), **fields, **self.source)
 
@@ -368,15 +368,27 @@ class _Context:
         return found
 
     def x_tweet(self, item, author: str) -> Post:
-        t = item.get("tweet", item) if isinstance(item, dict) else item
-        if not isinstance(t, dict):
+        t = item.get("tweet", item) if item.__class__ is dict else item
+        if t.__class__ is not dict:
             raise RecordProblem(f"is {_kind(t)}, not a tweet object")
-        raw = _req_str(t, "full_text", "text")
-        post_id = _req_id(t, "id_str", "id")
-        reply_to = _opt_id(t, "in_reply_to_status_id_str")
-        lang = _opt_str(t, "lang")
-        entities = _opt_dict(t, "extended_entities") or {}
-        media = entities.get("media") or []
+        # Fast paths for well-formed records; the helpers say what is wrong with the others.
+        raw = t.get("full_text")
+        if raw.__class__ is not str:
+            raw = _req_str(t, "full_text", "text")
+        post_id = t.get("id_str")
+        if post_id.__class__ is not str or not post_id or post_id.isspace():
+            post_id = _req_id(t, "id_str", "id")
+        post_id = post_id.strip()
+        reply_to = t.get("in_reply_to_status_id_str") or None
+        if reply_to is not None and reply_to.__class__ is not str:
+            reply_to = _opt_id(t, "in_reply_to_status_id_str")
+        lang = t.get("lang")
+        if lang is not None and lang.__class__ is not str:
+            lang = _opt_str(t, "lang")
+        entities = t.get("extended_entities")
+        if entities is not None and entities.__class__ is not dict:
+            entities = _opt_dict(t, "extended_entities")
+        media = (entities or {}).get("media") or []
         return self.post(
             "full_text",
             platform="x",
@@ -392,7 +404,7 @@ class _Context:
             lang=lang if lang not in (None, "und") else None,
             likes=_count(t, "favorite_count"),
             reposts=_count(t, "retweet_count"),
-            media_count=len(media) if isinstance(media, list) else 0,
+            media_count=len(media) if media.__class__ is list else 0,
             url=f"https://x.com/{author}/status/{post_id}",
         )
 
@@ -929,8 +941,13 @@ def _count(d: dict, key: str) -> int | None:
 
 
 def _time(d: dict, key: str, parse, label: str | None = None) -> datetime:
-    name = label or key
     value = d.get(key)
+    if value.__class__ is str:
+        try:
+            return parse(value)
+        except (ValueError, OverflowError):
+            pass
+    name = label or key
     if value is None:
         raise RecordProblem(f"has no '{name}'" if key not in d else f"'{name}' is null", name)
     if not isinstance(value, str):

@@ -21,6 +21,7 @@ _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder(strict=False)
 _STRUCT = re.compile(r'[\[\]{}"]')
 _SCALAR_END = re.compile(r"[,\]}]")
+_SEP = re.compile(r"[ \t\r\n]*([,\]])[ \t\r\n]*")
 _STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.S)
 
 
@@ -104,7 +105,7 @@ class JsonStream:
     # -- values -------------------------------------------------------------------------------
     def value(self):
         """The next JSON value, decoded; a `Skipped` when it breaks a limit or is malformed."""
-        if self.peek() is None:
+        if (self.pos >= len(self.buf) or self.buf[self.pos] in " \t\r\n") and self.peek() is None:
             raise JsonDamage("the file ends where a value should be")
         start = self.pos
         while True:
@@ -211,8 +212,16 @@ class JsonStream:
         if self.peek() == "]":
             self.pos += 1
             return
+        buf_sep = _SEP
         while True:
             yield self.value()
+            # Fast path: the separator and the white space around it are in the buffer.
+            m = buf_sep.match(self.buf, self.pos)
+            if m and m.end() < len(self.buf):
+                self.pos = m.end()
+                if m.group(1) == "]":
+                    return
+                continue
             if self.expect(",]", "after a record") == "]":
                 return
 
