@@ -16,26 +16,176 @@ from reer_pipeline.layout import DataLayout
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
 DEMO_CONFIG = ROOT / "demo.yaml"
+COLUMNS_HELP = (
+    "plain CSV columns, FIELD=COLUMN,... (fields: text, created_at, post_id, url, author, likes, "
+    "reposts, replies, impressions, platform); FIELD= maps a field to nothing; fields not named "
+    "come from <file>.columns.yaml, then from the header's common names"
+)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    """Parse export files and print one parse report per file, as JSON lines."""
-    from reer_pipeline.ingest.formats import ExportOptions
+    """Parse export files (or unzipped X archive folders) and print one parse report per file,
+    as JSON lines; a file that gives no post also gets one line on stderr saying why."""
+    from reer_pipeline.ingest.formats import CsvMapping, ExportOptions
+    from reer_pipeline.ingest.mapping import MappingError, parse_columns
     from reer_pipeline.ingest.stage import stage_export
 
+    try:
+        columns = parse_columns(args.columns) if args.columns else CsvMapping()
+    except MappingError as exc:
+        print(f"reer parse: {exc}", file=sys.stderr)
+        return 2
     worst = 0
     for name in args.files:
         path = Path(name)
-        if not path.is_file():
+        if not (path.is_file() or path.is_dir()):
             print(f"reer parse: {name}: no such file", file=sys.stderr)
             worst = 2
             continue
         out = DataLayout.from_env().staging / "cli" / f"{path.name}.parquet"
-        report = stage_export(path, out, ExportOptions(author=args.author))
-        print(json.dumps(report.as_dict()))
+        report = stage_export(path, out, ExportOptions(author=args.author, csv=columns))
+        print(json.dumps(report.as_dict(), default=str))
+        problem = report.failure() or report.error
+        if problem:
+            print(f"reer parse: {problem}", file=sys.stderr)
         if report.error or report.parse_rate < 0.9:
             worst = max(worst, 1)
     return worst
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest export files now, without the sensor: copy each into the exports folder, register
+    its `export_files` partition, materialize the ingest assets for it, and print its parse
+    report. An unzipped X archive folder is packed into a .zip of its tweets parts first."""
+    import dagster as dg
+
+    from reer_pipeline.assets.ingest import partition_key
+    from reer_pipeline.assets.partitions import export_partitions
+    from reer_pipeline.definitions import defs
+    from reer_pipeline.ingest.mapping import MappingError, parse_columns, sidecar_path
+
+    try:
+        columns = (
+            parse_columns(args.columns).model_dump(exclude={"platform"}) if args.columns else {}
+        )
+    except MappingError as exc:
+        print(f"reer ingest: {exc}", file=sys.stderr)
+        return 2
+    layout = DataLayout.from_env()
+    dagster_home(layout)
+    exports = layout.exports
+    exports.mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    select = sorted(
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).group_name == "ingest"
+    )
+    config = {k: v for k, v in (("author", args.author), ("csv_columns", columns)) if v}
+    config = {"ops": {"export_files": {"config": config}}} if config else None
+    worst = 0
+    for name in args.paths:
+        src = Path(name)
+        try:
+            dest = _into_exports(src, exports)
+        except ValueError as exc:
+            print(f"reer ingest: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        side = sidecar_path(src)
+        if src.is_file() and side.is_file() and side.resolve() != sidecar_path(dest).resolve():
+            shutil.copyfile(side, sidecar_path(dest))
+        key = partition_key(dest)
+        instance.add_dynamic_partitions(export_partitions.name, [key])
+        code = materialize(select, partition=key, config=config)
+        report, failure = _ingest_outcome(instance, key)
+        if report:
+            print(json.dumps(report, default=str))
+        if failure or code:
+            print(
+                f"reer ingest: {failure or f'{dest.name}: the ingest run failed'}", file=sys.stderr
+            )
+            worst = max(worst, 1)
+    return worst
+
+
+def _into_exports(src: Path, exports: Path) -> Path:
+    """The export's place in the exports folder (copied there unless it already is)."""
+    import filecmp
+    import zipfile
+
+    if src.is_dir():
+        from reer_pipeline.ingest.formats import ACCOUNT_FILE, archive_parts
+
+        parts = archive_parts(src)
+        if not parts:
+            raise ValueError(
+                f"{src}: a folder that is not an unzipped X archive (no data/tweets.js)"
+            )
+        dest = exports / f"{src.resolve().name}.zip"
+        tmp = dest.with_name(dest.name + ".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for part in [*parts, src / ACCOUNT_FILE]:
+                if part.is_file():
+                    zf.write(part, part.relative_to(src).as_posix())
+        if dest.exists() and filecmp.cmp(tmp, dest, shallow=False):
+            tmp.unlink()
+        else:
+            os.replace(tmp, dest)
+        return dest
+    if not src.is_file():
+        raise ValueError(f"{src}: no such file")
+    dest = exports / src.name
+    if dest.exists() and dest.resolve() == src.resolve():
+        return dest
+    if dest.exists() and not filecmp.cmp(src, dest, shallow=False):
+        raise ValueError(
+            f"{src.name}: {exports} already holds a different file of that name; rename one"
+        )
+    shutil.copyfile(src, dest)
+    return dest
+
+
+def _ingest_outcome(instance, key: str) -> tuple[dict | None, str | None]:
+    """(parse report, failure message) of the newest ingest run of partition `key`."""
+    import dagster as dg
+
+    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": key}), limit=1)
+    if not runs:
+        return None, f"{key}: no ingest run was recorded"
+    run = runs[0]
+    report, failure = None, None
+    for entry in instance.all_logs(run.run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.is_step_materialization:
+            meta = event.step_materialization_data.materialization.metadata
+            if "parse_report" in meta:
+                report = meta["parse_report"].value
+        elif event.is_step_failure:
+            data = event.step_failure_data.user_failure_data
+            meta = data.metadata if data else {}
+            if "parse_report" in meta:
+                report = meta["parse_report"].value
+            failure = (data.description if data else None) or failure
+            if failure is None and event.step_failure_data.error is not None:
+                failure = event.step_failure_data.error.message.strip().splitlines()[-1]
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.event_specific_data
+            if not check.passed and check.description and failure is None and report is not None:
+                failure = check.description
+    return report, failure
+
+
+def dagster_home(layout: DataLayout) -> Path:
+    """`DAGSTER_HOME` (default `<data root>/dagster_home`), created with our dagster.yaml."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(layout.root / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
 
 
 def materialize(select: list[str], partition: str | None = None, config: dict | None = None):
@@ -61,10 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from reer_pipeline.definitions import defs
 
     layout = DataLayout.from_env()
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(layout.root / "dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(layout)
     layout.exports.mkdir(parents=True, exist_ok=True)
     if not (layout.exports / SAMPLE.name).exists():
         shutil.copyfile(SAMPLE, layout.exports / SAMPLE.name)
@@ -218,9 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("parse", help=cmd_parse.__doc__, description=cmd_parse.__doc__)
-    p.add_argument("files", nargs="+", help="export files to parse")
+    p.add_argument("files", nargs="+", help="export files (or unzipped X archive folders)")
     p.add_argument("--author", help="author name for formats that do not carry one")
+    p.add_argument("--columns", help=COLUMNS_HELP)
     p.set_defaults(func=cmd_parse)
+    p = sub.add_parser("ingest", help=cmd_ingest.__doc__, description=cmd_ingest.__doc__)
+    p.add_argument("paths", nargs="+", help="export files (or unzipped X archive folders)")
+    p.add_argument("--author", help="author name for formats that do not carry one")
+    p.add_argument("--columns", help=COLUMNS_HELP)
+    p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("draft", help=cmd_draft.__doc__, description=cmd_draft.__doc__)
     p.add_argument("topic", help="what to post about")
     p.add_argument("--platform", default="x", help=", ".join(platforms.NAMES))

@@ -12,6 +12,7 @@ from reer_pipeline.ingest.formats import CsvMapping, ExportOptions, file_hash
 from reer_pipeline.ingest.report import rebuild_posts
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_top_posts
+from reer_pipeline.ingest.watch import export_digest
 from reer_pipeline.layout import DataLayout
 from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
@@ -19,9 +20,10 @@ from reer_pipeline.resources.warehouse import Warehouse
 KEY_RE = re.compile(r"^(?P<name>[^/\\]+)@(?P<hash>[0-9a-f]{8})$")
 
 
-def partition_key(path: Path, digest: str | None = None) -> str:
-    """The file name plus a short content hash, so a changed file becomes a new partition."""
-    return f"{path.name}@{(digest or file_hash(path))[:8]}"
+def partition_key(path: Path) -> str:
+    """The file name plus a short hash of it and its column mapping, so a changed file (or
+    mapping) becomes a new partition."""
+    return f"{path.name}@{export_digest(path)[:8]}"
 
 
 def export_path(key: str, folder: Path) -> Path:
@@ -59,14 +61,18 @@ def export_files(context: dg.AssetExecutionContext, config: ExportFilesConfig, s
     if not path.is_file():
         raise dg.Failure(f"export file {path.name} is missing from {path.parent}")
     digest = file_hash(path)
-    if not key.endswith("@" + digest[:8]):
+    if not key.endswith("@" + export_digest(path, digest)[:8]):
         raise dg.Failure(f"{path.name} changed since partition {key} was added; a new one will be")
     options = ExportOptions(author=config.author, csv=CsvMapping(**config.csv_columns))
     report = stage_export(path, staged_path(layout, key), options, digest)
-    if report.error:
-        context.log.error(report.error)
+    context.log.info(report.summary())
     for sample in report.error_samples[:5]:
         context.log.warning(f"{path.name}: {sample}")
+    if (problem := report.failure()) is not None:  # no posts: fail visibly, `posts` untouched
+        raise dg.Failure(
+            description=problem,
+            metadata={"parse_report": dg.MetadataValue.json(report.as_dict())},
+        )
     yield dg.MaterializeResult(
         metadata=_staged_summary(staged_path(layout, key))
         | {

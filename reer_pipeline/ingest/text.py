@@ -1,4 +1,4 @@
-"""Text cleaning: HTML entities, Mastodon HTML, mojibake, and link marking."""
+"""Text cleaning: HTML entities, Mastodon HTML, and link marking (mojibake: encoding.py)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,6 @@ from html.parser import HTMLParser
 LINK_RE = re.compile(r"https?://[^\s<>\"']+")
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
 _BLANKS_RE = re.compile(r"\n{3,}")
-
-# The FiveThirtyEight files hold UTF-8 that was read as cp1252 twice over and saved as Mac Roman.
-# Decoding walks that chain back. The third byte of a 3-byte sequence is sometimes lost: the
-# cp1252 character it became has no Mac Roman code and was written as "_", or it was undefined in
-# cp1252 and came back as "˘". These fills restore the characters that the data shows were lost.
-_LOST_THIRD_BYTE = {("\u2026", "_"), ("\u201d", "\u02d8")}
-MOJIBAKE_SIGNATURE = "\u2030\u00db"  # "‰Û", the Mac Roman face of UTF-8's E2 80 lead bytes
-
-
-def _cp1252(ch: str) -> bytes:
-    try:
-        return ch.encode("cp1252")
-    except UnicodeEncodeError:
-        # The five bytes cp1252 leaves undefined were passed through as their latin-1 code points.
-        return bytes([ord(ch)]) if ord(ch) < 256 else b"?"
-
-
-def _from_cp1252(data: bytes) -> str:
-    return "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in data)
-
-
-def repair_mojibake(text: str) -> str:
-    """Undo UTF-8 -> cp1252 -> Mac Roman mojibake in text decoded as Mac Roman."""
-    once = b"".join(_cp1252(ch) for ch in text).decode("mac_roman")
-    for full, lost in _LOST_THIRD_BYTE:
-        utf8 = full.encode("utf-8")
-        once = once.replace(_from_cp1252(utf8[:2]) + lost, _from_cp1252(utf8))
-    return b"".join(_cp1252(ch) for ch in once).decode("utf-8", errors="replace")
 
 
 class _HTMLText(HTMLParser):

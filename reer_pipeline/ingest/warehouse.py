@@ -21,8 +21,13 @@ class EngagementConfig(BaseModel):
 def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: EngagementConfig) -> None:
     """Replace `posts` with the union of staged files, one row per (platform, author, post_id).
 
-    When an overlapping export is imported again, the row from the newest file wins, so counts
-    update and nothing duplicates. The swap happens in one transaction, so a failure loses nothing.
+    The same post seen twice keeps exactly one row, by this rule (the same on every rebuild):
+    1. the row from the newest file wins (the export file's modification time), so importing an
+       overlapping export again updates the counts;
+    2. between files of the same time, the one whose name sorts last, then whose content hash
+       sorts last;
+    3. within one file, the last record with that id wins (the file's later word on it).
+    The swap happens in one transaction, so a failure loses nothing.
     """
     files = [str(p) for p in staged if Path(p).exists()]
     if not files:
@@ -34,6 +39,15 @@ def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: Engagem
         f" / 86400.0 / {float(cfg.half_life_days)})"
     )
     followers = [(a, int(n)) for a, n in cfg.followers.items()] or [("", 0)]
+    names = {
+        row[0]
+        for row in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]
+        ).fetchall()
+    }
+    # Files staged before source_row existed carry no record order; theirs ranks after it.
+    row_order = "source_row DESC NULLS LAST" if "source_row" in names else "1"
+    drop = "source_mtime, source_row" if "source_row" in names else "source_mtime"
     con.execute("BEGIN")
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE followers (author VARCHAR, n BIGINT)")
@@ -42,11 +56,12 @@ def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: Engagem
             f"""
             CREATE OR REPLACE TABLE posts AS
             WITH latest AS (
-                SELECT * EXCLUDE (source_mtime)
+                SELECT * EXCLUDE ({drop})
                 FROM read_parquet(?, union_by_name = true)
                 QUALIFY row_number() OVER (
                     PARTITION BY platform, author, post_id
-                    ORDER BY source_mtime DESC, source_hash DESC) = 1
+                    ORDER BY source_mtime DESC, source_file DESC, source_hash DESC,
+                        {row_order}) = 1
             ), threads AS (
                 SELECT * REPLACE (
                     is_thread OR post_id IN (

@@ -8,30 +8,35 @@ import dagster as dg
 
 from reer_pipeline.assets.ingest import partition_key, posts
 from reer_pipeline.assets.partitions import export_partitions
+from reer_pipeline.ingest.mapping import sidecar_path
+from reer_pipeline.ingest.watch import skip_reason
 from reer_pipeline.jobs import ingest_job, refresh_job
 from reer_pipeline.resources.storage import Storage
-
-IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
 
 
 def scan(folder: Path, seen: dict, pending: dict, log=None) -> tuple[list[Path], dict, dict]:
     """Files whose (size, mtime) held still since the previous tick and that are not yet seen.
 
     A file still being written changes between ticks, so it waits in `pending` until it is stable.
-    Returns (ready paths, new seen, new pending).
+    An entry that is not an export to ingest (a symlink out of the folder, a folder) is logged
+    once, when it first appears. Returns (ready paths, new seen, new pending).
     """
     ready, still, current = [], {}, {}
     if folder.is_dir():
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.name.startswith(".") or entry.name.endswith(IGNORED_SUFFIXES):
-                    continue
-                if not entry.is_file(follow_symlinks=False):
-                    if log and entry.is_symlink() and entry.name not in seen:
-                        log(f"skipping {entry.name}: a symlink; copy the file into {folder}")
+                reason = skip_reason(entry, folder)
+                if reason is not None:
+                    if reason and entry.name not in seen and log:
+                        log(reason)
+                    if reason:
+                        current[entry.name] = "skipped"  # remembered, so logged once
                     continue
                 stat = entry.stat()
+                side = sidecar_path(Path(entry.path))
                 sig = [stat.st_size, stat.st_mtime_ns]
+                if side.is_file():  # a changed column mapping re-ingests the export
+                    sig += [side.stat().st_size, side.stat().st_mtime_ns]
                 current[entry.name] = sig
                 if seen.get(entry.name) == sig:
                     continue
@@ -41,6 +46,7 @@ def scan(folder: Path, seen: dict, pending: dict, log=None) -> tuple[list[Path],
                     still[entry.name] = sig
     new_seen = {name: sig for name, sig in seen.items() if name in current}
     new_seen.update({p.name: current[p.name] for p in ready})
+    new_seen.update({name: sig for name, sig in current.items() if sig == "skipped"})
     return ready, new_seen, still
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from reer_pipeline.resources.storage import Storage
-from reer_pipeline.sensors.new_exports import new_export_sensor
+from reer_pipeline.sensors.new_exports import new_export_sensor, scan
 from tests.conftest import SAMPLE, copy_export
 
 
@@ -96,3 +96,14 @@ def test_rebuilt_posts_refresh_only_the_accounts_they_changed(data_root):
         ) as context:
             requests = schedule(context)
         assert [r.partition_key for r in requests] == ["x:BarackObama"]
+
+
+def test_a_symlink_out_of_the_folder_is_logged_once_and_never_ingested(data_root, tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(SAMPLE.read_bytes())
+    (data_root / "exports" / "link.csv").symlink_to(outside)
+    logged = []
+    ready, seen, pending = scan(data_root / "exports", {}, {}, logged.append)
+    assert ready == [] and pending == {}
+    ready, seen, pending = scan(data_root / "exports", seen, pending, logged.append)
+    assert ready == [] and len(logged) == 1 and "outside" in logged[0]

@@ -193,9 +193,8 @@ def test_plain_csv_with_column_mapping(tmp_path):
         ("binary.bin", "binary file"),
         ("zero_bytes.csv", "empty file (0 bytes)"),
         ("empty.csv", "no records"),
-        ("latin1.csv", "not UTF-8"),
-        ("unknown_columns.csv", "lacks the column"),
-        ("missing_text.csv", "['text']"),
+        ("unknown_columns.csv", "no usable column for text, created_at"),
+        ("missing_text.csv", "no usable column for text;"),
     ],
 )
 def test_bad_file_names_file_and_problem(tmp_path, name, problem):
@@ -218,7 +217,17 @@ def test_enormous_single_line(tmp_path):
         + ",u,1,1,1,a\n"
     )
     report = stage_export(path, tmp_path / "out.parquet")
-    assert report.error.startswith("huge.csv: ") and "field larger than field limit" in report.error
+    # The oversized row is one record error; the file itself is not refused.
+    assert (report.records, report.posts, report.errors) == (1, 0, 1)
+    assert "longer than the 1 MiB record limit" in report.error_samples[0]
+    assert "0 posts" in report.failure() and not (tmp_path / "out.parquet").exists()
+
+
+def test_latin1_without_mojibake_is_read_as_windows_1252(tmp_path):
+    report = stage_export(BAD / "latin1.csv", tmp_path / "out.parquet")
+    assert report.error is None and report.posts == 1 and report.encoding == "cp1252"
+    posts, _ = parse(BAD / "latin1.csv")
+    assert "Café" in posts[0].text
 
 
 def test_bad_record_does_not_stop_the_file(tmp_path):
