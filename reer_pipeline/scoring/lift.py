@@ -138,8 +138,10 @@ def _bootstrap(rows: dict, n_groups: int, n_boot: int, rng, ci: float):
         lifts = np.vstack(lifts)
         lifts[~np.isfinite(lifts)] = np.nan
         tail = (1 - ci) / 2 * 100
+        seen = ~np.all(np.isnan(lifts), axis=0)
+        if not seen.any():  # e.g. an author whose posts all have zero engagement
+            continue
         with np.errstate(all="ignore"):
-            seen = ~np.all(np.isnan(lifts), axis=0)
             lo, hi = np.nanpercentile(lifts[:, seen], [tail, 100 - tail], axis=0)
         low[g0 : g0 + ng][seen] = lo
         high[g0 : g0 + ng][seen] = hi
