@@ -16,12 +16,20 @@ from reer_pipeline.lm.hf import cut_at_stop, encode_pairs, plan_batches
 class MLXModel:
     """A causal LM run by mlx-lm, from a local directory (default: the embedded model)."""
 
-    def __init__(self, model: str = "embedded", token_budget: int = 2048, uri: str | None = None):
+    def __init__(
+        self,
+        model: str = "embedded",
+        token_budget: int = 2048,
+        uri: str | None = None,
+        adapter: str | None = None,
+    ):
+        """`adapter`: a LoRA adapter folder in mlx-lm's format (`mlx_lm.lora --adapter-path`)."""
         from mlx_lm import load
 
         self.path = resolve_model_path(model)
         self.uri = uri or f"mlx::{model}"
-        self.model, self.tokenizer = load(self.path)
+        self.adapter = adapter
+        self.model, self.tokenizer = load(self.path, adapter_path=adapter)
         self.token_budget = token_budget
         self.capabilities = Capabilities(
             generate=True, score=True, chat=True, n_per_call=False, constrained=True

@@ -3,6 +3,8 @@
 URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
 overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
 `anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
+A local model may carry a LoRA adapter folder: `hf::<model>+adapter=<dir>` (also
+`local+adapter=<dir>`, `embedded+adapter=<dir>`, `mlx::<model>+adapter=<dir>`).
 Local models are loaded once per process.
 """
 
@@ -34,11 +36,25 @@ def default_local_backend() -> str:
     return "mlx" if apple else "hf"
 
 
+ADAPTER_SEP = "+adapter="
+
+
+def split_adapter(model: str) -> tuple[str, str | None]:
+    """`(base model, adapter dir or None)` of a local model spec `<model>[+adapter=<dir>]`."""
+    base, sep, adapter = model.partition(ADAPTER_SEP)
+    if sep and not adapter.strip():
+        raise ValueError(f"{model!r}: `+adapter=` needs a folder")
+    return base, (adapter.strip() or None)
+
+
 def parse_uri(uri: str) -> tuple[str, str, str | None]:
-    """`(scheme, model, base_url)`; `local`/`embedded` resolve to the default local backend."""
+    """`(scheme, model, base_url)`; `local`/`embedded` resolve to the default local backend.
+
+    For a local scheme `model` may end in `+adapter=<dir>` (see `split_adapter`)."""
     uri = uri.strip()
-    if uri in ("local", "embedded"):
-        return default_local_backend(), "embedded", None
+    head, sep, adapter = uri.partition(ADAPTER_SEP)
+    if head in ("local", "embedded"):
+        return default_local_backend(), "embedded" + sep + adapter, None
     scheme, sep, rest = uri.partition("::")
     if not sep or not rest:
         raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")
@@ -49,6 +65,10 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
         return scheme, model, base_url
     if scheme not in LOCAL_SCHEMES + CLOUD_SCHEMES:
         raise ValueError(f"unknown LM backend {scheme!r} in {uri!r}")
+    if ADAPTER_SEP in rest:
+        if scheme not in LOCAL_SCHEMES:
+            raise ValueError(f"{uri!r}: only local models (hf, mlx) take an adapter")
+        split_adapter(rest)
     return scheme, rest, None
 
 
@@ -58,11 +78,13 @@ def build_lm(uri: str, **options) -> LanguageModel:
     if scheme == "hf":
         from reer_pipeline.lm.hf import HFModel
 
-        return HFModel(model, uri=f"hf::{model}", **options)
+        base, adapter = split_adapter(model)
+        return HFModel(base, uri=f"hf::{model}", adapter=adapter, **options)
     if scheme == "mlx":
         from reer_pipeline.lm.mlx_backend import MLXModel
 
-        return MLXModel(model, uri=f"mlx::{model}", **options)
+        base, adapter = split_adapter(model)
+        return MLXModel(base, uri=f"mlx::{model}", adapter=adapter, **options)
     from reer_pipeline.lm import cloud
 
     if scheme == "openai-compatible":
