@@ -395,6 +395,7 @@ def train_adapter(
         v = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens)
         state["val_losses"].append([0, v])
         state["best_val"] = v
+        best = _lora_state(model)  # the untrained adapter (the base model) until one beats it
     while state["step"] < total and state["stop_reason"] is None:
         batch = flat[state["step"]]
         t0 = time.perf_counter()
