@@ -9,9 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from reer_pipeline import platforms
 from reer_pipeline.ingest.text import LINK_RE
-from reer_pipeline.program.package import PLATFORM_LIMITS, THREADED, split_thread
+from reer_pipeline.platforms import split_thread
 from reer_pipeline.scoring.features import MENTION_RE, hook_type
+
+PLATFORM_LIMITS = {name: p.limit for name, p in platforms.PLATFORMS.items()}
+THREADED = {name for name, p in platforms.PLATFORMS.items() if p.threaded}
 
 THREAD_LENGTH_SCORE = 0.8  # a clean thread is postable, but a single post is tighter
 WEIGHTS = {"length": 0.4, "readability": 0.3, "hook": 0.3}
@@ -45,6 +49,18 @@ def flesch_reading_ease(text: str) -> float | None:
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * per_word
 
 
+def thread_parts(text: str, platform: str) -> int:
+    """1 when `text` fits one post; the number of thread parts when it splits cleanly (no word
+    cut) on a threaded platform; 0 when it cannot be posted as it is."""
+    p = platforms.get(platform)
+    text = text.strip()
+    if len(text) <= p.limit:
+        return 1
+    if p.threaded and max(map(len, text.split()), default=0) < p.limit:
+        return len(split_thread(text, p.limit))
+    return 0
+
+
 @dataclass
 class HeuristicScore:
     """A 0..1 score: the weighted mean of `components`, or 0 when the text is not postable."""
@@ -62,14 +78,9 @@ def heuristic_score(text: str, platform: str) -> HeuristicScore:
     thread on a THREADED platform; else 0 and not postable. readability: Flesch ease mapped
     from READABLE to 0..1. hook: 1 when the first sentence has a hook (features.hook_type).
     """
-    if platform not in PLATFORM_LIMITS:
-        raise ValueError(f"platform must be one of {sorted(PLATFORM_LIMITS)}, got {platform!r}")
     text = text.strip()
-    limit = PLATFORM_LIMITS[platform]
-    parts = 1 if len(text) <= limit else 0
-    # a thread is clean only when no word has to be cut to fit a part
-    if not parts and platform in THREADED and max(map(len, text.split()), default=0) < limit:
-        parts = len(split_thread(text, limit))
+    limit = platforms.limit(platform)  # a ValueError naming the platforms for an unknown one
+    parts = thread_parts(text, platform)
     length = 1.0 if parts == 1 else THREAD_LENGTH_SCORE if parts > 1 else 0.0
     ease = flesch_reading_ease(text)
     low, high = READABLE
