@@ -17,6 +17,7 @@ import json
 import os
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -29,7 +30,7 @@ from reer_pipeline.finetune import (
     train_adapter,
     write_jsonl,
 )
-from reer_pipeline.finetune.data import URL
+from reer_pipeline.finetune.data import LINK, URL, fill_links
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, fetch_dicts
@@ -56,6 +57,49 @@ def account_posts(export: Path, work: Path, author: str | None) -> list[dict]:
         )
 
 
+def topic_of(request: str) -> str:
+    """The key terms a post request names (`finetune.data.post_request`)."""
+    return request.split(" post about ", 1)[-1].split(" for people who follow ", 1)[0]
+
+
+def sample_drafts(base, tuned, splits, test, platform: str, batch: int = 10):
+    """Drafts of both models for held-out requests (T 0.7, seed 0), through the usable-draft
+    gate after the packager's link step (placeholders dropped)."""
+    from reer_pipeline.scoring.gate import AuthorIndex, check_draft
+
+    index = AuthorIndex([e.target for e in splits.train])
+    drafts, gate = [], {}
+    for name, lm in (("base", base), ("adapter", tuned)):
+        seed_local_models(0)
+        outs = []
+        for i in range(0, len(test), batch):
+            prompts = [[{"role": "user", "content": e.request}] for e in test[i : i + batch]]
+            outs += [o[0] for o in lm.generate(prompts, temperature=0.7, top_p=0.9, max_tokens=96)]
+        results = [
+            check_draft(fill_links(o), platform, topic_of(e.request), index, [e.request])
+            for o, e in zip(outs, test, strict=True)
+        ]
+        rules = Counter(r for res in results for r in res.rules)
+        gate[name] = {
+            "drafts": len(outs),
+            "usable": sum(r.usable for r in results),
+            "usable_rate": round(sum(r.usable for r in results) / max(1, len(outs)), 3),
+            "broken_rules": dict(rules),
+        }
+        if name == "adapter":
+            drafts = [
+                {
+                    "request": e.request,
+                    "draft": o,
+                    "usable": r.usable,
+                    "rules": r.rules,
+                    "reference": e.target,
+                }
+                for o, e, r in zip(outs, test, results, strict=True)
+            ]
+    return drafts, gate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--export", type=Path, default=SAMPLE)
@@ -70,7 +114,8 @@ def main() -> None:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--max-val", type=int, default=128)
-    ap.add_argument("--drafts", type=int, default=10)
+    ap.add_argument("--drafts", type=int, default=10, help="adapter drafts printed verbatim")
+    ap.add_argument("--gate-drafts", type=int, default=30, help="drafts per model for the gate")
     ap.add_argument("--max-test", type=int, help="score only the first N test posts")
     args = ap.parse_args()
     work = args.out.resolve()
@@ -104,7 +149,9 @@ def main() -> None:
         )
 
     card_path = adapter / CARD
-    reuse = card_path.exists() and json.loads(card_path.read_text())["config"] == cfg.as_dict()
+    old = json.loads(card_path.read_text()) if card_path.exists() else None
+    want = cfg.as_dict()
+    reuse = old is not None and all(want.get(k) == v for k, v in old["config"].items())
     t0 = time.perf_counter()
     if reuse:
         card = json.loads(card_path.read_text())
@@ -125,13 +172,9 @@ def main() -> None:
     score_s = time.perf_counter() - t1
     reduction = relative_reduction(ppl_base, ppl_tuned)
 
-    drafts = []
-    seed_local_models(0)
-    for e in test[: args.drafts]:
-        out = tuned.generate(
-            [[{"role": "user", "content": e.request}]], temperature=0.7, top_p=0.9, max_tokens=96
-        )[0][0]
-        drafts.append({"request": e.request, "draft": out, "reference": e.target})
+    drafts, gate = sample_drafts(
+        base, tuned, splits, test[: args.gate_drafts], posts[0]["platform"]
+    )
     with_url = sum(bool(URL.search(d["draft"])) for d in drafts)
     result = {
         "export": args.export.name,
@@ -164,11 +207,12 @@ def main() -> None:
         "perplexity_adapter": ppl_tuned.as_dict(),
         "reduction": reduction,
         "scoring_seconds": round(score_s, 1),
-        "drafts_with_a_url": with_url,
-        "drafts_with_link_placeholder": sum("[link]" in d["draft"] for d in drafts),
+        "gate": gate,
+        "adapter_drafts_with_a_url": with_url,
+        "adapter_drafts_with_link_placeholder": sum(LINK in d["draft"] for d in drafts),
         "benchmark_peak_rss_mb": round(peak_rss_mb(), 1),
         "load_average": os.getloadavg(),
-        "drafts": drafts,
+        "drafts": drafts[: args.drafts],
     }
     (work / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(json.dumps(result, indent=1, ensure_ascii=False))

@@ -55,6 +55,7 @@ class TrainConfig:
     max_val_examples: int = 256
     min_train_examples: int = 32
     precision: str = "auto"  # auto (bf16 autocast when the CPU has it) | bf16 | fp32
+    share_prefix: bool = True  # compute a batch's common leading tokens once
     threads: int | None = None
     seed: int = 0
     max_steps: int | None = None  # stop after this many steps (budgets, tests)
@@ -175,37 +176,68 @@ def plan_epoch(lengths: Sequence[int], cfg: TrainConfig, epoch: int) -> list[lis
     return batches
 
 
-def _collate(items, pad_id: int):
+def shared_prefix_len(items) -> int:
+    """Leading tokens every sequence of the batch shares, kept short of the first target token
+    (the chat template's system prompt and request opening: ~40% of a short post example)."""
+    from reer_pipeline.lm.hf import _lcp
+
+    if len(items) < 2:
+        return 0
+    return max(0, min(_lcp([s for s, _ in items]), min(st for _, st in items) - 1))
+
+
+def _collate(items, pad_id: int, shared: int = 0):
+    """Right-padded suffixes after `shared` tokens, their attention mask over prefix + suffix,
+    and the (row, column, token) of every target token in suffix coordinates."""
     import torch
 
-    width = max(len(s) for s, _ in items)
+    width = max(len(s) - shared for s, _ in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
+    mask = torch.zeros((len(items), shared + width), dtype=torch.long)
+    mask[:, :shared] = 1
     rows, cols, targets = [], [], []
     for r, (s, start) in enumerate(items):
-        ids[r, : len(s)] = torch.tensor(s)
-        mask[r, : len(s)] = 1
+        ids[r, : len(s) - shared] = torch.tensor(s[shared:])
+        mask[r, shared : len(s)] = 1
         for t in range(start, len(s)):
             rows.append(r)
-            cols.append(t - 1)
+            cols.append(t - 1 - shared)
             targets.append(s[t])
     return ids, mask, torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
 
 
-def batch_loss(model, items, pad_id: int, autocast: bool):
-    """Mean cross-entropy over target tokens; the output head runs on target positions only."""
+def batch_loss(model, items, pad_id: int, autocast: bool, share_prefix: bool = True):
+    """Summed cross-entropy over target tokens, their count, and the batch's example tokens.
+
+    The output head runs on target positions only. With `share_prefix` the batch's common
+    leading tokens run once and their keys/values are repeated for every row (gradients flow
+    back through the repeat), so the template's fixed preamble is not computed per example."""
     import torch
 
-    ids, mask, rows, cols, targets = _collate(items, pad_id)
+    shared = shared_prefix_len(items) if share_prefix else 0
+    ids, mask, rows, cols, targets = _collate(items, pad_id, shared)
     causal = model.get_base_model()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        hidden = causal.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        if shared:
+            head = torch.tensor([items[0][0][:shared]])
+            cache = causal.model(input_ids=head, use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(items))
+            pos = torch.arange(shared, shared + ids.shape[1]).expand(len(items), -1)
+            hidden = causal.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+        else:
+            hidden = causal.model(input_ids=ids, attention_mask=mask).last_hidden_state
         logits = causal.get_output_embeddings()(hidden[rows, cols])
     loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
-    return loss, len(targets), int(mask.sum())
+    return loss, len(targets), sum(len(s) for s, _ in items)
 
 
-def eval_loss(model, data, pad_id: int, autocast: bool, budget: int) -> float:
+def eval_loss(model, data, pad_id: int, autocast: bool, budget: int, share: bool = True) -> float:
     import torch
 
     model.eval()
@@ -219,7 +251,8 @@ def eval_loss(model, data, pad_id: int, autocast: bool, budget: int) -> float:
                 width = max(width, len(data[order[j]][0]))
                 j += 1
             j = max(j, i + 1)
-            loss, k, _ = batch_loss(model, [data[o] for o in order[i:j]], pad_id, autocast)
+            batch = [data[o] for o in order[i:j]]
+            loss, k, _ = batch_loss(model, batch, pad_id, autocast, share)
             total, n = total + float(loss), n + k
             i = j
     model.train()
@@ -392,14 +425,15 @@ def train_adapter(
 
     t_start = time.perf_counter()
     if state["step"] == 0:
-        v = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens)
+        v = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
         state["val_losses"].append([0, v])
         state["best_val"] = v
         best = _lora_state(model)  # the untrained adapter (the base model) until one beats it
     while state["step"] < total and state["stop_reason"] is None:
         batch = flat[state["step"]]
         t0 = time.perf_counter()
-        loss_sum, n_target, n_tok = batch_loss(model, [train[i] for i in batch], pad_id, autocast)
+        items = [train[i] for i in batch]
+        loss_sum, n_target, n_tok = batch_loss(model, items, pad_id, autocast, cfg.share_prefix)
         (loss_sum / n_target).backward()
         batch_mean = float(loss_sum.detach()) / n_target
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -414,7 +448,7 @@ def train_adapter(
         state["train_losses"].append([step, batch_mean])
         val = None
         if step % cfg.eval_every == 0 or step == total:
-            val = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens)
+            val = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
             state["val_losses"].append([step, val])
             if val < state["best_val"] - cfg.min_delta:
                 state["best_val"], state["best_step"], state["bad_evals"] = val, step, 0
