@@ -26,7 +26,8 @@ def post(i: int, **kw) -> dict:
         "post_id": f"p{i:03d}",
         "platform": "x",
         "author": "ada",
-        "text": f"Day {i}: notes on {topic} and why it matters https://t.co/abc{i} pic.twitter.com/x{i}",
+        "text": f"Day {i}: notes on {topic} and why it matters https://t.co/abc{i} "
+        f"pic.twitter.com/x{i}",
         "created_at": f"2024-{1 + i // 28:02d}-{1 + i % 28:02d} 10:00:00",
         "is_original": True,
         **kw,
