@@ -5,6 +5,7 @@ No dagster import: the `author_adapter` asset calls `build_examples`, `write_jso
 `hf::<base>+adapter=<dir>` (`load_lm`).
 """
 
+from reer_pipeline.finetune.author import AuthorModel, train_author_model
 from reer_pipeline.finetune.data import (
     LINK,
     Example,
@@ -29,6 +30,7 @@ from reer_pipeline.finetune.train import (
 __all__ = [
     "LINK",
     "AdapterResult",
+    "AuthorModel",
     "Example",
     "ExampleSplits",
     "Perplexity",
@@ -42,6 +44,7 @@ __all__ = [
     "relative_reduction",
     "replace_links",
     "train_adapter",
+    "train_author_model",
     "tuning_holdout_ids",
     "write_jsonl",
     "write_loss_curve",

@@ -201,3 +201,25 @@ def test_a_broken_adapter_folder_is_a_one_line_error_naming_it(adapter, tmp_path
     (other / CARD).write_text(json.dumps(card))
     with pytest.raises(AdapterError, match=f"adapter folder {other} was trained on another base"):
         load_lm(f"hf::embedded+adapter={other}")
+
+
+def test_train_author_model_gives_the_assets_metadata(tmp_path):
+    from reer_pipeline.finetune import train_author_model
+
+    trace = {
+        "post_id": "p002",
+        "x": {"text": "Write an X (Twitter) post about a quiet park for neighbours."},
+        "trajectory": "I will start with the visit.\n\nThen say why it was good.",
+        "y": posts()[2]["text"],
+        "kept": True,
+    }
+    model = train_author_model(posts(), [trace], tmp_path / "x__ada", config=tiny(max_steps=3))
+    meta = model.metadata()
+    assert meta["examples_per_source"]["train"] == {"trace": 1, "post": 27}
+    assert meta["split_sizes"] == {"train": 28, "valid": 10, "test": 10}
+    assert meta["heldout_ppl_base"]["n_texts"] == 10 == meta["heldout_ppl_adapter"]["n_texts"]
+    red = meta["heldout_ppl_reduction"]
+    assert red["low"] <= red["reduction"] <= red["high"]
+    assert (tmp_path / "x__ada" / "examples" / "train.jsonl").exists()
+    assert model.loss_curve.exists() and meta["tokens_per_s"] > 0
+    assert load_lm(model.uri).generate(["Hi"], n=1, temperature=0, max_tokens=2)[0][0] is not None
