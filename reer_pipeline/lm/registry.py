@@ -95,15 +95,27 @@ def build_lm(uri: str, **options) -> LanguageModel:
 
 
 def load_lm(uri: str, **options) -> LanguageModel:
-    """The backend for `uri`; local models are cached per process (per URI and options)."""
+    """The backend for `uri`; local models are cached per process (per URI and options, and for
+    an adapter per version of its folder, so a retrained adapter is loaded again)."""
     scheme, model, _ = parse_uri(uri)
     if scheme not in LOCAL_SCHEMES:
         return build_lm(uri, **options)
-    key = f"{scheme}::{model}|{sorted(options.items())}"
+    key = f"{scheme}::{model}|{sorted(options.items())}|{_adapter_version(model)}"
     with _lock:
         if key not in _cache:
             _cache[key] = build_lm(f"{scheme}::{model}", **options)
         return _cache[key]
+
+
+def _adapter_version(model: str) -> str:
+    _, adapter = split_adapter(model)
+    if not adapter:
+        return ""
+    try:
+        st = os.stat(os.path.join(os.path.expanduser(adapter), "adapter_config.json"))
+        return f"{st.st_ino}:{st.st_mtime_ns}"
+    except OSError:
+        return "missing"
 
 
 def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str]:

@@ -223,3 +223,16 @@ def test_train_author_model_gives_the_assets_metadata(tmp_path):
     assert (tmp_path / "x__ada" / "examples" / "train.jsonl").exists()
     assert model.loss_curve.exists() and meta["tokens_per_s"] > 0
     assert load_lm(model.uri).generate(["Hi"], n=1, temperature=0, max_tokens=2)[0][0] is not None
+
+
+def test_a_replaced_adapter_folder_is_loaded_again(adapter, tmp_path):
+    import shutil
+
+    path = tmp_path / "current"
+    shutil.copytree(adapter.adapter_dir, path)
+    first = load_lm(f"hf::embedded+adapter={path}")
+    assert load_lm(f"hf::embedded+adapter={path}") is first
+    shutil.rmtree(path)
+    # a retrained adapter's atomic swap: new files in the same place
+    shutil.copytree(adapter.adapter_dir, path, copy_function=shutil.copyfile)
+    assert load_lm(f"hf::embedded+adapter={path}") is not first
