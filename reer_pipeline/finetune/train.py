@@ -538,7 +538,7 @@ def write_loss_curve(card: dict, path: Path) -> Path:
     if tr:
         xs, ys = zip(*tr, strict=True)
         ax.plot(xs, ys, color="#9bb", lw=0.8, label="train (batch)")
-        k = max(1, len(ys) // 20)
+        k = max(1, min(10, len(ys) // 4))  # steps the running mean spans
         ema, run = [], ys[0]
         for y in ys:
             run = run + (y - run) * (1 / k)
