@@ -46,16 +46,26 @@ def replace_links(text: str) -> str:
     return _LINK_RUN.sub(LINK, URL.sub(LINK, text)).strip()
 
 
+_MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
+_PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
+
+
 def fill_links(text: str, links: Sequence[str] = ()) -> str:
-    """The packager's side: each `LINK` in a generated draft becomes the next of `links`, or is
-    dropped (with the space before it) when there are none left."""
+    """The packager's side, for a generated draft: every link the model wrote (a URL, a markdown
+    link, a `[link]`-style placeholder) is a placeholder; each becomes the next of the real
+    `links`, or is dropped (with the space before it) when none are left. So a URL the model
+    invented never reaches a draft."""
+    text = _MD_LINK.sub(LINK, text)
+    text = URL.sub(LINK, text)
+    text = _PLACEHOLDER.sub(LINK, text)
     pending = list(links)
 
     def sub(m: re.Match) -> str:
         return (m.group(1) + pending.pop(0)) if pending else ""
 
     out = re.sub(r"(\s?)" + re.escape(LINK), sub, text)
-    return re.sub(r"[ \t]+\n", "\n", out).strip()
+    out = re.sub(r"[ \t]+\n", "\n", out)
+    return re.sub(r"\s*[-:–—]\s*$", "", out.strip()).strip()
 
 
 @dataclass(frozen=True)

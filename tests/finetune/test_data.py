@@ -81,6 +81,11 @@ def test_targets_never_hold_a_url_and_the_packager_can_fill_or_drop_links():
         "Read this https://real.example/1"
     )
     assert fill_links(f"Read this {LINK} now {LINK}") == "Read this now"
+    # a URL the model invents never reaches a draft, however it spells the link
+    invented = "List: [[Link]](https://twitter.com/facebook_post) and https://bit.ly/x - [Link]"
+    assert fill_links(invented) == "List: and"
+    assert not URL.search(fill_links("see www.example.com/a and t.co/b"))
+    assert fill_links("Big news: [link]", ["https://ok.example"]) == "Big news: https://ok.example"
 
 
 def test_a_post_request_names_its_key_terms_platform_and_audience():
