@@ -14,6 +14,8 @@ import os
 import statistics
 import time
 
+from reer_pipeline.layout import DataLayout
+
 WORDS = (
     "the team shipped a small change that made the build twice as fast and people noticed "
     "because every review got shorter and the release notes finally read like a story about "
@@ -62,7 +64,8 @@ def load(name: str):
     if name.startswith("hf-"):
         from reer_pipeline.lm.hf import HFModel
 
-        return HFModel("embedded", dtype={"hf-bf16": "bfloat16", "hf-fp32": "float32"}[name])
+        dtype = {"hf-bf16": "bfloat16", "hf-fp32": "float32"}[name]
+        return HFModel("embedded", dtype=dtype, models_dir=DataLayout.from_env().models)
     from reer_pipeline.lm.mlx_backend import MLXModel
 
     return MLXModel("embedded")

@@ -28,6 +28,7 @@ from reer_pipeline.ingest.warehouse import (
     build_top_posts,
     read_top_posts,
 )
+from reer_pipeline.layout import DataLayout
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.reer.search import SearchConfig, mine
 from reer_pipeline.reer.store import TraceStore
@@ -53,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         posts = top_posts(args.posts, work)
-        lm = load_lm(args.uri)
+        lm = load_lm(args.uri, models_dir=DataLayout.from_env().models)
         store = TraceStore(args.store or work / "traces")
         cfg = SearchConfig(proposer_uri=args.uri, scorer_uri=args.uri)
 

@@ -19,6 +19,7 @@ import argparse
 import statistics
 import time
 
+from reer_pipeline.layout import DataLayout
 from reer_pipeline.lm.base import Usage
 from reer_pipeline.lm.registry import load_lm
 from reer_pipeline.reer.post import PostRef
@@ -118,7 +119,8 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    lm = load_lm(args.uri, **({"dtype": args.dtype} if args.uri.startswith("hf::") else {}))
+    options = {"dtype": args.dtype} if args.uri.startswith("hf::") else {}
+    lm = load_lm(args.uri, models_dir=DataLayout.from_env().models, **options)
     cfg = SearchConfig(
         proposer_uri=args.uri,
         scorer_uri=args.uri,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import threading
 from pathlib import Path
@@ -11,6 +12,69 @@ from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
 
 MIN_SHARED = 8  # shortest common token prefix worth computing once for a group
+
+
+def base_identity(model_dir: str | Path) -> dict:
+    """What identifies a base model's weights: the embedded manifest's sha256, else a hash of the
+    weight files' names, sizes and mtimes (hashing a multi-GB model on every load costs more than
+    it saves)."""
+    import hashlib
+
+    from reer_pipeline.lm.embedded import MANIFEST
+
+    model_dir = Path(model_dir)
+    manifest = model_dir / MANIFEST
+    if manifest.exists():
+        return {"manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
+    files = sorted(model_dir.glob("*.safetensors")) + [model_dir / "config.json"]
+    stats = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files if p.exists()]
+    return {"files_sha256": hashlib.sha256(json.dumps(stats).encode()).hexdigest()}
+
+
+class AdapterError(ValueError):
+    """A LoRA adapter folder that is missing, corrupt, or made for another base model."""
+
+
+def check_adapter(adapter: str | Path, base_path: str | Path) -> dict:
+    """The adapter's card (or {}) once the folder is a peft LoRA adapter trained on the weights
+    in `base_path`; else AdapterError, one line naming the folder."""
+    adapter, base_path = Path(adapter), Path(base_path)
+    if not adapter.is_dir():
+        raise AdapterError(f"adapter folder {adapter} does not exist")
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise AdapterError(f"adapter folder {adapter} has no readable adapter_config.json") from e
+    if config.get("peft_type") != "LORA" or not (adapter / "adapter_model.safetensors").is_file():
+        raise AdapterError(f"adapter folder {adapter} is not a peft LoRA adapter")
+    card = {}
+    if (adapter / "adapter_card.json").is_file():
+        try:
+            card = json.loads((adapter / "adapter_card.json").read_text())
+            want = {k: v for k, v in card["base"].items() if k.endswith("sha256")}
+        except (OSError, ValueError, KeyError, AttributeError) as e:
+            raise AdapterError(f"adapter folder {adapter} has a corrupt adapter_card.json") from e
+        have = base_identity(base_path)
+        if want and want != {k: have.get(k) for k in want}:
+            raise AdapterError(
+                f"adapter folder {adapter} was trained on another base model "
+                f"({card['base'].get('model')}), not {base_path}"
+            )
+    return card
+
+
+def merge_adapter(model, adapter: str | Path, base_path: str | Path):
+    """`model` with the LoRA adapter in `adapter` merged into its weights (no peft wrapper
+    left, so the backend's forward and scoring code run unchanged)."""
+    check_adapter(adapter, base_path)
+    from peft import PeftModel
+
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except Exception as e:  # noqa: BLE001 - one line naming the folder, whatever peft raised
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise AdapterError(f"adapter folder {adapter} does not load onto {base_path}: {msg}") from e
+    return merged
 
 
 def bf16_supported() -> bool:
@@ -154,9 +218,11 @@ class HFModel:
         uri: str | None = None,
         threads: int | None = None,
         models_dir: Path | None = None,
+        adapter: str | None = None,
     ):
         """`threads` (or env REER_TORCH_THREADS) sets torch's intra-op threads for the process;
-        1 avoids spin-wait thrash when the CPU is shared with other busy processes."""
+        1 avoids spin-wait thrash when the CPU is shared with other busy processes.
+        `adapter`: a LoRA adapter folder (peft format) merged into the weights at load."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -172,7 +238,15 @@ class HFModel:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
+        if adapter:
+            self.adapter = str(Path(adapter).expanduser().resolve())
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+            self.model = merge_adapter(model, self.adapter, self.path).to(getattr(torch, dtype))
+        else:
+            self.adapter = None
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.path, dtype=getattr(torch, dtype)
+            )
         self.model.eval()
         self.token_budget = token_budget
         self.capabilities = Capabilities(

@@ -23,12 +23,15 @@ class MLXModel:
         token_budget: int = 2048,
         uri: str | None = None,
         models_dir: Path | None = None,
+        adapter: str | None = None,
     ):
+        """`adapter`: a LoRA adapter folder in mlx-lm's format (`mlx_lm.lora --adapter-path`)."""
         from mlx_lm import load
 
         self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"mlx::{model}"
-        self.model, self.tokenizer = load(self.path)
+        self.adapter = adapter
+        self.model, self.tokenizer = load(self.path, adapter_path=adapter)
         self.token_budget = token_budget
         self.capabilities = Capabilities(
             generate=True, score=True, chat=True, n_per_call=False, constrained=True

@@ -3,7 +3,9 @@
 URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
 overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
 `anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
-A provider is one entry of `PROVIDERS`. Local models are loaded once per process.
+A provider is one entry of `PROVIDERS`. A local model may carry a LoRA adapter folder:
+`hf::<model>+adapter=<dir>` (also `local+adapter=<dir>`, `mlx::<model>+adapter=<dir>`).
+Local models are loaded once per process.
 """
 
 from __future__ import annotations
@@ -59,11 +61,25 @@ def default_local_backend() -> str:
     return "mlx" if apple else "hf"
 
 
+ADAPTER_SEP = "+adapter="
+
+
+def split_adapter(model: str) -> tuple[str, str | None]:
+    """`(base model, adapter dir or None)` of a local model spec `<model>[+adapter=<dir>]`."""
+    base, sep, adapter = model.partition(ADAPTER_SEP)
+    if sep and not adapter.strip():
+        raise ValueError(f"{model!r}: `+adapter=` needs a folder")
+    return base, (adapter.strip() or None)
+
+
 def parse_uri(uri: str) -> tuple[str, str, str | None]:
-    """`(scheme, model, base_url)`; `local`/`embedded` resolve to the default local backend."""
+    """`(scheme, model, base_url)`; `local`/`embedded` resolve to the default local backend.
+
+    For a local scheme `model` may end in `+adapter=<dir>` (see `split_adapter`)."""
     uri = uri.strip()
-    if uri in ("local", "embedded"):
-        return default_local_backend(), "embedded", None
+    head, sep, adapter = uri.partition(ADAPTER_SEP)
+    if head in ("local", "embedded"):
+        return default_local_backend(), "embedded" + sep + adapter, None
     scheme, sep, rest = uri.partition("::")
     if not sep or not rest:
         raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")
@@ -74,6 +90,10 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
         if not sep or not base_url or not model:
             raise ValueError(f"{uri!r}: expected {scheme}::<base_url>::<model>")
         return scheme, model, base_url
+    if ADAPTER_SEP in rest:
+        if not PROVIDERS[scheme].local:
+            raise ValueError(f"{uri!r}: only local models (hf, mlx) take an adapter")
+        split_adapter(rest)
     return scheme, rest, None
 
 
@@ -86,7 +106,9 @@ def build_lm(uri: str, models_dir: Path | None = None, key_env: str | None = Non
     module, name = provider.backend.split(":")
     cls = getattr(importlib.import_module(module), name)
     if provider.local:
-        return cls(model, uri=f"{scheme}::{model}", models_dir=models_dir, **options)
+        base, adapter = split_adapter(model)
+        uri = f"{scheme}::{model}"
+        return cls(base, uri=uri, models_dir=models_dir, adapter=adapter, **options)
     if key_env:
         if not os.environ.get(key_env):
             raise ValueError(f"{key_env} is not set: {scheme}::{model} needs an API key")
@@ -97,15 +119,28 @@ def build_lm(uri: str, models_dir: Path | None = None, key_env: str | None = Non
 
 
 def load_lm(uri: str, **options) -> LanguageModel:
-    """The backend for `uri`; local models are cached per process (per URI and options)."""
+    """The backend for `uri`; local models are cached per process (per URI and options, and for
+    an adapter per version of its folder, so a retrained adapter is loaded again)."""
     scheme, model, _ = parse_uri(uri)
     if not PROVIDERS[scheme].local:
         return build_lm(uri, **options)
     key = f"{scheme}::{model}|{sorted((k, str(v)) for k, v in options.items())}"
+    key += f"|{_adapter_version(model)}"
     with _lock:
         if key not in _cache:
             _cache[key] = build_lm(f"{scheme}::{model}", **options)
         return _cache[key]
+
+
+def _adapter_version(model: str) -> str:
+    _, adapter = split_adapter(model)
+    if not adapter:
+        return ""
+    try:
+        st = os.stat(os.path.join(os.path.expanduser(adapter), "adapter_config.json"))
+        return f"{st.st_ino}:{st.st_mtime_ns}"
+    except OSError:
+        return "missing"
 
 
 def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str]:

@@ -1,0 +1,316 @@
+"""Training examples for the author model, from one account's posts and REER traces.
+
+Posts are split by time with the tuning split rule (`optimize.data.split_sizes`: oldest 60% train,
+20% validation, newest 20% test, ordered by created_at then post_id). Two kinds of example, both
+chat messages `[user: request, assistant: target]` with the loss on the target only:
+
+* `trace`: a kept REER trace of a post (DeepWriter format): the request x as the prompt,
+  `<think>z</think><answer>y</answer>` as the target, under `THINK_SYSTEM`;
+* `post`: any other original post: a request built without a model call (the post's key terms,
+  the platform, the audience) as the prompt, the post as the target.
+
+Links and media URLs in targets become `LINK` so the model never learns to invent a URL; the
+packager fills the placeholders with real links or drops them (`fill_links`).
+The JSONL files (`train.jsonl`, `valid.jsonl`, `test.jsonl`) are the chat format that both the
+torch trainer here and `mlx_lm.lora --mask-prompt` read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from reer_pipeline.optimize.data import split_sizes
+from reer_pipeline.platforms import PLATFORMS
+
+LINK = "[link]"
+URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:pic\.twitter\.com|t\.co|bit\.ly|lnkd\.in)/\S+", re.I)
+_LINK_RUN = re.compile(re.escape(LINK) + r"(?:\s*" + re.escape(LINK) + r")+")
+THINK_SYSTEM = (
+    "Think about how to write the post inside <think></think>, then write the post inside "
+    "<answer></answer>."
+)
+FRACTIONS = (0.2, 0.2)  # (validation, test), as tuning
+SPLITS = ("train", "valid", "test")
+_TERM = re.compile(r"(?u)[#@]?\b\w[\w']+\b")
+
+
+def replace_links(text: str) -> str:
+    """`text` with every link or media URL replaced by `LINK` (a run of them by one)."""
+    return _LINK_RUN.sub(LINK, URL.sub(LINK, text)).strip()
+
+
+_MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
+_PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
+
+
+def fill_links(text: str, links: Sequence[str] = ()) -> str:
+    """The packager's side, for a generated draft: every link the model wrote (a URL, a markdown
+    link, a `[link]`-style placeholder) is a placeholder; each becomes the next of the real
+    `links`, or is dropped (with the space before it) when none are left. So a URL the model
+    invented never reaches a draft."""
+    text = _MD_LINK.sub(LINK, text)
+    text = URL.sub(LINK, text)
+    text = _PLACEHOLDER.sub(LINK, text)
+    pending = list(links)
+
+    def sub(m: re.Match) -> str:
+        return (m.group(1) + pending.pop(0)) if pending else ""
+
+    out = re.sub(r"(\s?)" + re.escape(LINK), sub, text)
+    out = re.sub(r"[ \t]+\n", "\n", out)
+    return re.sub(r"\s*[-:–—]\s*$", "", out.strip()).strip()
+
+
+@dataclass(frozen=True)
+class Example:
+    """One chat example; `messages[-1]` is the assistant target."""
+
+    messages: list[dict[str, str]]
+    source: str  # "trace" | "post"
+    post_id: str
+    created_at: str
+
+    @property
+    def request(self) -> str:
+        return self.messages[-2]["content"]
+
+    @property
+    def target(self) -> str:
+        return self.messages[-1]["content"]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExampleSplits:
+    train: list[Example]
+    valid: list[Example]
+    test: list[Example]
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> posts left out
+    bounds: dict[str, list[str]] = field(default_factory=dict)  # split -> [first, last] time
+
+    def split(self, name: str) -> list[Example]:
+        return {"train": self.train, "valid": self.valid, "test": self.test}[name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Examples per split and source, e.g. {"train": {"trace": 12, "post": 1600}}."""
+        return {s: dict(Counter(e.source for e in self.split(s))) for s in SPLITS}
+
+    def sizes(self) -> dict[str, int]:
+        return {s: len(self.split(s)) for s in SPLITS}
+
+
+# ---- requests without a model call --------------------------------------------------------------
+def platform_display(platform: str) -> str:
+    p = PLATFORMS.get(str(platform).lower())
+    return p.display if p else str(platform).capitalize()
+
+
+def post_request(platform: str, author: str, terms: Sequence[str]) -> str:
+    """The request of a post example: its key terms, the platform and the audience."""
+    topic = ", ".join(terms) if terms else "what is on your mind"
+    name = platform_display(platform)
+    article = "an" if name[:1].upper() in "AEIOX" else "a"
+    return f"Write {article} {name} post about {topic} for people who follow {author}."
+
+
+class KeyTerms:
+    """Up to `k` TF-IDF key terms of a post (fit on the training posts only), in the order they
+    appear in the post and as the post spells them."""
+
+    def __init__(self, train_texts: Sequence[str], k: int = 4):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.k = k
+        self.vec = TfidfVectorizer(
+            stop_words="english", token_pattern=_TERM.pattern, sublinear_tf=True, min_df=1
+        )
+        try:
+            self.vec.fit([_plain(t) for t in train_texts])
+            self.vocab = self.vec.vocabulary_
+        except ValueError:  # nothing but stop words
+            self.vocab = {}
+
+    def __call__(self, text: str) -> list[str]:
+        plain = _plain(text)
+        if not self.vocab:
+            return []
+        row = self.vec.transform([plain]).tocoo()
+        names = self.vec.get_feature_names_out()
+        best = sorted(zip(row.data, row.col, strict=True), key=lambda x: (-x[0], names[x[1]]))
+        chosen = [names[c] for _, c in best[: self.k] if not names[c].isdigit()]
+        found = []
+        for term in chosen:
+            m = re.search(r"(?<![\w#@])" + re.escape(term) + r"(?!\w)", plain, re.I)
+            if m:
+                found.append((m.start(), m.group(0)))
+        return [t for _, t in sorted(found)]
+
+
+def _plain(text: str) -> str:
+    return URL.sub(" ", text)
+
+
+# ---- the split ----------------------------------------------------------------------------------
+def _key(p: dict) -> tuple[str, str]:
+    return (str(p["created_at"]), str(p["post_id"]))
+
+
+def time_split(posts: Sequence[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Posts oldest first, cut into train | valid | test by the tuning rule."""
+    ordered = sorted(posts, key=_key)
+    n_train, n_val, _ = split_sizes(len(ordered), FRACTIONS)
+    return ordered[:n_train], ordered[n_train : n_train + n_val], ordered[n_train + n_val :]
+
+
+def tuning_holdout_ids(top_posts: Sequence[dict], max_examples: int = 60) -> set[str]:
+    """Post ids that tuning (`optimize.data.build_splits`) holds out for validation and test:
+    excluded from training here so the tuned program is never tested on posts the adapter saw."""
+    ordered = sorted(top_posts, key=_key)[-max_examples:]
+    n_train, _, _ = split_sizes(len(ordered), FRACTIONS)
+    return {str(p["post_id"]) for p in ordered[n_train:]}
+
+
+def _trace_x(trace: dict) -> str:
+    x = trace.get("x")
+    if isinstance(x, dict):
+        return str(x.get("text") or "")
+    return str(x or "")
+
+
+def trace_target(z: str, y: str) -> str:
+    return f"<think>\n{z.strip()}\n</think>\n<answer>\n{replace_links(y)}\n</answer>"
+
+
+def build_examples(
+    posts: Iterable[dict],
+    traces: Iterable[dict] = (),
+    exclude_ids: Collection[str] = (),
+    min_chars: int = 20,
+    key_terms: int = 4,
+) -> ExampleSplits:
+    """Examples from one account's posts and traces, split by time.
+
+    `posts`: rows of the `posts` table for ONE account (post_id, platform, author, text,
+    created_at; rows with `is_original` false are left out when the column is there).
+    `traces`: TraceStore records (x, trajectory, y, post_id, kept); only kept traces whose post
+    is in the same split are used. `exclude_ids`: posts never used in train or valid (for
+    example `tuning_holdout_ids(top_posts)`). Test examples are all `post` examples, so the
+    held-out perplexity compares models on the same requests.
+    """
+    rows = [dict(p) for p in posts]
+    accounts = {(str(p["platform"]), str(p["author"])) for p in rows}
+    if len(accounts) > 1:
+        raise ValueError(f"build_examples takes one account's posts, got {sorted(accounts)}")
+    skipped: Counter = Counter()
+    originals = []
+    for p in rows:
+        if p.get("is_original") is False:
+            skipped["not original"] += 1
+        elif len(replace_links(str(p.get("text") or "")).replace(LINK, "").strip()) < min_chars:
+            skipped["too short without links"] += 1
+        else:
+            originals.append(p)
+    train, valid, test = time_split(originals)
+    kept = {}
+    for t in traces:
+        if t.get("kept") and t.get("trajectory") and _trace_x(t):
+            kept.setdefault(str(t["post_id"]), t)
+    terms = KeyTerms([p["text"] for p in train], k=key_terms)
+    exclude = {str(i) for i in exclude_ids}
+
+    def example(p: dict, allow_trace: bool) -> Example:
+        pid, when = str(p["post_id"]), str(p["created_at"])
+        t = kept.get(pid) if allow_trace else None
+        text = p["text"]
+        if t is not None:
+            messages = [
+                {"role": "system", "content": THINK_SYSTEM},
+                {"role": "user", "content": _trace_x(t)},
+                {"role": "assistant", "content": trace_target(t["trajectory"], t.get("y") or text)},
+            ]
+            return Example(messages, "trace", pid, when)
+        request = post_request(p["platform"], p["author"], terms(p["text"]))
+        messages = [
+            {"role": "user", "content": request},
+            {"role": "assistant", "content": replace_links(p["text"])},
+        ]
+        return Example(messages, "post", pid, when)
+
+    out = {}
+    for name, split in (("train", train), ("valid", valid)):
+        use = [p for p in split if str(p["post_id"]) not in exclude]
+        skipped["held out for tuning"] += len(split) - len(use)
+        out[name] = [example(p, allow_trace=True) for p in use]
+    out["test"] = [example(p, allow_trace=False) for p in test]
+    skipped = Counter({k: v for k, v in skipped.items() if v})
+    bounds = {
+        n: [str(s[0]["created_at"]), str(s[-1]["created_at"])] if s else []
+        for n, s in (("train", train), ("valid", valid), ("test", test))
+    }
+    return ExampleSplits(out["train"], out["valid"], out["test"], dict(skipped), bounds)
+
+
+# ---- files --------------------------------------------------------------------------------------
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
+    """`train.jsonl`, `valid.jsonl`, `test.jsonl` (one example a line) and `manifest.json` in
+    `out_dir`, each written atomically; returns {split: sha256 of its file}."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for name in SPLITS:
+        blob = "".join(
+            json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits.split(name)
+        ).encode()
+        _atomic_write(out_dir / f"{name}.jsonl", blob)
+        hashes[name] = hashlib.sha256(blob).hexdigest()
+    manifest = {
+        "sha256": hashes,
+        "counts": splits.counts(),
+        "sizes": splits.sizes(),
+        "skipped": splits.skipped,
+        "bounds": splits.bounds,
+    }
+    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    return hashes
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                out.append(
+                    Example(
+                        list(d["messages"]),
+                        d.get("source", "post"),
+                        str(d.get("post_id", "")),
+                        str(d.get("created_at", "")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{i}: not a chat example ({e})") from e
+    return out
+
+
+def read_splits(examples_dir: Path) -> ExampleSplits:
+    d = Path(examples_dir)
+    parts = {n: read_jsonl(d / f"{n}.jsonl") if (d / f"{n}.jsonl").exists() else [] for n in SPLITS}
+    return ExampleSplits(parts["train"], parts["valid"], parts["test"])

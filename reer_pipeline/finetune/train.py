@@ -1,0 +1,564 @@
+"""LoRA training of a local causal LM on chat examples (peft on torch), resumable.
+
+One run: examples -> token ids (loss on the assistant target only) -> length-bucketed batches
+under a token budget (a deterministic plan from the seed, so a resumed run replays the same
+order) -> AdamW on the LoRA weights, warmup then cosine decay, bf16 autocast where the CPU has
+bf16 -> validation loss every `eval_every` steps, early stopping, the best weights kept.
+
+A checkpoint (LoRA weights, optimizer, scheduler, RNG, step, loss log) is written atomically
+every `save_every` steps under `<out_dir's parent>/.<out_dir name>.work/<run key>/`; a run with
+the same inputs resumes from the newest one. The finished adapter folder (peft files, the card
+`adapter_card.json`, `loss_curve.png`) replaces `out_dir` atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
+from reer_pipeline.lm.hf import base_identity
+
+CARD = "adapter_card.json"
+CURVE = "loss_curve.png"
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+CARD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = TARGETS
+    learning_rate: float = 3e-4
+    warmup_frac: float = 0.05
+    min_lr_frac: float = 0.1
+    weight_decay: float = 0.0
+    epochs: float = 1.0
+    batch_tokens: int = 2048  # padded tokens per batch (memory bound: activations scale with it)
+    max_batch: int = 32  # examples per batch at most
+    max_len: int = 512  # longer examples are left out
+    eval_every: int = 25  # steps between validation losses
+    save_every: int = 10  # steps between checkpoints
+    patience: int = 3  # evaluations without improvement before stopping
+    min_delta: float = 0.002
+    max_val_examples: int = 256
+    min_train_examples: int = 32
+    precision: str = "auto"  # auto (bf16 autocast when the CPU has it) | bf16 | fp32
+    share_prefix: bool = True  # compute a batch's common leading tokens once
+    threads: int | None = None
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many steps (budgets, tests)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["target_modules"] = list(self.target_modules)
+        return d
+
+    def run_dict(self) -> dict:
+        """What defines the run (threads and checkpoint spacing do not)."""
+        return {k: v for k, v in self.as_dict().items() if k not in ("threads", "save_every")}
+
+
+@dataclass
+class Progress:
+    step: int
+    total_steps: int
+    train_loss: float
+    val_loss: float | None
+    elapsed_s: float
+    tokens_per_s: float
+    eta_s: float | None
+
+
+@dataclass
+class AdapterResult:
+    adapter_dir: Path
+    card: dict
+    steps: int
+    best_step: int
+    stop_reason: str
+    resumed_from_step: int
+    train_losses: list[tuple[int, float]] = field(default_factory=list)
+    val_losses: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"hf::{self.card['base']['model']}+adapter={self.adapter_dir}"
+
+
+class TrainingStopped(RuntimeError):
+    """Raised by an `on_progress` callback to stop a run (its last checkpoint stays)."""
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def examples_hash(examples: Sequence[Example]) -> str:
+    return _sha([e.to_json() for e in examples])
+
+
+def versions() -> dict:
+    import peft
+    import torch
+    import transformers
+
+    import reer_pipeline
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "reer_pipeline": getattr(reer_pipeline, "__version__", "0.1.0"),
+    }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _atomic_dir(tmp: Path, dst: Path) -> None:
+    """Move the finished folder `tmp` to `dst`, replacing an older one."""
+    old = dst.with_name(f".{dst.name}.old{os.getpid()}")
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tokenize(tok, examples: Sequence[Example], max_len: int) -> tuple[list, int]:
+    """(list of (ids, target start), number left out for length) with the model's chat template."""
+    from reer_pipeline.lm.hf import encode_pairs
+
+    prefixes = [
+        tok.apply_chat_template(e.messages[:-1], tokenize=False, add_generation_prompt=True)
+        for e in examples
+    ]
+    targets = [e.target + tok.eos_token for e in examples]
+    seqs, starts = encode_pairs(tok, prefixes, targets)
+    out = [(s, st) for s, st in zip(seqs, starts, strict=True) if len(s) <= max_len]
+    return out, len(seqs) - len(out)
+
+
+def plan_epoch(lengths: Sequence[int], cfg: TrainConfig, epoch: int) -> list[list[int]]:
+    """Batches of example indices for one epoch: shuffled, then sorted by length within windows
+    of ~50 batches so each batch pads little, cut under `batch_tokens`, then shuffled again."""
+    rng = random.Random(cfg.seed * 1000 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = max(1, 50 * cfg.batch_tokens // max(1, int(sum(lengths) / max(1, len(lengths)))))
+    batches: list[list[int]] = []
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w : w + window], key=lambda i: lengths[i])
+        cur, width = [], 0
+        for i in chunk:
+            wnew = max(width, lengths[i])
+            if cur and (wnew * (len(cur) + 1) > cfg.batch_tokens or len(cur) >= cfg.max_batch):
+                batches.append(cur)
+                cur, wnew = [], lengths[i]
+            cur.append(i)
+            width = wnew
+        if cur:
+            batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+def shared_prefix_len(items) -> int:
+    """Leading tokens every sequence of the batch shares, kept short of the first target token
+    (the chat template's system prompt and request opening: ~40% of a short post example)."""
+    from reer_pipeline.lm.hf import _lcp
+
+    if len(items) < 2:
+        return 0
+    return max(0, min(_lcp([s for s, _ in items]), min(st for _, st in items) - 1))
+
+
+def _collate(items, pad_id: int, shared: int = 0):
+    """Right-padded suffixes after `shared` tokens, their attention mask over prefix + suffix,
+    and the (row, column, token) of every target token in suffix coordinates."""
+    import torch
+
+    width = max(len(s) - shared for s, _ in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(items), shared + width), dtype=torch.long)
+    mask[:, :shared] = 1
+    rows, cols, targets = [], [], []
+    for r, (s, start) in enumerate(items):
+        ids[r, : len(s) - shared] = torch.tensor(s[shared:])
+        mask[r, shared : len(s)] = 1
+        for t in range(start, len(s)):
+            rows.append(r)
+            cols.append(t - 1 - shared)
+            targets.append(s[t])
+    return ids, mask, torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
+
+
+def batch_loss(model, items, pad_id: int, autocast: bool, share_prefix: bool = True):
+    """Summed cross-entropy over target tokens, their count, and the batch's example tokens.
+
+    The output head runs on target positions only. With `share_prefix` the batch's common
+    leading tokens run once and their keys/values are repeated for every row (gradients flow
+    back through the repeat), so the template's fixed preamble is not computed per example."""
+    import torch
+
+    shared = shared_prefix_len(items) if share_prefix else 0
+    ids, mask, rows, cols, targets = _collate(items, pad_id, shared)
+    causal = model.get_base_model()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        if shared:
+            head = torch.tensor([items[0][0][:shared]])
+            cache = causal.model(input_ids=head, use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(items))
+            pos = torch.arange(shared, shared + ids.shape[1]).expand(len(items), -1)
+            hidden = causal.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+        else:
+            hidden = causal.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        logits = causal.get_output_embeddings()(hidden[rows, cols])
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+    return loss, len(targets), sum(len(s) for s, _ in items)
+
+
+def eval_loss(model, data, pad_id: int, autocast: bool, budget: int, share: bool = True) -> float:
+    import torch
+
+    model.eval()
+    total, n = 0.0, 0
+    order = sorted(range(len(data)), key=lambda i: len(data[i][0]))
+    with torch.no_grad():
+        i = 0
+        while i < len(order):
+            width, j = 0, i
+            while j < len(order) and max(width, len(data[order[j]][0])) * (j - i + 1) <= budget:
+                width = max(width, len(data[order[j]][0]))
+                j += 1
+            j = max(j, i + 1)
+            batch = [data[o] for o in order[i:j]]
+            loss, k, _ = batch_loss(model, batch, pad_id, autocast, share)
+            total, n = total + float(loss), n + k
+            i = j
+    model.train()
+    return total / max(1, n)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Multiplier of the learning rate at `step` (0-based): linear warmup, cosine decay."""
+    warm = max(1, int(total * cfg.warmup_frac))
+    if step < warm:
+        return (step + 1) / warm
+    frac = (step - warm) / max(1, total - warm)
+    return cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+# ---- checkpoints ----------------------------------------------------------------------------
+def _lora_state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = work / f".ckpt-{step:06d}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(_lora_state(model), str(tmp / "lora.safetensors"))
+    if best:
+        save_file(best, str(tmp / "best.safetensors"))
+    torch.save(
+        {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "optim.pt"
+    )
+    (tmp / "state.json").write_text(json.dumps(state))
+    final = work / f"ckpt-{step:06d}"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in sorted(work.glob("ckpt-*"))[:-2]:  # keep the newest two
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(work: Path) -> Path | None:
+    for ckpt in sorted(work.glob("ckpt-*"), reverse=True):
+        if all((ckpt / n).exists() for n in ("lora.safetensors", "optim.pt", "state.json")):
+            return ckpt
+    return None
+
+
+def load_checkpoint(ckpt: Path, model, opt) -> tuple[dict, dict]:
+    import torch
+    from safetensors.torch import load_file
+
+    lora = load_file(str(ckpt / "lora.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for k, v in lora.items():
+            params[k].copy_(v)
+    extra = torch.load(ckpt / "optim.pt", weights_only=False)
+    opt.load_state_dict(extra["optimizer"])
+    torch.set_rng_state(extra["torch_rng"])
+    best = load_file(str(ckpt / "best.safetensors")) if (ckpt / "best.safetensors").exists() else {}
+    return json.loads((ckpt / "state.json").read_text()), best
+
+
+# ---- the run --------------------------------------------------------------------------------
+def _use_bf16(precision: str) -> bool:
+    from reer_pipeline.lm.hf import bf16_supported
+
+    if precision == "fp32":
+        return False
+    if precision == "bf16":
+        return True
+    return bf16_supported()
+
+
+def train_adapter(
+    examples: ExampleSplits | Path | str,
+    base: str | Path,
+    out_dir: Path,
+    config: TrainConfig | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    work_dir: Path | None = None,
+    models_dir: Path | None = None,
+) -> AdapterResult:
+    """Train a LoRA adapter of `base` (`embedded`, a local HF model folder, or `hf::<that>`)
+    on `examples` (an `ExampleSplits` or a folder of train/valid JSONL files) into `out_dir`.
+
+    Raises ValueError when there are too few training examples (no adapter is written).
+    `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
+    inputs resumes from the last checkpoint.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reer_pipeline.lm.embedded import resolve_model_path
+
+    cfg = config or TrainConfig()
+    splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
+    if len(splits.train) < cfg.min_train_examples:
+        raise ValueError(
+            f"too few training examples: {len(splits.train)} (need >= {cfg.min_train_examples})"
+        )
+    if not splits.valid:
+        raise ValueError("no validation examples: early stopping needs a validation split")
+    base_name = str(base).removeprefix("hf::")
+    model_dir = Path(resolve_model_path(base_name, models_dir))
+    out_dir = Path(out_dir).resolve()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    train, too_long = tokenize(tok, splits.train, cfg.max_len)
+    valid, _ = tokenize(tok, splits.valid[: cfg.max_val_examples], cfg.max_len)
+    if len(train) < cfg.min_train_examples or not valid:
+        raise ValueError(
+            f"too few training examples within {cfg.max_len} tokens: {len(train)} "
+            f"(need >= {cfg.min_train_examples}); validation: {len(valid)}"
+        )
+    data_hashes = {"train": examples_hash(splits.train), "valid": examples_hash(splits.valid)}
+    identity = {"model": base_name, **base_identity(model_dir)}
+    run_key = _sha({"base": identity, "data": data_hashes, "config": cfg.run_dict()})[:16]
+    work = Path(work_dir or out_dir.with_name(f".{out_dir.name}.work")) / run_key
+    work.mkdir(parents=True, exist_ok=True)
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    lora = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    autocast = _use_bf16(cfg.precision)
+
+    lengths = [len(s) for s, _ in train]
+    n_epochs = max(1, math.ceil(cfg.epochs))
+    plans = [plan_epoch(lengths, cfg, e) for e in range(n_epochs)]
+    flat = [b for plan in plans for b in plan]
+    total = max(1, round(len(plans[0]) * cfg.epochs)) if cfg.epochs < n_epochs else len(flat)
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+
+    state = {
+        "step": 0,
+        "train_losses": [],
+        "val_losses": [],
+        "best_val": None,
+        "best_step": 0,
+        "bad_evals": 0,
+        "tokens": 0,
+        "target_tokens": 0,
+        "train_s": 0.0,
+        "stop_reason": None,
+    }
+    best: dict = {}
+    resumed = 0
+    ckpt = latest_checkpoint(work)
+    if ckpt is not None:
+        state, best = load_checkpoint(ckpt, model, opt)
+        resumed = state["step"]
+    sched = torch.optim.lr_scheduler.LambdaLR(  # resumed: the next step's rate
+        opt, lambda s: lr_at(s, total, cfg), last_epoch=state["step"] - 1
+    )
+
+    t_start = time.perf_counter()
+    if state["step"] == 0:
+        v = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
+        state["val_losses"].append([0, v])
+        state["best_val"] = v
+        best = _lora_state(model)  # the untrained adapter (the base model) until one beats it
+    while state["step"] < total and state["stop_reason"] is None:
+        batch = flat[state["step"]]
+        t0 = time.perf_counter()
+        items = [train[i] for i in batch]
+        loss_sum, n_target, n_tok = batch_loss(model, items, pad_id, autocast, cfg.share_prefix)
+        (loss_sum / n_target).backward()
+        batch_mean = float(loss_sum.detach()) / n_target
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        state["train_s"] += time.perf_counter() - t0
+        state["step"] += 1
+        step = state["step"]
+        state["tokens"] += n_tok
+        state["target_tokens"] += n_target
+        state["train_losses"].append([step, batch_mean])
+        val = None
+        if step % cfg.eval_every == 0 or step == total:
+            val = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
+            state["val_losses"].append([step, val])
+            if val < state["best_val"] - cfg.min_delta:
+                state["best_val"], state["best_step"], state["bad_evals"] = val, step, 0
+                best = _lora_state(model)
+            else:
+                state["bad_evals"] += 1
+                if state["bad_evals"] >= cfg.patience:
+                    state["stop_reason"] = "early_stopped"
+        if step % cfg.save_every == 0 or state["stop_reason"] or step == total:
+            save_checkpoint(work, step, model, opt, state, best)
+        if on_progress is not None:
+            rate = state["tokens"] / max(1e-9, state["train_s"])
+            left = (total - step) * state["train_s"] / step if step - resumed > 0 else None
+            on_progress(Progress(step, total, batch_mean, val, state["train_s"], rate, left))
+    state["stop_reason"] = state["stop_reason"] or (
+        "max_steps" if cfg.max_steps is not None and total == cfg.max_steps else "epochs_done"
+    )
+    wall = time.perf_counter() - t_start
+
+    # the adapter: the best weights by validation loss (the base itself scores as step 0)
+    if best:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for k, v in best.items():
+                params[k].copy_(v)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp))
+    card = {
+        "card_version": CARD_VERSION,
+        "base": {**identity, "path": str(model_dir)},
+        "config": cfg.as_dict(),
+        "run_key": run_key,
+        "data": {
+            "sha256": data_hashes,
+            "sizes": splits.sizes(),
+            "counts": splits.counts(),
+            "skipped": splits.skipped,
+            "bounds": splits.bounds,
+            "train_used": len(train),
+            "train_too_long": too_long,
+        },
+        "steps": state["step"],
+        "total_steps": total,
+        "best_step": state["best_step"],
+        "best_val_loss": state["best_val"],
+        "stop_reason": state["stop_reason"],
+        "resumed_from_step": resumed,
+        "train_losses": state["train_losses"],
+        "val_losses": state["val_losses"],
+        "train_tokens": state["tokens"],
+        "target_tokens": state["target_tokens"],
+        "train_seconds": round(state["train_s"], 2),
+        "wall_seconds_this_call": round(wall, 2),
+        "tokens_per_s": round(state["tokens"] / max(1e-9, state["train_s"]), 1),
+        "precision": "bf16-autocast" if autocast else "fp32",
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "versions": versions(),
+    }
+    (tmp / CARD).write_text(json.dumps(card, indent=1))
+    write_loss_curve(card, tmp / CURVE)
+    _atomic_dir(tmp, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return AdapterResult(
+        out_dir,
+        card,
+        state["step"],
+        state["best_step"],
+        state["stop_reason"],
+        resumed,
+        [tuple(x) for x in state["train_losses"]],
+        [tuple(x) for x in state["val_losses"]],
+    )
+
+
+def write_loss_curve(card: dict, path: Path) -> Path:
+    """PNG of the training loss per step (and its running mean) and the validation loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    tr = card.get("train_losses") or []
+    if tr:
+        xs, ys = zip(*tr, strict=True)
+        ax.plot(xs, ys, color="#9bb", lw=0.8, label="train (batch)")
+        k = max(1, min(10, len(ys) // 4))  # steps the running mean spans
+        ema, run = [], ys[0]
+        for y in ys:
+            run = run + (y - run) * (1 / k)
+            ema.append(run)
+        ax.plot(xs, ema, color="#077", lw=1.5, label="train (running mean)")
+    va = card.get("val_losses") or []
+    if va:
+        xs, ys = zip(*va, strict=True)
+        ax.plot(xs, ys, "o-", color="#c50", lw=1.5, ms=3, label="validation")
+    if card.get("best_step"):
+        ax.axvline(card["best_step"], color="#c50", ls=":", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats / target token)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,164 @@
+"""Training examples: the tuning time split, trace and post examples, no URL in any target."""
+
+import json
+
+import pytest
+
+from reer_pipeline.finetune.data import (
+    LINK,
+    THINK_SYSTEM,
+    URL,
+    build_examples,
+    fill_links,
+    read_splits,
+    replace_links,
+    tuning_holdout_ids,
+    write_jsonl,
+)
+from reer_pipeline.optimize.data import split_sizes
+
+
+def models():
+    """The models folder the embedded model is converted into."""
+    from reer_pipeline.layout import DataLayout
+
+    return DataLayout.from_env().models
+
+
+TOPICS = ["rust compilers", "garden tomatoes", "marathon training", "coffee roasting"]
+
+
+def post(i: int, **kw) -> dict:
+    topic = TOPICS[i % len(TOPICS)]
+    return {
+        "post_id": f"p{i:03d}",
+        "platform": "x",
+        "author": "ada",
+        "text": f"Day {i}: notes on {topic} and why it matters https://t.co/abc{i} "
+        f"pic.twitter.com/x{i}",
+        "created_at": f"2024-{1 + i // 28:02d}-{1 + i % 28:02d} 10:00:00",
+        "is_original": True,
+        **kw,
+    }
+
+
+def trace(i: int, kept: bool = True) -> dict:
+    return {
+        "post_id": f"p{i:03d}",
+        "x": {"text": f"Write an X post about topic {i} for developers."},
+        "trajectory": f"I will open with the day number {i}.\n\nThen I will explain why.",
+        "y": post(i)["text"],
+        "kept": kept,
+    }
+
+
+def test_the_split_is_the_tuning_rule_by_time():
+    posts = [post(i) for i in range(50)][::-1]  # newest first on purpose
+    s = build_examples(posts)
+    assert (len(s.train), len(s.valid), len(s.test)) == split_sizes(50, (0.2, 0.2))
+    times = lambda split: [e.created_at for e in split]  # noqa: E731
+    assert max(times(s.train)) < min(times(s.valid))
+    assert max(times(s.valid)) < min(times(s.test))
+    assert s.bounds["test"][1] == max(p["created_at"] for p in posts)
+
+
+def test_kept_traces_become_deepwriter_examples_and_test_posts_stay_plain():
+    posts = [post(i) for i in range(50)]
+    traces = [trace(i) for i in (1, 2, 35, 45)] + [trace(3, kept=False)]
+    s = build_examples(posts, traces)
+    by_id = {e.post_id: e for e in s.train + s.valid + s.test}
+    t = by_id["p001"]
+    assert t.source == "trace" and t.messages[0] == {"role": "system", "content": THINK_SYSTEM}
+    assert t.request == "Write an X post about topic 1 for developers."
+    assert t.target.startswith("<think>\nI will open with the day number 1.")
+    assert "</think>\n<answer>\n" in t.target and t.target.endswith("</answer>")
+    assert by_id["p003"].source == "post"  # a trace that was not kept is not used
+    assert by_id["p035"].source == "trace"  # validation posts keep their traces
+    assert {e.source for e in s.test} == {"post"}  # 45 is a test post: request -> post
+    assert s.counts()["train"] == {"trace": 2, "post": len(s.train) - 2}
+
+
+def test_targets_never_hold_a_url_and_the_packager_can_fill_or_drop_links():
+    s = build_examples([post(i) for i in range(30)], [trace(2)])
+    for e in s.train + s.valid + s.test:
+        assert not URL.search(e.target), e.target
+        assert not URL.search(e.request) and "abc" not in e.request
+    assert s.train[0].target.endswith(LINK) and f"{LINK} {LINK}" not in s.train[0].target
+    assert replace_links("see https://a.b/c and www.x.org/y") == f"see {LINK} and {LINK}"
+    assert fill_links(f"Read this {LINK}", ["https://real.example/1"]) == (
+        "Read this https://real.example/1"
+    )
+    assert fill_links(f"Read this {LINK} now {LINK}") == "Read this now"
+    # a URL the model invents never reaches a draft, however it spells the link
+    invented = "List: [[Link]](https://twitter.com/facebook_post) and https://bit.ly/x - [Link]"
+    assert fill_links(invented) == "List: and"
+    assert not URL.search(fill_links("see www.example.com/a and t.co/b"))
+    assert fill_links("Big news: [link]", ["https://ok.example"]) == "Big news: https://ok.example"
+
+
+def test_a_post_request_names_its_key_terms_platform_and_audience():
+    s = build_examples([post(i) for i in range(30)])
+    e = s.train[4]
+    assert e.request.startswith("Write an X (Twitter) post about ")
+    assert e.request.endswith(" for people who follow ada.")
+    terms = e.request.removeprefix("Write an X (Twitter) post about ").split(" for people")[0]
+    assert terms and all(t.lower() in e.target.lower() for t in terms.split(", "))
+
+
+def test_non_originals_short_posts_and_tuning_holdouts_are_left_out():
+    posts = [post(i) for i in range(40)]
+    posts[0]["is_original"] = False
+    posts[1]["text"] = "https://t.co/onlyalink ok"
+    held = tuning_holdout_ids(posts[10:30], max_examples=10)
+    s = build_examples(posts, exclude_ids=held)
+    used = {e.post_id for e in s.train + s.valid}
+    assert held and not held & used
+    assert "p000" not in used and "p001" not in used
+    assert len(held) == 4  # tuning holds out the newest 40% of its (here) 10 newest top posts
+    # all four fall in this split's validation window, so each is counted once as held out
+    assert s.skipped == {"not original": 1, "too short without links": 1, "held out for tuning": 4}
+    with pytest.raises(ValueError, match="one account"):
+        build_examples([post(1), post(2, author="bob")])
+
+
+def test_jsonl_files_round_trip_and_are_what_mlx_lm_reads(tmp_path):
+    s = build_examples([post(i) for i in range(30)], [trace(3)])
+    hashes = write_jsonl(s, tmp_path)
+    assert hashes == write_jsonl(s, tmp_path / "again")  # same examples, same bytes
+    back = read_splits(tmp_path)
+    assert back.train == s.train and back.test == s.test
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["sizes"] == s.sizes() and manifest["sha256"] == hashes
+    datasets = pytest.importorskip("mlx_lm.tuner.datasets")
+    from transformers import AutoTokenizer
+
+    from reer_pipeline.lm.embedded import embedded_model_dir
+
+    tok = AutoTokenizer.from_pretrained(embedded_model_dir(models()))
+    rows = [json.loads(x) for x in (tmp_path / "train.jsonl").read_text().splitlines()]
+    ds = datasets.ChatDataset(rows, tok, mask_prompt=True)
+    ids, offset = ds.process(rows[0])
+    assert 0 < offset < len(ids)  # mlx-lm finds the prompt/target boundary in our rows
+
+
+def test_a_real_export_gives_examples_without_urls(shared_exports, tmp_path):
+    import duckdb
+
+    from reer_pipeline.ingest.stage import stage_export
+    from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, fetch_dicts
+
+    src = shared_exports / "x_archive_andreruffert_tweets.js"
+    if not src.exists():
+        pytest.skip(f"{src.name} is absent")
+    assert stage_export(src, tmp_path / "a.parquet").error is None
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        build_posts(con, [tmp_path / "a.parquet"], EngagementConfig())
+        posts = fetch_dicts(
+            con,
+            "SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,"
+            " is_original FROM posts",
+        )
+    s = build_examples(posts)
+    n_orig = sum(bool(p["is_original"]) for p in posts)
+    assert sum(s.sizes().values()) + s.skipped.get("too short without links", 0) == n_orig
+    assert all(not URL.search(e.target) for e in s.train + s.valid + s.test)
