@@ -32,10 +32,15 @@ dev: install home
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: install
+	mkdir -p .bench
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
 	$(PY) benchmarks/reer_search.py
 	$(PY) benchmarks/reer_mining.py --posts 20  # about an hour on 2 cores
+	$(PY) benchmarks/engagement.py data/samples/fivethirtyeight_BarackObama.csv $(wildcard ../shared/data/exports/*) --synthetic 20000
+	$(PY) benchmarks/scorer_validity.py --per-class 30  # about 12 minutes
+	$(PY) benchmarks/drafting.py setup --out .bench/drafting && $(PY) benchmarks/drafting.py draft --out .bench/drafting --variant after && $(PY) benchmarks/drafting.py report --out .bench/drafting
+	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune  # about 35 minutes
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
