@@ -94,6 +94,7 @@ def test_ingest_run_recorded_in_postgres(postgres, data_root, tmp_path, monkeypa
     )
     assert materialized == [
         ['["export_files"]', key],
+        ['["post_features"]', ""],
         ['["posts"]', ""],
         ['["top_posts"]', ""],
     ]

@@ -107,7 +107,12 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(splits, adapter, tmp_pat
         train_adapter(splits, "embedded", out, tiny(), on_progress=stop_at_5, models_dir=models())
     assert not out.exists()  # nothing half-written
     result = train_adapter(
-        splits, "embedded", out, tiny(), on_progress=lambda p: seen.append(p.step)
+        splits,
+        "embedded",
+        out,
+        tiny(),
+        on_progress=lambda p: seen.append(p.step),
+        models_dir=models(),
     )
     assert result.resumed_from_step == 4  # the checkpoint before the stop (every 2 steps)
     assert seen == [1, 2, 3, 4, 5, 5, 6]  # only step 5 ran twice, once lost with the kill
@@ -223,7 +228,9 @@ def test_train_author_model_gives_the_assets_metadata(tmp_path):
         "y": posts()[2]["text"],
         "kept": True,
     }
-    model = train_author_model(posts(), [trace], tmp_path / "x__ada", config=tiny(max_steps=3))
+    model = train_author_model(
+        posts(), [trace], tmp_path / "x__ada", config=tiny(max_steps=3), models_dir=models()
+    )
     meta = model.metadata()
     assert meta["examples_per_source"]["train"] == {"trace": 1, "post": 27}
     assert meta["split_sizes"] == {"train": 28, "valid": 10, "test": 10}
