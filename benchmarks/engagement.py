@@ -34,6 +34,7 @@ from reer_pipeline.ingest.formats import CsvMapping, ExportOptions
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts
 from reer_pipeline.platforms import Account
+from reer_pipeline.scoring.engagement import format_interval as fmt
 from reer_pipeline.scoring.engagement import train_engagement_model
 from reer_pipeline.scoring.features import build_post_features
 
@@ -113,14 +114,6 @@ def columns(pairs: list[str]) -> CsvMapping:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def fmt(v: dict) -> str:
-    if v["value"] is None:
-        return "n/a"
-    if v["low"] is None:
-        return f"{v['value']:+.3f}"
-    return f"{v['value']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -559,9 +559,9 @@ class EngagementModel:
             for name, s in self.report["targets"][target]["scores"].items():
                 diff = s.get("model_minus_this", {}).get("spearman")
                 lines.append(
-                    f"| {target} | {name} | {_fmt(s['spearman'])}"
-                    f" | {_fmt(s['pairwise'])} ({s['pairwise']['pairs']})"
-                    f" | {_fmt(diff) if diff else ''} |"
+                    f"| {target} | {name} | {format_interval(s['spearman'])}"
+                    f" | {format_interval(s['pairwise'])} ({s['pairwise']['pairs']})"
+                    f" | {format_interval(diff) if diff else ''} |"
                 )
         return "\n".join(lines)
 
@@ -815,12 +815,13 @@ def report_row(model: EngagementModel) -> dict:
         for name, s in model.report["targets"][target]["scores"].items():
             for metric in ("spearman", "pairwise"):
                 v = s[metric]
-                row[f"{target}.{name}.{metric}"] = _fmt(v)
+                row[f"{target}.{name}.{metric}"] = format_interval(v)
     row["beats_baselines"] = model.beats_baselines
     return row
 
 
-def _fmt(v: dict) -> str:
+def format_interval(v: dict) -> str:
+    """`+0.600 [+0.523, +0.680]`, or the bare value, or n/a."""
     if v["value"] is None:
         return "n/a"
     if v["low"] is None:
