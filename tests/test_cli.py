@@ -18,7 +18,7 @@ def reer(*args, env=None, **kw):
         capture_output=True,
         text=True,
         env=env,
-        timeout=1200,
+        timeout=2700,
         **kw,
     )
 
