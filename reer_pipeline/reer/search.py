@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reer_pipeline import platforms
 from reer_pipeline.lm.base import LanguageModel, ScoringUnsupported, seed_local_models
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
 
 PROMPT_VERSION = 1  # part of the config hash: changing a prompt changes every trace id
-PLATFORMS = {"x": "X (Twitter)", "twitter": "X (Twitter)", "linkedin": "LinkedIn"}
 TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
 
 
@@ -141,7 +141,10 @@ def clipped_score(logprobs: Sequence[float], low: float, high: float) -> float |
 
 # -- prompts -------------------------------------------------------------------------------------
 def _platform(p: str) -> str:
-    return PLATFORMS.get(p.lower(), p.capitalize())
+    try:
+        return platforms.display_name(p)
+    except ValueError:  # a platform we do not know yet still gets a readable name
+        return p.capitalize()
 
 
 QUESTIONS = {
