@@ -61,7 +61,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from reer_pipeline.assets.ingest import partition_key
     from reer_pipeline.assets.partitions import export_partitions
-    from reer_pipeline.definitions import defs
     from reer_pipeline.ingest.mapping import MappingError, parse_columns, sidecar_path
 
     try:
@@ -76,12 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     exports = layout.exports
     exports.mkdir(parents=True, exist_ok=True)
     instance = dg.DagsterInstance.get()
-    graph = defs.resolve_asset_graph()
-    select = sorted(
-        k.to_user_string()
-        for k in graph.get_all_asset_keys()
-        if graph.get(k).group_name == "ingest"
-    )
+    select = asset_group("ingest")
     config = {k: v for k, v in (("author", args.author), ("csv_columns", columns)) if v}
     config = {"ops": {"export_files": {"config": config}}} if config else None
     worst = 0
@@ -179,6 +173,15 @@ def _ingest_outcome(instance, key: str) -> tuple[dict | None, str | None]:
     return report, failure
 
 
+def asset_group(name: str) -> list[str]:
+    """The asset keys of a group, for `dagster asset materialize --select`."""
+    from reer_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == name]
+    return sorted(k.to_user_string() for k in keys)
+
+
 def dagster_home(layout: DataLayout) -> Path:
     """`DAGSTER_HOME` (default `<data root>/dagster_home`), created with our dagster.yaml."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(layout.root / "dagster_home")))
@@ -208,36 +211,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from reer_pipeline.assets.ingest import partition_key
     from reer_pipeline.assets.partitions import account_partitions, export_partitions
-    from reer_pipeline.definitions import defs
+    from reer_pipeline.ingest.watch import skip_reason
 
     layout = DataLayout.from_env()
     home = dagster_home(layout)
     layout.exports.mkdir(parents=True, exist_ok=True)
     if not (layout.exports / SAMPLE.name).exists():
         shutil.copyfile(SAMPLE, layout.exports / SAMPLE.name)
-    files = sorted(p for p in layout.exports.iterdir() if p.is_file() and p.name[0] != ".")
+    files = sorted(p for p in layout.exports.iterdir() if skip_reason(p, layout.exports) is None)
     keys = [partition_key(p) for p in files]
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(export_partitions.name, keys)
     ops = yaml.safe_load(DEMO_CONFIG.read_text())["ops"]
-    graph = defs.resolve_asset_graph()
-
-    def group(*names: str) -> list[str]:
-        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in names]
-        return sorted(k.to_user_string() for k in keys)
 
     def config_for(select: list[str]) -> dict:
         return {"ops": {k: v for k, v in ops.items() if k in select}}
 
     for key in keys:
-        if materialize(group("ingest"), partition=key):
+        if materialize(asset_group("ingest"), partition=key):
             return 1
     accounts = instance.get_dynamic_partitions(account_partitions.name)
     for account in accounts:
         steps = [
-            (group("mining"), account),
+            (asset_group("mining"), account),
             (["tuned_program"], f"{account}|gepa"),
-            (group("drafting"), account),
+            (asset_group("drafting"), account),
         ]
         for select, partition in steps:
             if materialize(select, partition, config_for(select)):
