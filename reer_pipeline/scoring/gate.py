@@ -14,6 +14,8 @@ A draft is usable when it breaks none of the rules, each a plain-Python check (n
 - over_limit: it cannot be posted on the platform (over the limit and no clean thread);
 - copy: it copies one of the author's posts (the same words, links aside; an 8-word run that is
   most of the draft; or 90%+ of a post's words in order);
+- attribution: it attributes a quote ('"..." —Name') to someone the author's posts never name,
+  which a small model invents ("—TechCrunch", "—Ethan Leach");
 - off_topic: it holds none of the topic's content words (`topic.topic_score` < OFF_TOPIC_BELOW).
 
 The rules were tuned on real exports: the benchmark `benchmarks/scorer_validity.py` counts how
@@ -33,7 +35,7 @@ from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.scoring.heuristics import thread_parts
 from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, topic_score
 
-RULES = ("empty", "residue", "echo", "loop", "over_limit", "copy", "off_topic")
+RULES = ("empty", "residue", "echo", "loop", "over_limit", "copy", "attribution", "off_topic")
 
 RESIDUE_PATTERNS = {
     "'###' or '##' markers": re.compile(r"#{2,}"),
@@ -77,6 +79,10 @@ COPY_MIN_WORDS = 5  # shorter drafts ("lol", "Thank you!") are never copies
 LOOP_N, LOOP_TIMES, LOOP_SHARE = 3, 4, 0.3  # a 3-word run 4+ times making 30%+ of the words
 CHAR_LOOP_RE = re.compile(r"(\S.{2,59}?)\1{3,}", re.S)  # a 3..60-char unit 4+ times in a row
 TANDEM_MAX_N, TANDEM_TIMES, TANDEM_SINGLE = 12, 3, 5  # "a b c a b c a b c" is a loop
+_NAME = r"(@?[A-Z][\w.'’@-]*(?:[ \t]+@?[A-Z][\w.'’@-]*){0,3})"
+ATTRIBUTION_RE = re.compile(  # a dash and a capitalised name after a closing quote, or at the end
+    rf"[\"”][ \t]*(?:—|–|--|-)[ \t]*{_NAME}|(?:—|–|--)[ \t]*{_NAME}(?:\s+(?:[#@]\S+|https?://\S+))*\s*$"
+)
 
 
 @dataclass
@@ -175,9 +181,11 @@ class AuthorIndex:
     echo_grams: set[tuple[str, ...]] = field(default_factory=set)
 
     normalized: dict[str, int] = field(default_factory=dict)
+    corpus: str = ""  # every post, normalized, one per line (names the author has used)
 
     def __post_init__(self):
         self.tokens = [words(p) for p in self.posts]
+        self.corpus = "\n".join(" ".join(t) for t in self.tokens)
         for i, post in enumerate(self.posts):
             self.normalized.setdefault(normalized(post), i)
         self.normalized.pop("", None)
@@ -218,6 +226,17 @@ def copy(text: str, index: AuthorIndex) -> str | None:
     return None
 
 
+def attribution(text: str, topic: str, index: AuthorIndex) -> str | None:
+    """The first quote attributed to a name that neither the author's posts nor the topic hold."""
+    known = index.corpus + "\n" + " ".join(words(topic))
+    for m in ATTRIBUTION_RE.finditer(text):
+        name = m.group(1) or m.group(2)
+        key = " ".join(words(name))
+        if key and not re.search(rf"(?<![\w']){re.escape(key)}(?![\w'])", known):
+            return f"it attributes a quote to {name.strip()!r}, whom the author's posts never name"
+    return None
+
+
 def check_draft(
     text: str,
     platform: str,
@@ -247,6 +266,8 @@ def check_draft(
         broken.append(("over_limit", f"{len(text.strip())} characters and no clean thread"))
     if why := copy(text, index):
         broken.append(("copy", why))
+    if index.posts and (why := attribution(text, topic or "", index)):
+        broken.append(("attribution", why))
     if topic:
         score = topic_score(text, topic)
         if score == score and score < OFF_TOPIC_BELOW:

@@ -46,13 +46,18 @@ def obama(sample_db):
     return texts[:cut], texts[cut:]
 
 
-class CountingLM:  # forwards to the real model, counting score calls
+class CountingLM:  # forwards to the real model, counting score and generate calls
     def __init__(self, inner):
-        self.inner, self.uri, self.calls = inner, inner.uri, 0
+        self.inner, self.uri, self.capabilities = inner, inner.uri, inner.capabilities
+        self.calls = self.generates = 0
 
     def score(self, prefixes, continuations):
         self.calls += 1
         return self.inner.score(prefixes, continuations)
+
+    def generate(self, prompts, **kwargs):
+        self.generates += 1
+        return self.inner.generate(prompts, **kwargs)
 
 
 @pytest.mark.slow
@@ -118,9 +123,9 @@ def test_all_lm_scoring_is_one_batched_call(lm, obama):
     counting = CountingLM(lm)
     scorer = CandidateScorer("x", train[-64:], scorer=counting)
     scorer.score(held_out[:3])  # calibration posts ride along in the same call
-    assert counting.calls == 1
-    scorer.score(held_out[3:6])
-    assert counting.calls == 2
+    assert counting.calls == 1 and counting.generates <= 1  # one greedy token for the cut rule
+    scorer.score(held_out[3:6] + [held_out[6][: len(held_out[6]) // 2]])
+    assert counting.calls == 2 and counting.generates <= 2
 
 
 @pytest.mark.slow
@@ -142,3 +147,17 @@ def test_judge_scores_are_ratings_or_counted_failures(lm):
     failed = sum(math.isnan(s) for s in scores)
     assert all(0.1 <= s <= 1.0 for s in scores if not math.isnan(s))
     assert lm.usage.failures - before == failed
+
+
+def test_style_fit_multiplies_the_total():
+    """Voice is a factor: an engaging post in another voice ranks below a plainer one in the
+    author's voice, and a style_fit weight of 0 leaves it out."""
+    from reer_pipeline.scoring.candidates import DEFAULT_WEIGHTS, combine
+
+    quality = dict(heuristics=0.8, fluency=0.7, ending=0.7, topic=1.0, judge=math.nan)
+    own = combine({**quality, "style_fit": 0.9, "engagement": 0.4}, DEFAULT_WEIGHTS)
+    other = combine({**quality, "style_fit": 0.2, "engagement": 0.9}, DEFAULT_WEIGHTS)
+    assert 0 < other < own <= 1
+    no_voice = {**DEFAULT_WEIGHTS, "style_fit": 0.0}
+    assert combine({**quality, "style_fit": 0.2, "engagement": 0.9}, no_voice) > own
+    assert combine({k: math.nan for k in DEFAULT_WEIGHTS}, DEFAULT_WEIGHTS) == 0.0

@@ -60,6 +60,8 @@ def test_a_plain_on_topic_draft_is_usable():
         ("Code review. " + OWN[0], "copy"),
         ("Deploy on Tuesdays not Fridays, your weekend will thank you", "copy"),
         ("That's a great idea, and it's so funny!", "off_topic"),
+        ('"Code review is the best documentation." —Davey Moran @TechCrunch', "attribution"),
+        ("Review small changes first. --Author Robert Cormack", "attribution"),
     ],
 )
 def test_each_rule_names_what_it_caught(text, rule):
@@ -76,6 +78,10 @@ def test_rules_that_do_not_apply_pass():
     # the topic and the author's own words are not an echo even when the prompt holds them
     prompt = f"Write about code review. Example post: {OWN[1]}"
     assert "echo" not in rules(f"Code review? {OWN[1][:40]}", prompts=(prompt,), posts=OWN[1:2])
+    # a name the author's posts hold (or the topic) may be quoted
+    quoted = ['"Ship it small." —Grace Hopper', "Reviews by Grace Hopper"]
+    assert check_draft('"Test first." —Grace Hopper', "x", "testing", quoted).usable
+    assert check_draft('"Test first." —Kent Beck', "x", "Kent Beck on testing", quoted).usable
 
 
 def test_the_same_words_as_a_short_post_are_a_copy_and_repeats_apart_are_not_a_loop():
@@ -103,7 +109,8 @@ def test_topic_score_credits_word_forms_and_hashtags():
 
 def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     """Real posts, newest fifth against the rest: almost all are usable drafts on their own
-    key-term topic, and the real rejections are copies of earlier posts."""
+    key-term topic, and the real rejections are copies of earlier posts or quotes of someone the
+    earlier posts never name (2 of 572 here: a price the attribution rule pays)."""
     con = warehouse(tmp_path / "w.duckdb", [SAMPLE])
     texts = [
         r[0]
@@ -117,4 +124,4 @@ def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     results = [check_draft(t, "x", key_terms(t), index) for t in test]
     broken = [r for r in results if not r.usable]
     assert len(broken) <= 0.05 * len(test), [r.reasons for r in broken][:10]
-    assert {rule for r in broken for rule in r.rules} <= {"copy"}
+    assert {rule for r in broken for rule in r.rules} <= {"copy", "attribution"}

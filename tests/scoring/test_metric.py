@@ -93,13 +93,7 @@ def test_score_and_feedback_follow_the_scorer(lm):
 
 @pytest.mark.slow
 def test_references_are_scored_once_in_one_batch(lm):
-    class CountingLM:  # forwards to the real model, counting score calls
-        def __init__(self, inner):
-            self.inner, self.uri, self.calls = inner, inner.uri, 0
-
-        def score(self, prefixes, continuations):
-            self.calls += 1
-            return self.inner.score(prefixes, continuations)
+    from tests.scoring.test_candidates import CountingLM
 
     counting = CountingLM(lm)
     metric = DraftMetric(CandidateScorer("x", OWN, scorer=counting))
