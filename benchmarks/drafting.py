@@ -151,10 +151,16 @@ def draft(out: Path, variant: str, seed: int = 0) -> dict:
         drafts, stats = draft_candidates(program, lm, topics, (), (), None, None, MAX_TOKENS)
     else:
         from reer_pipeline.program.modules import drafting_config
+        from reer_pipeline.program.style import author_style
 
         program = DraftProgram(n_angles=DRAFTS_PER_TOPIC, **drafting_config(**VARIANTS[variant]))
         drafts, stats = draft_candidates(
-            program, lm, topics, max_tokens=MAX_TOKENS, author_posts=data["train"]
+            program,
+            lm,
+            topics,
+            style=author_style(data["train"]),  # the author's hashtag habit, as `reer draft`
+            max_tokens=MAX_TOKENS,
+            author_posts=data["train"],
         )
     result = {
         "variant": variant,
