@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reer_pipeline.files import write_atomic
 from reer_pipeline.optimize.data import split_sizes
 from reer_pipeline.platforms import PLATFORMS
 
@@ -260,12 +260,6 @@ def build_examples(
 
 
 # ---- files --------------------------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
     """`train.jsonl`, `valid.jsonl`, `test.jsonl` (one example a line) and `manifest.json` in
     `out_dir`, each written atomically; returns {split: sha256 of its file}."""
@@ -276,7 +270,7 @@ def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
         blob = "".join(
             json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits.split(name)
         ).encode()
-        _atomic_write(out_dir / f"{name}.jsonl", blob)
+        write_atomic(out_dir / f"{name}.jsonl", blob)
         hashes[name] = hashlib.sha256(blob).hexdigest()
     manifest = {
         "sha256": hashes,
@@ -285,7 +279,7 @@ def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
         "skipped": splits.skipped,
         "bounds": splits.bounds,
     }
-    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
     return hashes
 
 

@@ -14,6 +14,7 @@ the same inputs resumes from the newest one. The finished adapter folder (peft f
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reer_pipeline.files import write_atomic
 from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
 from reer_pipeline.lm.hf import base_identity
 
@@ -556,9 +558,7 @@ def write_loss_curve(card: dict, path: Path) -> Path:
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, png.getvalue())
