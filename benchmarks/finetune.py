@@ -30,11 +30,12 @@ from reer_pipeline.finetune import (
     train_adapter,
     write_jsonl,
 )
-from reer_pipeline.finetune.data import LINK, URL, fill_links
+from reer_pipeline.finetune.data import LINK, URL
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, fetch_dicts
 from reer_pipeline.lm.base import seed_local_models
+from reer_pipeline.program.package import fill_links
 from reer_pipeline.reer.store import TraceStore
 
 

@@ -93,6 +93,21 @@ class AdapterResult:
     resumed_from_step: int
     train_losses: list[tuple[int, float]] = field(default_factory=list)
     val_losses: list[tuple[int, float]] = field(default_factory=list)
+    reused: bool = False  # the finished adapter of the same run was already there
+
+    @classmethod
+    def from_card(cls, adapter_dir: Path, card: dict, reused: bool = False) -> AdapterResult:
+        return cls(
+            adapter_dir,
+            card,
+            card["steps"],
+            card["best_step"],
+            card["stop_reason"],
+            card["resumed_from_step"],
+            [tuple(x) for x in card["train_losses"]],
+            [tuple(x) for x in card["val_losses"]],
+            reused,
+        )
 
     @property
     def uri(self) -> str:
@@ -296,6 +311,16 @@ def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) 
         shutil.rmtree(old, ignore_errors=True)
 
 
+def finished_card(out_dir: Path, run_key: str) -> dict | None:
+    """The card of the finished adapter in `out_dir` when it is the same run, else None."""
+    try:
+        card = json.loads((out_dir / CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    done = card.get("run_key") == run_key and (out_dir / "adapter_model.safetensors").is_file()
+    return card if done else None
+
+
 def latest_checkpoint(work: Path) -> Path | None:
     for ckpt in sorted(work.glob("ckpt-*"), reverse=True):
         if all((ckpt / n).exists() for n in ("lora.safetensors", "optim.pt", "state.json")):
@@ -344,7 +369,7 @@ def train_adapter(
 
     Raises ValueError when there are too few training examples (no adapter is written).
     `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
-    inputs resumes from the last checkpoint.
+    inputs resumes from the last checkpoint, and returns the finished adapter when it is there.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -379,6 +404,9 @@ def train_adapter(
     data_hashes = {"train": examples_hash(splits.train), "valid": examples_hash(splits.valid)}
     identity = {"model": base_name, **base_identity(model_dir)}
     run_key = _sha({"base": identity, "data": data_hashes, "config": cfg.run_dict()})[:16]
+    card = finished_card(out_dir, run_key)
+    if card is not None:  # same base, data and config: nothing to train
+        return AdapterResult.from_card(out_dir, card, reused=True)
     work = Path(work_dir or out_dir.with_name(f".{out_dir.name}.work")) / run_key
     work.mkdir(parents=True, exist_ok=True)
 
@@ -517,16 +545,7 @@ def train_adapter(
     write_loss_curve(card, tmp / CURVE)
     _atomic_dir(tmp, out_dir)
     shutil.rmtree(work, ignore_errors=True)
-    return AdapterResult(
-        out_dir,
-        card,
-        state["step"],
-        state["best_step"],
-        state["stop_reason"],
-        resumed,
-        [tuple(x) for x in state["train_losses"]],
-        [tuple(x) for x in state["val_losses"]],
-    )
+    return AdapterResult.from_card(out_dir, card)
 
 
 def write_loss_curve(card: dict, path: Path) -> Path:
