@@ -26,6 +26,7 @@ from reer_pipeline.finetune.evaluate import Perplexity, heldout_perplexity, rela
 from reer_pipeline.finetune.train import (
     AdapterResult,
     Progress,
+    TooFewExamples,
     TrainConfig,
     TrainingStopped,
     train_adapter,
@@ -41,6 +42,7 @@ __all__ = [
     "ExampleSplits",
     "Perplexity",
     "Progress",
+    "TooFewExamples",
     "TrainConfig",
     "TrainingStopped",
     "author_model_uri",

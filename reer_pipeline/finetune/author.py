@@ -60,7 +60,7 @@ class AuthorModel:
             "examples_per_source": card["data"]["counts"],
             "split_sizes": card["data"]["sizes"],
             "split_bounds": card["data"]["bounds"],
-            "skipped": card["data"]["skipped"],
+            "posts_left_out": card["data"]["skipped"],
             "steps": card["steps"],
             "best_step": card["best_step"],
             "stop_reason": card["stop_reason"],
@@ -147,7 +147,7 @@ def train_author_model(
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `account_dir`:
     `DataLayout.adapters(account)`; `base`: `embedded` (converted into `models_dir`) or a
     local HF model folder.
-    Raises ValueError (nothing written but the example files) when there are too few examples.
+    Raises TooFewExamples (nothing written but the example files) when there are too few.
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)

@@ -82,6 +82,15 @@ class Progress:
     tokens_per_s: float
     eta_s: float | None
 
+    def line(self) -> str:
+        """`step k of n: loss, validation loss, tokens/s, time left`, for a log."""
+        val = f", validation loss {self.val_loss:.3f}" if self.val_loss is not None else ""
+        left = f", about {self.eta_s / 60:.1f} min left" if self.eta_s is not None else ""
+        return (
+            f"step {self.step} of {self.total_steps}: loss {self.train_loss:.3f}{val}, "
+            f"{self.tokens_per_s:.0f} tokens/s{left}"
+        )
+
 
 @dataclass
 class AdapterResult:
@@ -112,6 +121,10 @@ class AdapterResult:
     @property
     def uri(self) -> str:
         return f"hf::{self.card['base']['model']}+adapter={self.adapter_dir}"
+
+
+class TooFewExamples(ValueError):
+    """Too few training or validation examples to train an adapter (nothing is written)."""
 
 
 class TrainingStopped(RuntimeError):
@@ -367,7 +380,7 @@ def train_adapter(
     """Train a LoRA adapter of `base` (`embedded`, a local HF model folder, or `hf::<that>`)
     on `examples` (an `ExampleSplits` or a folder of train/valid JSONL files) into `out_dir`.
 
-    Raises ValueError when there are too few training examples (no adapter is written).
+    Raises TooFewExamples when there are too few training examples (no adapter is written).
     `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
     inputs resumes from the last checkpoint, and returns the finished adapter when it is there.
     """
@@ -380,11 +393,11 @@ def train_adapter(
     cfg = config or TrainConfig()
     splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
     if len(splits.train) < cfg.min_train_examples:
-        raise ValueError(
+        raise TooFewExamples(
             f"too few training examples: {len(splits.train)} (need >= {cfg.min_train_examples})"
         )
     if not splits.valid:
-        raise ValueError("no validation examples: early stopping needs a validation split")
+        raise TooFewExamples("no validation examples: early stopping needs a validation split")
     base_name = str(base).removeprefix("hf::")
     model_dir = Path(resolve_model_path(base_name, models_dir))
     out_dir = Path(out_dir).resolve()
@@ -397,7 +410,7 @@ def train_adapter(
     train, too_long = tokenize(tok, splits.train, cfg.max_len)
     valid, _ = tokenize(tok, splits.valid[: cfg.max_val_examples], cfg.max_len)
     if len(train) < cfg.min_train_examples or not valid:
-        raise ValueError(
+        raise TooFewExamples(
             f"too few training examples within {cfg.max_len} tokens: {len(train)} "
             f"(need >= {cfg.min_train_examples}); validation: {len(valid)}"
         )
