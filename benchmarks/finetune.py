@@ -307,7 +307,7 @@ def main() -> None:
         ).card
     train_wall = time.perf_counter() - t0
 
-    if args.skip_perplexity:
+    def drafting() -> None:
         report = compare_drafting(
             work,
             posts,
@@ -321,6 +321,9 @@ def main() -> None:
         report |= {"load_average": os.getloadavg(), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (work / "drafting.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
         print(json.dumps({k: v for k, v in report.items() if not k.endswith("drafts")}, indent=1))
+
+    if args.skip_perplexity:
+        drafting()
         return
 
     from reer_pipeline.lm.hf import HFModel
@@ -385,6 +388,8 @@ def main() -> None:
     }
     (work / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(json.dumps(result, indent=1, ensure_ascii=False))
+    if args.requests:
+        drafting()
 
 
 if __name__ == "__main__":
