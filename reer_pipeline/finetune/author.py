@@ -30,7 +30,7 @@ from reer_pipeline.finetune.train import (
     train_adapter,
 )
 from reer_pipeline.lm.base import LanguageModel
-from reer_pipeline.lm.registry import ADAPTER_SEP, parse_uri
+from reer_pipeline.lm.registry import ADAPTER_SEP
 
 EVALUATION = "evaluation.json"
 
@@ -217,10 +217,9 @@ def drafting_model(
     """The model that drafts for an account: its author model (base + adapter) when `proposer` is
     the local base it was trained on and it beat that base, else `proposer`; and one line saying
     which and why."""
-    scheme, model, _ = parse_uri(proposer.uri)
-    if ADAPTER_SEP in model:
+    if ADAPTER_SEP in proposer.uri:
         return proposer, f"drafted with {proposer.uri} (the configured model has an adapter)"
-    uri, why = author_model_uri(account_dir, f"{scheme}::{model}", load)
+    uri, why = author_model_uri(account_dir, proposer.uri, load)
     if uri is None:
         return proposer, f"drafted with {proposer.uri}: {why}"
     return load(uri), f"drafted with the author model {uri}: {why}"
