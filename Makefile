@@ -40,7 +40,7 @@ bench: install
 	$(PY) benchmarks/engagement.py data/samples/fivethirtyeight_BarackObama.csv $(wildcard ../shared/data/exports/*) --synthetic 20000
 	$(PY) benchmarks/scorer_validity.py --per-class 30  # about 12 minutes
 	$(PY) benchmarks/drafting.py setup --out .bench/drafting && $(PY) benchmarks/drafting.py draft --out .bench/drafting --variant after && $(PY) benchmarks/drafting.py report --out .bench/drafting
-	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune  # about 35 minutes
+	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune  # about 50 minutes: training, perplexity, 10 requests x 2 drafts per model
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

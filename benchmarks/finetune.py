@@ -1,6 +1,8 @@
 """The author model on real data: LoRA-train the embedded model on one account's older posts,
 then compare the held-out perplexity of its newest 20% posts under the base model and the
-adapter, and print adapter drafts for held-out requests.
+adapter, and draft for held-out requests with the drafting program (what `candidates` runs):
+usable-draft rate, the validated scorer's mean and the scorer's win rate of adapter drafts over
+base drafts, with bootstrap intervals over requests.
 
 Stages the export, builds `posts` in a throwaway DuckDB with the assets' SQL, builds the examples
 with `finetune.build_examples` (no traces unless --traces), trains with `finetune.train_adapter`
@@ -8,6 +10,9 @@ with `finetune.build_examples` (no traces unless --traces), trains with `finetun
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/finetune.py \
         --export data/samples/fivethirtyeight_BarackObama.csv --out /tmp/ft-sample
+
+Held-out requests: the REER request x of the newest test posts that have a trace (--traces),
+else the test posts' key terms as topics (`finetune.data.post_request`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import time
 from collections import Counter
@@ -30,11 +36,12 @@ from reer_pipeline.finetune import (
     train_adapter,
     write_jsonl,
 )
-from reer_pipeline.finetune.data import LINK, URL, fill_links
+from reer_pipeline.finetune.data import LINK, URL
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, fetch_dicts
 from reer_pipeline.lm.base import seed_local_models
+from reer_pipeline.program.package import fill_links
 from reer_pipeline.reer.store import TraceStore
 
 
@@ -108,6 +115,138 @@ def sample_drafts(base, tuned, splits, test, platform: str, batch: int = 10):
     return drafts, gate
 
 
+def bootstrap(values: list[float], n_boot: int = 1000, seed: int = 0) -> dict:
+    """Mean of `values` (one per request) with its 95% bootstrap interval."""
+    rng = random.Random(seed)
+    boots = sorted(statistics.fmean(rng.choice(values) for _ in values) for _ in range(n_boot))
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "low": round(boots[int(0.025 * (n_boot - 1))], 4),
+        "high": round(boots[int(0.975 * (n_boot - 1))], 4),
+        "n": len(values),
+    }
+
+
+def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict]:
+    """The newest `n` test posts as drafting topics: a trace's REER request when the post has
+    one, else the post's key terms."""
+    by_post = {str(t["post_id"]): t for t in traces if t.get("kept")}
+    topics = []
+    for e in sorted(test, key=lambda e: (e.created_at, e.post_id))[-n:]:
+        t = by_post.get(e.post_id)
+        topic = (t.get("topic") or "") if t else ""
+        topics.append(
+            {
+                "topic": topic or topic_of(e.request),
+                "platform": platform,
+                "audience": (t.get("audience") if t else None) or "a general audience",
+                "source": "reer request" if topic else "key terms",
+                "reference": e.target,
+            }
+        )
+    return topics
+
+
+def compare_drafting(work, posts, splits, traces, adapter, n_requests, n_drafts, max_tokens):
+    """Base vs adapter as the drafting program's proposer on held-out requests, judged by the
+    validated scorer (`program.draft.make_scorer`, no engagement model: none is trained here)."""
+    from reer_pipeline.lm.registry import load_lm
+    from reer_pipeline.platforms import Account
+    from reer_pipeline.program.context import load_context
+    from reer_pipeline.program.draft import draft, make_program, make_scorer, score_drafts
+
+    account = Account(posts[0]["platform"], posts[0]["author"])
+    with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
+        ctx = load_context(con, account, work / "no-traces")
+    cutoff = splits.bounds["test"][0]  # the program sees only posts older than the test split
+    ctx.own_texts = [
+        p["text"] for p in reversed(posts) if p["created_at"] < cutoff and p.get("is_original")
+    ]
+    topics = heldout_topics(splits.test, traces, account.platform, n_requests)
+    scorer_lm = load_lm("hf::embedded", models_dir=models())
+    scorer = make_scorer(ctx, scorer_lm)
+    models_used = {
+        "base": "hf::embedded",
+        "adapter": f"hf::embedded+adapter={adapter}",
+    }
+    rows = {}
+    for name, uri in models_used.items():
+        lm = load_lm(uri, models_dir=models())
+        program, _ = make_program(None, n_angles=n_drafts)
+        seed_local_models(0)
+        t0 = time.perf_counter()
+        drafts, stats = draft(program, lm, ctx, topics, max_tokens)
+        scores = score_drafts(scorer, drafts)
+        rows[name] = {
+            "drafts": drafts,
+            "scores": scores,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "parse_failures": stats.get("parse_failures"),
+        }
+        print(f"{name}: {len(drafts)} drafts in {rows[name]['seconds']}s", flush=True)
+
+    def per_topic(name, key):
+        vals: dict[str, list[float]] = {}
+        for d, sc in zip(rows[name]["drafts"], rows[name]["scores"], strict=True):
+            vals.setdefault(d["topic"], []).append(float(key(d, sc)))
+        return [statistics.fmean(vals.get(t["topic"], [0.0])) for t in topics]
+
+    report = {}
+    for name in models_used:
+        report[name] = {
+            "uri": models_used[name],
+            "drafts": len(rows[name]["drafts"]),
+            "usable_rate": bootstrap(per_topic(name, lambda d, sc: bool(sc["usable"]))),
+            "scorer_mean": bootstrap(per_topic(name, lambda d, sc: sc["total"])),
+            "drafting_seconds": rows[name]["seconds"],
+            "broken_rules": dict(
+                Counter(r.split(":")[0] for sc in rows[name]["scores"] for r in sc["gate_reasons"])
+            ),
+        }
+    # pairs: the k-th draft for a topic from each model; a win is 1, a tie 0.5
+    wins = []
+    for t in topics:
+        a = [
+            s["total"]
+            for d, s in zip(rows["adapter"]["drafts"], rows["adapter"]["scores"], strict=True)
+            if d["topic"] == t["topic"]
+        ]
+        b = [
+            s["total"]
+            for d, s in zip(rows["base"]["drafts"], rows["base"]["scores"], strict=True)
+            if d["topic"] == t["topic"]
+        ]
+        pairs = list(zip(a, b, strict=False))
+        if pairs:
+            wins.append(
+                statistics.fmean(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in pairs)
+            )
+    report["adapter_win_rate_over_base"] = bootstrap(wins)
+    verbatim = [
+        {
+            "topic": d["topic"],
+            "text": d["text"],
+            "usable": bool(s["usable"]),
+            "gate_reasons": s["gate_reasons"],
+            "score": round(s["total"], 3),
+        }
+        for d, s in zip(rows["adapter"]["drafts"], rows["adapter"]["scores"], strict=True)
+    ]
+    base_drafts = [
+        {
+            "topic": d["topic"],
+            "text": d["text"],
+            "usable": bool(s["usable"]),
+            "score": round(s["total"], 3),
+        }
+        for d, s in zip(rows["base"]["drafts"], rows["base"]["scores"], strict=True)
+    ]
+    report["topics"] = [{k: t[k] for k in ("topic", "source", "reference")} for t in topics]
+    report["adapter_drafts"] = verbatim
+    report["base_drafts"] = base_drafts
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--export", type=Path, default=SAMPLE)
@@ -125,6 +264,10 @@ def main() -> None:
     ap.add_argument("--drafts", type=int, default=10, help="adapter drafts printed verbatim")
     ap.add_argument("--gate-drafts", type=int, default=30, help="drafts per model for the gate")
     ap.add_argument("--max-test", type=int, help="score only the first N test posts")
+    ap.add_argument("--requests", type=int, default=10, help="held-out requests to draft for")
+    ap.add_argument("--per-request", type=int, default=2, help="drafts per request and model")
+    ap.add_argument("--draft-tokens", type=int, default=160)
+    ap.add_argument("--skip-perplexity", action="store_true", help="only the drafting comparison")
     args = ap.parse_args()
     work = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -148,13 +291,7 @@ def main() -> None:
     adapter = work / "adapter"
 
     def progress(p):
-        val = f", val {p.val_loss:.3f}" if p.val_loss is not None else ""
-        eta = f", ~{p.eta_s / 60:.1f} min left" if p.eta_s is not None else ""
-        print(
-            f"step {p.step}/{p.total_steps} loss {p.train_loss:.3f}{val}, "
-            f"{p.tokens_per_s:.0f} tok/s{eta}",
-            flush=True,
-        )
+        print(p.line(), flush=True)
 
     card_path = adapter / CARD
     old = json.loads(card_path.read_text()) if card_path.exists() else None
@@ -169,6 +306,25 @@ def main() -> None:
             splits, "embedded", adapter, cfg, on_progress=progress, models_dir=models()
         ).card
     train_wall = time.perf_counter() - t0
+
+    def drafting() -> None:
+        report = compare_drafting(
+            work,
+            posts,
+            splits,
+            traces,
+            adapter.resolve(),
+            args.requests,
+            args.per_request,
+            args.draft_tokens,
+        )
+        report |= {"load_average": os.getloadavg(), "peak_rss_mb": round(peak_rss_mb(), 1)}
+        (work / "drafting.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        print(json.dumps({k: v for k, v in report.items() if not k.endswith("drafts")}, indent=1))
+
+    if args.skip_perplexity:
+        drafting()
+        return
 
     from reer_pipeline.lm.hf import HFModel
 
@@ -232,6 +388,8 @@ def main() -> None:
     }
     (work / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(json.dumps(result, indent=1, ensure_ascii=False))
+    if args.requests:
+        drafting()
 
 
 if __name__ == "__main__":

@@ -205,13 +205,16 @@ def materialize(select: list[str], partition: str | None = None, config: dict | 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Materialize the whole graph with `dagster asset materialize` and the demo's budgets:
-    every export file (the sample is copied in), then per account mining, tuning and drafting."""
+    every export file (the sample is copied in), then per account mining, its author model (a
+    small LoRA budget), tuning and drafting (with the author model when it beat the base)."""
     import dagster as dg
     import yaml
 
     from reer_pipeline.assets.ingest import partition_key
     from reer_pipeline.assets.partitions import account_partitions, export_partitions
+    from reer_pipeline.finetune import EVALUATION
     from reer_pipeline.ingest.watch import skip_reason
+    from reer_pipeline.platforms import Account
 
     layout = DataLayout.from_env()
     home = dagster_home(layout)
@@ -234,6 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for account in accounts:
         steps = [
             (asset_group("mining"), account),
+            (asset_group("author"), account),
             (["tuned_program"], f"{account}|gepa"),
             (asset_group("drafting"), account),
         ]
@@ -245,6 +249,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("  tables: posts, top_posts, post_features, feature_lift, strategy_cards, candidates,")
     print(f"  candidate_scores; traces (JSONL): {layout.traces}")
     print(f"Tuned programs: {layout.programs_root}")
+    for account in accounts:
+        path = layout.adapters(Account.parse(account)) / "adapter" / EVALUATION
+        if path.exists():
+            evaluation = json.loads(path.read_text())
+            used = "drafting used it" if evaluation["beats_base"] else "drafting used proposer_lm"
+            print(f"Author model of {account}: {evaluation['verdict']}; {used}")
+        else:
+            print(f"Author model of {account}: none (the author_adapter run's log says why)")
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
@@ -274,7 +286,8 @@ def cmd_draft(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from reer_pipeline.lm.registry import resolve_role
+    from reer_pipeline.finetune import drafting_model
+    from reer_pipeline.lm.registry import load_configured, resolve_role
     from reer_pipeline.optimize.store import best_program
     from reer_pipeline.program.draft import draft_and_score, make_program, make_scorer
 
@@ -285,13 +298,18 @@ def cmd_draft(args: argparse.Namespace) -> int:
     path = best_program(layout.programs(account))
     program, source = make_program(path, generation=args.generation, n_angles=args.n)
     with console.status(f"loading the models ({'tuned' if path else 'base'} program)..."):
-        proposer = resolve_role("proposer_lm", models_dir=layout.models)
+        proposer, choice = drafting_model(
+            resolve_role("proposer_lm", models_dir=layout.models),
+            layout.adapters(account),
+            lambda uri: load_configured(uri, layout.models),
+        )
         scorer_lm = resolve_role("scorer_lm", models_dir=layout.models)
+    console.print(choice)
     scorer = make_scorer(ctx, scorer_lm, layout.engagement_model(account))
     topic = {"topic": args.topic, "platform": account.platform, "audience": args.audience}
     with console.status(f"drafting {args.n} posts about {args.topic!r} for {account}..."):
         ranked, stats = draft_and_score(program, proposer, scorer, ctx, [topic], args.max_tokens)
-    table = Table(title=f"{args.topic} ({account}, program: {source})")
+    table = Table(title=f"{args.topic} ({account}, program: {source}, model: {proposer.uri})")
     for name in ("#", "total", "usable", "style", "engagement", "draft"):
         table.add_column(name)
     for d, s in ranked:

@@ -20,10 +20,19 @@ drafting_job = dg.define_asset_job(
     description="For one account: candidate posts for its topics -> scores and ranking.",
 )
 
+author_job = dg.define_asset_job(
+    "author_model",
+    selection=dg.AssetSelection.groups("author"),
+    description="For one account: train its author model (a LoRA adapter) and judge it.",
+)
+
 refresh_job = dg.define_asset_job(
     "refresh",
-    selection=dg.AssetSelection.groups("mining", "drafting"),
-    description="For one account: mining, then drafting. Run by the sensor and the schedule.",
+    selection=dg.AssetSelection.groups("mining", "author", "drafting"),
+    description=(
+        "For one account: mining, then its author model, then drafting. Run by the sensor and "
+        "the schedule."
+    ),
 )
 
 tuning_job = dg.define_asset_job(

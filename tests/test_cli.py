@@ -68,9 +68,12 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path):
         assert con.execute("SELECT count(*) FROM top_posts").fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM candidate_scores").fetchone()[0] > 0
     # the whole graph, run the way CI and a user run it: `dagster asset materialize`
-    # ingest per file, then mining, tuning and drafting per account
-    assert out.stdout.count("$ dagster asset materialize") == 4
+    # ingest per file, then mining, the author model, tuning and drafting per account
+    assert out.stdout.count("$ dagster asset materialize") == 5
     assert "--partition 'x:BarackObama|gepa'" in out.stdout
     assert "Accounts: x:BarackObama" in out.stdout
     tuned = tmp_path / "data" / "programs" / "x__BarackObama" / "gepa"
     assert (tuned / "program.json").exists() and (tuned / "evaluation.json").exists()
+    adapter = tmp_path / "data" / "adapters" / "x__BarackObama" / "adapter"
+    evaluation = json.loads((adapter / "evaluation.json").read_text())
+    assert f"Author model of x:BarackObama: {evaluation['verdict']}" in out.stdout

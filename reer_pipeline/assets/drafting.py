@@ -2,10 +2,12 @@
 
 import dagster as dg
 
+from reer_pipeline.assets.author import author_adapter
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
 from reer_pipeline.assets.tuning import tuned_program
+from reer_pipeline.finetune import drafting_model
 from reer_pipeline.optimize.store import best_program
 from reer_pipeline.program.context import load_context, own_topics
 from reer_pipeline.program.draft import (
@@ -18,7 +20,7 @@ from reer_pipeline.program.draft import (
     score_drafts,
 )
 from reer_pipeline.program.topics import account_topics, load_topics
-from reer_pipeline.resources.lm import LMRegistryResource
+from reer_pipeline.resources.lm import LMRegistryResource, usage_metadata
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.candidates import DEFAULT_WEIGHTS
 
@@ -35,6 +37,7 @@ class CandidatesConfig(dg.Config):
 @dg.asset(
     deps=[
         writing_strategies,
+        author_adapter,
         dg.AssetDep(
             tuned_program, partition_mapping=dg.MultiToSingleDimensionPartitionMapping("account")
         ),
@@ -53,7 +56,7 @@ def candidates(
 ):
     """Drafts for the account's topics (`topics.yaml`, else its own), with their strategy and
     trace provenance and the usable-draft gate's verdict, from its best tuned program or the
-    base program."""
+    base program, drafted by its author model when that beat the base, else by proposer_lm."""
     account, layout = account_of(context), warehouse.storage.layout
     with warehouse.get_connection(read_only=True) as con:
         ctx = load_context(con, account, layout.traces)
@@ -65,10 +68,12 @@ def candidates(
         n_angles=config.n_angles,
         n_samples=config.n_samples,
     )
-    context.log.info(f"drafting {len(topics)} topics for {account} with the {source} program")
-    drafts, stats = draft(
-        program, language_models.get("proposer_lm"), ctx, topics, config.max_tokens
+    proposer, choice = drafting_model(
+        language_models.get("proposer_lm"), layout.adapters(account), language_models.load
     )
+    context.log.info(choice)
+    context.log.info(f"drafting {len(topics)} topics for {account} with the {source} program")
+    drafts, stats = draft(program, proposer, ctx, topics, config.max_tokens)
     with warehouse.get_connection() as con:
         report = save_candidates(con, account, drafts, source)
     context.log.info(report["usable_summary"])
@@ -79,9 +84,12 @@ def candidates(
                 "topics": [t["topic"] for t in topics],
                 "cards_replaced": stats.get("cards_replaced", 0),
                 "stats": stats,
+                "drafted_with": proposer.uri,
+                "model_choice": choice,
             }
         )
         | language_models.usage_metadata()
+        | usage_metadata({"drafted_with": proposer})
     )
     yield dg.AssetCheckResult(
         check_name="usable_rate",

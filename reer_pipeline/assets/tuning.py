@@ -3,10 +3,12 @@
 import dagster as dg
 import duckdb
 
+from reer_pipeline.assets.author import author_adapter
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, tuning_partitions
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
+from reer_pipeline.finetune import drafting_model
 from reer_pipeline.ingest.warehouse import read_top_posts
 from reer_pipeline.optimize.account import tune_account
 from reer_pipeline.optimize.tune import TuneConfig
@@ -39,7 +41,7 @@ class TunedProgramConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[reer_traces, writing_strategies, engagement_model],
+    deps=[reer_traces, writing_strategies, engagement_model, author_adapter],
     partitions_def=tuning_partitions,
     group_name="tuning",
     kinds={"dspy", "json"},
@@ -68,6 +70,10 @@ def tuned_program(
     scorer_lm = language_models.get("scorer_lm")
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
     metric = DraftMetric(make_scorer(ctx, scorer_lm, layout.engagement_model(account)), judge)
+    proposer, choice = drafting_model(
+        language_models.get("proposer_lm"), layout.adapters(account), language_models.load
+    )
+    context.log.info(choice)
     cfg = TuneConfig(
         optimizer=optimizer,
         **{k: getattr(config, k) for k in TuneConfig.__dataclass_fields__ if k != "optimizer"},
@@ -79,7 +85,7 @@ def tuned_program(
             traces,
             ctx.cards,
             metric,
-            language_models.get("proposer_lm"),
+            proposer,
             language_models.get("reflection_lm"),
             scorer_lm.uri,
             cfg,
@@ -93,6 +99,7 @@ def tuned_program(
     except ValueError as e:
         raise dg.Failure(str(e)) from None
     better = report["tuned_test_score"] > report["base_test_score"]
+    report |= {"drafted_with": proposer.uri, "model_choice": choice}
     yield dg.MaterializeResult(metadata=metadata(report) | language_models.usage_metadata())
     yield dg.AssetCheckResult(
         check_name="tuned_beats_base",

@@ -1,17 +1,22 @@
 """The author model: LoRA fine-tuning of the local LM on one account's posts and REER traces.
 
-No dagster import: the `author_adapter` asset calls `build_examples`, `write_jsonl`,
-`train_adapter`, `heldout_perplexity` and uses the adapter through the LM URI
-`hf::<base>+adapter=<dir>` (`load_lm`).
+No dagster import: the `author_adapter` asset calls `train_author_model`; drafting picks the
+model with `drafting_model` and uses the adapter through the LM URI `hf::<base>+adapter=<dir>`
+(`load_lm`).
 """
 
-from reer_pipeline.finetune.author import AuthorModel, train_author_model
+from reer_pipeline.finetune.author import (
+    EVALUATION,
+    AuthorModel,
+    author_model_uri,
+    drafting_model,
+    train_author_model,
+)
 from reer_pipeline.finetune.data import (
     LINK,
     Example,
     ExampleSplits,
     build_examples,
-    fill_links,
     read_splits,
     replace_links,
     tuning_holdout_ids,
@@ -21,6 +26,7 @@ from reer_pipeline.finetune.evaluate import Perplexity, heldout_perplexity, rela
 from reer_pipeline.finetune.train import (
     AdapterResult,
     Progress,
+    TooFewExamples,
     TrainConfig,
     TrainingStopped,
     train_adapter,
@@ -28,6 +34,7 @@ from reer_pipeline.finetune.train import (
 )
 
 __all__ = [
+    "EVALUATION",
     "LINK",
     "AdapterResult",
     "AuthorModel",
@@ -35,10 +42,12 @@ __all__ = [
     "ExampleSplits",
     "Perplexity",
     "Progress",
+    "TooFewExamples",
     "TrainConfig",
     "TrainingStopped",
+    "author_model_uri",
     "build_examples",
-    "fill_links",
+    "drafting_model",
     "heldout_perplexity",
     "read_splits",
     "relative_reduction",

@@ -2,20 +2,37 @@
 
 Files under the account's adapters folder (`DataLayout.adapters(account)`):
 `examples/{train,valid,test}.jsonl` + `manifest.json`, `adapter/` (peft files, `adapter_card.json`,
-`loss_curve.png`, replaced atomically), `.adapter.work/` (checkpoints while training; a killed
-run resumes from them).
+`loss_curve.png`, replaced atomically; then `evaluation.json`, the held-out perplexity of base and
+adapter), `.adapter.work/` (checkpoints while training; a killed run resumes from them).
+
+`author_model_uri` gives the adapter's URI only when it exists, loads and beat its base;
+`drafting_model` is the one choice of the model that drafts (the `candidates` and `tuned_program`
+assets and `reer draft`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reer_pipeline.files import write_json
 from reer_pipeline.finetune.data import build_examples, write_jsonl
 from reer_pipeline.finetune.evaluate import Perplexity, heldout_perplexity, relative_reduction
-from reer_pipeline.finetune.train import CURVE, AdapterResult, Progress, TrainConfig, train_adapter
+from reer_pipeline.finetune.train import (
+    CARD,
+    CURVE,
+    AdapterResult,
+    Progress,
+    TrainConfig,
+    train_adapter,
+)
+from reer_pipeline.lm.base import LanguageModel
+from reer_pipeline.lm.registry import ADAPTER_SEP
+
+EVALUATION = "evaluation.json"
 
 
 @dataclass
@@ -23,15 +40,17 @@ class AuthorModel:
     uri: str  # hf::<base>+adapter=<dir>: usable by every role through load_lm
     adapter_dir: Path
     result: AdapterResult
-    ppl_base: Perplexity | None
-    ppl_adapter: Perplexity | None
-    reduction: dict | None
+    evaluation: dict  # what `evaluation.json` holds: held-out perplexity base vs adapter
     wall_s: float
     timings: dict = field(default_factory=dict)
 
     @property
     def loss_curve(self) -> Path:
         return self.adapter_dir / CURVE
+
+    @property
+    def beats_base(self) -> bool:
+        return bool(self.evaluation.get("beats_base"))
 
     def metadata(self) -> dict:
         """Flat, JSON-able figures for the asset's materialization metadata."""
@@ -41,11 +60,12 @@ class AuthorModel:
             "examples_per_source": card["data"]["counts"],
             "split_sizes": card["data"]["sizes"],
             "split_bounds": card["data"]["bounds"],
-            "skipped": card["data"]["skipped"],
+            "posts_left_out": card["data"]["skipped"],
             "steps": card["steps"],
             "best_step": card["best_step"],
             "stop_reason": card["stop_reason"],
             "resumed_from_step": card["resumed_from_step"],
+            "reused": self.result.reused,
             "best_val_loss": card["best_val_loss"],
             "train_seconds": card["train_seconds"],
             "train_tokens": card["train_tokens"],
@@ -56,11 +76,56 @@ class AuthorModel:
             "loss_curve_png": str(self.loss_curve),
             **self.timings,
         }
-        if self.ppl_base is not None and self.ppl_adapter is not None:
-            meta["heldout_ppl_base"] = self.ppl_base.as_dict()
-            meta["heldout_ppl_adapter"] = self.ppl_adapter.as_dict()
-            meta["heldout_ppl_reduction"] = self.reduction
+        for key in ("heldout_ppl_base", "heldout_ppl_adapter", "heldout_ppl_reduction"):
+            if key in self.evaluation:
+                meta[key] = self.evaluation[key]
+        meta["beats_base"] = self.beats_base
+        meta["verdict"] = self.evaluation.get("verdict", "")
         return meta
+
+
+def judge(ppl_base: Perplexity, ppl_adapter: Perplexity, reduction: dict) -> tuple[bool, str]:
+    """Whether the adapter beat the base (the paired interval of the perplexity reduction lies
+    above 0), and a sentence saying so."""
+    beats = reduction["low"] > 0
+    figures = (
+        f"held-out perplexity {ppl_base.ppl:.1f} (base) -> {ppl_adapter.ppl:.1f} (adapter) on "
+        f"{len(ppl_base.tokens)} posts, {reduction['reduction']:+.0%} lower "
+        f"({reduction['level']:.0%} interval {reduction['low']:+.0%} to {reduction['high']:+.0%})"
+    )
+    return beats, figures if beats else f"not better than the base: {figures}"
+
+
+def evaluate_adapter(
+    base_name: str, adapter_dir: Path, test: list, models_dir: Path | None = None
+) -> dict:
+    """Held-out perplexity of the `test` examples' targets under the base and the adapter (fp32
+    both), their paired reduction, and the verdict."""
+    from reer_pipeline.lm.hf import HFModel
+
+    texts, requests = [e.target for e in test], [e.request for e in test]
+    uri = f"hf::{base_name}"
+    base_lm = HFModel(base_name, dtype="float32", uri=uri, models_dir=models_dir)
+    ppl_base = heldout_perplexity(base_lm, texts, requests)
+    del base_lm
+    tuned = HFModel(
+        base_name,
+        dtype="float32",
+        uri=f"{uri}{ADAPTER_SEP}{adapter_dir}",
+        adapter=str(adapter_dir),
+        models_dir=models_dir,
+    )
+    ppl_adapter = heldout_perplexity(tuned, texts, requests)
+    del tuned
+    reduction = relative_reduction(ppl_base, ppl_adapter)
+    beats, verdict = judge(ppl_base, ppl_adapter, reduction)
+    return {
+        "beats_base": beats,
+        "verdict": verdict,
+        "heldout_ppl_base": ppl_base.as_dict(),
+        "heldout_ppl_adapter": ppl_adapter.as_dict(),
+        "heldout_ppl_reduction": reduction,
+    }
 
 
 def train_author_model(
@@ -75,42 +140,86 @@ def train_author_model(
     max_test: int | None = None,
     models_dir: Path | None = None,
 ) -> AuthorModel:
-    """Build the account's examples, train (or resume) its adapter, and measure the held-out
-    perplexity of its newest 20% posts under the base model and the adapter (fp32 both).
+    """Build the account's examples, train (or resume, or reuse) its adapter, measure the
+    held-out perplexity of its newest 20% posts (`max_test` of them) under the base model and
+    the adapter, and write that evaluation to `adapter/evaluation.json`.
 
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `account_dir`:
     `DataLayout.adapters(account)`; `base`: `embedded` (converted into `models_dir`) or a
     local HF model folder.
-    Raises ValueError (nothing written but the example files) when there are too few examples.
+    Raises TooFewExamples (nothing written but the example files) when there are too few.
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)
     splits = build_examples(posts, traces, exclude_ids=exclude_ids)
     write_jsonl(splits, account_dir / "examples")
-    out = account_dir / "adapter"
+    out = (account_dir / "adapter").resolve()
     result = train_adapter(
         splits, base, out, config, on_progress=on_progress, models_dir=models_dir
     )
     base_name = result.card["base"]["model"]
-    uri = f"hf::{base_name}+adapter={out.resolve()}"
     timings = {"train_call_seconds": round(time.perf_counter() - t0, 1)}
-    ppl_base = ppl_adapter = reduction = None
-    if evaluate and splits.test:
-        from reer_pipeline.lm.hf import HFModel
-
-        test = splits.test[:max_test] if max_test else splits.test
-        texts, requests = [e.target for e in test], [e.request for e in test]
-        t1 = time.perf_counter()
-        base_lm = HFModel(base_name, dtype="float32", uri=f"hf::{base_name}", models_dir=models_dir)
-        ppl_base = heldout_perplexity(base_lm, texts, requests)
-        del base_lm
-        tuned = HFModel(
-            base_name, dtype="float32", uri=uri, adapter=str(out), models_dir=models_dir
-        )
-        ppl_adapter = heldout_perplexity(tuned, texts, requests)
-        del tuned
-        reduction = relative_reduction(ppl_base, ppl_adapter)
-        timings["eval_seconds"] = round(time.perf_counter() - t1, 1)
-    return AuthorModel(
-        uri, out, result, ppl_base, ppl_adapter, reduction, time.perf_counter() - t0, timings
+    test = splits.test[:max_test] if max_test else splits.test
+    run = {"run_key": result.card["run_key"], "base_uri": f"hf::{base_name}", "n_test": len(test)}
+    evaluation = _read_json(out / EVALUATION)
+    measured = evaluation.get("heldout_ppl_base") and all(
+        evaluation.get(k) == v for k, v in run.items()
     )
+    if not (evaluate and test):
+        evaluation = run | {"beats_base": False, "verdict": "not evaluated on held-out posts"}
+    elif not measured:  # else this adapter was measured on these posts already
+        t1 = time.perf_counter()
+        evaluation = run | evaluate_adapter(base_name, out, test, models_dir)
+        timings["eval_seconds"] = round(time.perf_counter() - t1, 1)
+    write_json(out / EVALUATION, evaluation)
+    uri = f"hf::{base_name}{ADAPTER_SEP}{out}"
+    return AuthorModel(uri, out, result, evaluation, time.perf_counter() - t0, timings)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def author_model_uri(
+    account_dir: Path, base_uri: str, load: Callable[[str], LanguageModel]
+) -> tuple[str | None, str]:
+    """`(hf::<base>+adapter=<dir>, why)` when the account's adapter exists, was trained on
+    `base_uri`, beat that base on held-out posts (its `evaluation.json`) and loads with `load`;
+    else `(None, why not)`. `why` is one line for the log."""
+    adapter = (Path(account_dir) / "adapter").resolve()
+    if not (adapter / CARD).is_file():
+        return None, f"no author model in {adapter} (author_adapter not materialized or skipped)"
+    card, evaluation = _read_json(adapter / CARD), _read_json(adapter / EVALUATION)
+    if not card.get("run_key"):
+        return None, f"adapter folder {adapter} has a corrupt {CARD}"
+    if evaluation.get("run_key") != card["run_key"]:
+        return None, f"adapter folder {adapter} has no {EVALUATION} for its adapter"
+    if evaluation.get("base_uri") != base_uri:
+        return None, f"the author model is trained on {evaluation.get('base_uri')}, not {base_uri}"
+    if not evaluation.get("beats_base"):
+        return None, f"author model {adapter}: {evaluation.get('verdict', 'did not beat the base')}"
+    uri = f"{base_uri}{ADAPTER_SEP}{adapter}"
+    try:
+        load(uri)
+    except Exception as e:  # noqa: BLE001 - AdapterError or worse, one line naming the folder
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return None, line if str(adapter) in line else f"adapter folder {adapter}: {line}"
+    return uri, evaluation["verdict"]
+
+
+def drafting_model(
+    proposer: LanguageModel, account_dir: Path, load: Callable[[str], LanguageModel]
+) -> tuple[LanguageModel, str]:
+    """The model that drafts for an account: its author model (base + adapter) when `proposer` is
+    the local base it was trained on and it beat that base, else `proposer`; and one line saying
+    which and why."""
+    if ADAPTER_SEP in proposer.uri:
+        return proposer, f"drafted with {proposer.uri} (the configured model has an adapter)"
+    uri, why = author_model_uri(account_dir, proposer.uri, load)
+    if uri is None:
+        return proposer, f"drafted with {proposer.uri}: {why}"
+    return load(uri), f"drafted with the author model {uri}: {why}"

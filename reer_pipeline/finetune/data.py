@@ -10,7 +10,7 @@ chat messages `[user: request, assistant: target]` with the loss on the target o
   the platform, the audience) as the prompt, the post as the target.
 
 Links and media URLs in targets become `LINK` so the model never learns to invent a URL; the
-packager fills the placeholders with real links or drops them (`fill_links`).
+packager fills the placeholders with real links or drops them (`program.package.fill_links`).
 The JSONL files (`train.jsonl`, `valid.jsonl`, `test.jsonl`) are the chat format that both the
 torch trainer here and `mlx_lm.lora --mask-prompt` read.
 """
@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reer_pipeline.files import write_atomic
 from reer_pipeline.optimize.data import split_sizes
 from reer_pipeline.platforms import PLATFORMS
+from reer_pipeline.program.package import LINK, URL
 
-LINK = "[link]"
-URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:pic\.twitter\.com|t\.co|bit\.ly|lnkd\.in)/\S+", re.I)
 _LINK_RUN = re.compile(re.escape(LINK) + r"(?:\s*" + re.escape(LINK) + r")+")
 THINK_SYSTEM = (
     "Think about how to write the post inside <think></think>, then write the post inside "
@@ -44,28 +43,6 @@ _TERM = re.compile(r"(?u)[#@]?\b\w[\w']+\b")
 def replace_links(text: str) -> str:
     """`text` with every link or media URL replaced by `LINK` (a run of them by one)."""
     return _LINK_RUN.sub(LINK, URL.sub(LINK, text)).strip()
-
-
-_MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
-_PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
-
-
-def fill_links(text: str, links: Sequence[str] = ()) -> str:
-    """The packager's side, for a generated draft: every link the model wrote (a URL, a markdown
-    link, a `[link]`-style placeholder) is a placeholder; each becomes the next of the real
-    `links`, or is dropped (with the space before it) when none are left. So a URL the model
-    invented never reaches a draft."""
-    text = _MD_LINK.sub(LINK, text)
-    text = URL.sub(LINK, text)
-    text = _PLACEHOLDER.sub(LINK, text)
-    pending = list(links)
-
-    def sub(m: re.Match) -> str:
-        return (m.group(1) + pending.pop(0)) if pending else ""
-
-    out = re.sub(r"(\s?)" + re.escape(LINK), sub, text)
-    out = re.sub(r"[ \t]+\n", "\n", out)
-    return re.sub(r"\s*[-:–—]\s*$", "", out.strip()).strip()
 
 
 @dataclass(frozen=True)
@@ -260,12 +237,6 @@ def build_examples(
 
 
 # ---- files --------------------------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
     """`train.jsonl`, `valid.jsonl`, `test.jsonl` (one example a line) and `manifest.json` in
     `out_dir`, each written atomically; returns {split: sha256 of its file}."""
@@ -276,7 +247,7 @@ def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
         blob = "".join(
             json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits.split(name)
         ).encode()
-        _atomic_write(out_dir / f"{name}.jsonl", blob)
+        write_atomic(out_dir / f"{name}.jsonl", blob)
         hashes[name] = hashlib.sha256(blob).hexdigest()
     manifest = {
         "sha256": hashes,
@@ -285,7 +256,7 @@ def write_jsonl(splits: ExampleSplits, out_dir: Path) -> dict[str, str]:
         "skipped": splits.skipped,
         "bounds": splits.bounds,
     }
-    _atomic_write(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
     return hashes
 
 

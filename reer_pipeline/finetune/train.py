@@ -14,6 +14,7 @@ the same inputs resumes from the newest one. The finished adapter folder (peft f
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reer_pipeline.files import write_atomic
 from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
 from reer_pipeline.lm.hf import base_identity
 
@@ -80,6 +82,15 @@ class Progress:
     tokens_per_s: float
     eta_s: float | None
 
+    def line(self) -> str:
+        """`step k of n: loss, validation loss, tokens/s, time left`, for a log."""
+        val = f", validation loss {self.val_loss:.3f}" if self.val_loss is not None else ""
+        left = f", about {self.eta_s / 60:.1f} min left" if self.eta_s is not None else ""
+        return (
+            f"step {self.step} of {self.total_steps}: loss {self.train_loss:.3f}{val}, "
+            f"{self.tokens_per_s:.0f} tokens/s{left}"
+        )
+
 
 @dataclass
 class AdapterResult:
@@ -91,10 +102,29 @@ class AdapterResult:
     resumed_from_step: int
     train_losses: list[tuple[int, float]] = field(default_factory=list)
     val_losses: list[tuple[int, float]] = field(default_factory=list)
+    reused: bool = False  # the finished adapter of the same run was already there
+
+    @classmethod
+    def from_card(cls, adapter_dir: Path, card: dict, reused: bool = False) -> AdapterResult:
+        return cls(
+            adapter_dir,
+            card,
+            card["steps"],
+            card["best_step"],
+            card["stop_reason"],
+            card["resumed_from_step"],
+            [tuple(x) for x in card["train_losses"]],
+            [tuple(x) for x in card["val_losses"]],
+            reused,
+        )
 
     @property
     def uri(self) -> str:
         return f"hf::{self.card['base']['model']}+adapter={self.adapter_dir}"
+
+
+class TooFewExamples(ValueError):
+    """Too few training or validation examples to train an adapter (nothing is written)."""
 
 
 class TrainingStopped(RuntimeError):
@@ -294,6 +324,16 @@ def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) 
         shutil.rmtree(old, ignore_errors=True)
 
 
+def finished_card(out_dir: Path, run_key: str) -> dict | None:
+    """The card of the finished adapter in `out_dir` when it is the same run, else None."""
+    try:
+        card = json.loads((out_dir / CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    done = card.get("run_key") == run_key and (out_dir / "adapter_model.safetensors").is_file()
+    return card if done else None
+
+
 def latest_checkpoint(work: Path) -> Path | None:
     for ckpt in sorted(work.glob("ckpt-*"), reverse=True):
         if all((ckpt / n).exists() for n in ("lora.safetensors", "optim.pt", "state.json")):
@@ -340,9 +380,9 @@ def train_adapter(
     """Train a LoRA adapter of `base` (`embedded`, a local HF model folder, or `hf::<that>`)
     on `examples` (an `ExampleSplits` or a folder of train/valid JSONL files) into `out_dir`.
 
-    Raises ValueError when there are too few training examples (no adapter is written).
+    Raises TooFewExamples when there are too few training examples (no adapter is written).
     `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
-    inputs resumes from the last checkpoint.
+    inputs resumes from the last checkpoint, and returns the finished adapter when it is there.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -353,11 +393,11 @@ def train_adapter(
     cfg = config or TrainConfig()
     splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
     if len(splits.train) < cfg.min_train_examples:
-        raise ValueError(
+        raise TooFewExamples(
             f"too few training examples: {len(splits.train)} (need >= {cfg.min_train_examples})"
         )
     if not splits.valid:
-        raise ValueError("no validation examples: early stopping needs a validation split")
+        raise TooFewExamples("no validation examples: early stopping needs a validation split")
     base_name = str(base).removeprefix("hf::")
     model_dir = Path(resolve_model_path(base_name, models_dir))
     out_dir = Path(out_dir).resolve()
@@ -370,13 +410,16 @@ def train_adapter(
     train, too_long = tokenize(tok, splits.train, cfg.max_len)
     valid, _ = tokenize(tok, splits.valid[: cfg.max_val_examples], cfg.max_len)
     if len(train) < cfg.min_train_examples or not valid:
-        raise ValueError(
+        raise TooFewExamples(
             f"too few training examples within {cfg.max_len} tokens: {len(train)} "
             f"(need >= {cfg.min_train_examples}); validation: {len(valid)}"
         )
     data_hashes = {"train": examples_hash(splits.train), "valid": examples_hash(splits.valid)}
     identity = {"model": base_name, **base_identity(model_dir)}
     run_key = _sha({"base": identity, "data": data_hashes, "config": cfg.run_dict()})[:16]
+    card = finished_card(out_dir, run_key)
+    if card is not None:  # same base, data and config: nothing to train
+        return AdapterResult.from_card(out_dir, card, reused=True)
     work = Path(work_dir or out_dir.with_name(f".{out_dir.name}.work")) / run_key
     work.mkdir(parents=True, exist_ok=True)
 
@@ -515,16 +558,7 @@ def train_adapter(
     write_loss_curve(card, tmp / CURVE)
     _atomic_dir(tmp, out_dir)
     shutil.rmtree(work, ignore_errors=True)
-    return AdapterResult(
-        out_dir,
-        card,
-        state["step"],
-        state["best_step"],
-        state["stop_reason"],
-        resumed,
-        [tuple(x) for x in state["train_losses"]],
-        [tuple(x) for x in state["val_losses"]],
-    )
+    return AdapterResult.from_card(out_dir, card)
 
 
 def write_loss_curve(card: dict, path: Path) -> Path:
@@ -556,9 +590,7 @@ def write_loss_curve(card: dict, path: Path) -> Path:
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, png.getvalue())

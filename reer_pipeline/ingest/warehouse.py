@@ -103,6 +103,16 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dic
     return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
 
+def read_account_posts(con: duckdb.DuckDBPyConnection, platform: str, author: str) -> list[dict]:
+    """Every post of one account, oldest first, as the author model's training data takes them."""
+    return fetch_dicts(
+        con,
+        """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at, is_original
+        FROM posts WHERE platform = ? AND author = ? ORDER BY created_at, post_id""",
+        [platform, author],
+    )
+
+
 def read_top_posts(
     con: duckdb.DuckDBPyConnection,
     platform: str | None = None,

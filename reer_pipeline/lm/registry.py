@@ -158,6 +158,20 @@ def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str
     return uris or ["local"]
 
 
+def load_configured(
+    uri: str,
+    models_dir: Path | None = None,
+    provider_options: Mapping[str, Mapping] | None = None,
+) -> LanguageModel:
+    """`load_lm(uri)` with its provider's options (`provider_options[scheme]`), and `models_dir`
+    for a local model."""
+    scheme = parse_uri(uri)[0]
+    options = dict((provider_options or {}).get(scheme, {}))
+    if PROVIDERS[scheme].local:
+        options["models_dir"] = models_dir
+    return load_lm(uri, **options)
+
+
 def resolve_role(
     role: str,
     config: Mapping[str, object] | None = None,
@@ -170,11 +184,7 @@ def resolve_role(
     errors = []
     for uri in role_uris(role, config):
         try:
-            scheme = parse_uri(uri)[0]
-            options = dict((provider_options or {}).get(scheme, {}))
-            if PROVIDERS[scheme].local:
-                options["models_dir"] = models_dir
-            return load_lm(uri, **options)
+            return load_configured(uri, models_dir, provider_options)
         except Exception as e:  # noqa: BLE001 - try the next fallback
             errors.append(f"{uri}: {e}")
     raise RuntimeError(f"no LM could be loaded for role {role}: " + "; ".join(errors))

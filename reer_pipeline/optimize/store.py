@@ -12,12 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-
-def write_json(path: Path, data) -> None:
-    """Write `data` as JSON atomically: a reader never sees half a file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+from reer_pipeline.files import write_json
 
 
 def save_program(folder: Path, program, evaluation: dict, detailed_results=None) -> Path:

@@ -348,7 +348,7 @@ class DraftProgram(dspy.Module):
 
     # ---- candidates -----------------------------------------------------------------------
     def _candidate(self, ctx, angle, card, example, temperature, post, error) -> dict:
-        packed = package(post, ctx["platform"], ctx["style"], ctx["topic"])
+        packed = package(post, ctx["platform"], ctx["style"], ctx["topic"], ctx["links"])
         return {
             "topic": ctx["topic"],
             "platform": ctx["platform"],
@@ -467,11 +467,12 @@ class DraftProgram(dspy.Module):
         style: dict | None = None,
         slots: list[dict] | None = None,
         author_posts: Sequence[str] = (),
+        links: Sequence[str] = (),
     ) -> dspy.Prediction:
         """Candidates (plain dicts) for one topic, and `stats` of the LM calls.
 
         `author_posts`: the author's own posts to show the nearest of as examples (default: the
-        posts behind `traces`)."""
+        posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
         platform = platforms.get(platform).name
         topic = " ".join(str(topic or "").split())
         if not topic:
@@ -486,6 +487,7 @@ class DraftProgram(dspy.Module):
             "platform": platform,
             "audience": audience,
             "style": style,
+            "links": list(links),
             "shown": [],
             "author_posts": posts,
             "prompt_texts": [  # what the model was told (for the gate's echo rule)
@@ -601,6 +603,7 @@ def draft_candidates(
                 traces=traces,
                 style=style,
                 author_posts=author_posts,
+                links=t.get("links") or (),
             )
             candidates += pred.candidates
             stats = merge_stats(stats, pred.stats)

@@ -1,14 +1,37 @@
-"""Deterministic packaging of a draft for a platform: hashtags, length limits and X threads."""
+"""Deterministic packaging of a draft for a platform: links, hashtags, length limits and X
+threads."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from reer_pipeline import platforms
 from reer_pipeline.platforms import pack, split_thread
 from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_tags
 
 DEFAULT_TAG_CAP = 3
+LINK = "[link]"  # what a link in the author model's training targets became
+URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:pic\.twitter\.com|t\.co|bit\.ly|lnkd\.in)/\S+", re.I)
+_MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
+_PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
+
+
+def fill_links(text: str, links: Sequence[str] = ()) -> str:
+    """Every link a generated draft holds (a URL, a markdown link, a `[link]`-style placeholder)
+    becomes the next of the real `links`, or is dropped (with the space before it) when none are
+    left. So a URL the model invented never reaches a draft."""
+    text = _MD_LINK.sub(LINK, text)
+    text = URL.sub(LINK, text)
+    text = _PLACEHOLDER.sub(LINK, text)
+    pending = list(links)
+
+    def sub(m: re.Match) -> str:
+        return (m.group(1) + pending.pop(0)) if pending else ""
+
+    out = re.sub(r"(\s?)" + re.escape(LINK), sub, text)
+    out = re.sub(r"[ \t]+\n", "\n", out)
+    return re.sub(r"\s*[-:–—]\s*$", "", out.strip()).strip()
 
 
 def normalize(text: str) -> str:
@@ -59,11 +82,18 @@ def place_hashtags(text: str, style: dict | None, topic: str = "") -> tuple[str,
     return plain, []
 
 
-def package(text: str, platform: str, style: dict | None = None, topic: str = "") -> dict:
-    """The post as published: text, thread parts, limit, whether it fits, and its hashtags."""
+def package(
+    text: str,
+    platform: str,
+    style: dict | None = None,
+    topic: str = "",
+    links: Sequence[str] = (),
+) -> dict:
+    """The post as published: text (its links the topic's real `links`, others dropped), thread
+    parts, limit, whether it fits, and its hashtags."""
     spec = platforms.get(platform)
     limit = spec.limit
-    body, tags = place_hashtags(normalize(text), style, topic)
+    body, tags = place_hashtags(normalize(fill_links(text, links)), style, topic)
     block = " ".join(f"#{t}" for t in tags)
     truncated = False
     if spec.threaded:

@@ -22,6 +22,7 @@ class Topic(BaseModel):
     platform: str
     audience: str = Field(default="a general audience", min_length=1)
     author: str | None = None  # only for this author's account; unset: every account
+    links: list[str] = []  # real links a draft may carry; any other link is dropped
 
     @field_validator("platform", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from reer_pipeline.lm.base import LanguageModel
-from reer_pipeline.lm.registry import ROLES, resolve_role
+from reer_pipeline.lm.registry import ROLES, load_configured, resolve_role
 from reer_pipeline.resources.storage import Storage
 
 
@@ -68,6 +68,11 @@ class LMRegistryResource(ConfigurableResource):
                 role, config, self.storage.layout.models, self.provider_options()
             )
         return self._lms[role]
+
+    def load(self, uri: str) -> LanguageModel:
+        """The model at `uri` (for example an author model, `hf::<base>+adapter=<dir>`) with
+        this resource's provider options."""
+        return load_configured(uri, self.storage.layout.models, self.provider_options())
 
     def dspy_lm(self, role: str, **kwargs):
         from reer_pipeline.lm.dspy_adapter import to_dspy

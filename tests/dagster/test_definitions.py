@@ -38,8 +38,9 @@ def test_graph_jobs_schedule_and_sensor():
         "candidates",
         "candidate_scores",
         "tuned_program",
+        "author_adapter",
     }
-    for name in ("mining", "drafting", "refresh"):
+    for name in ("mining", "author_model", "drafting", "refresh"):
         assert defs.resolve_job_def(name).partitions_def.name == "accounts"
     assert defs.resolve_job_def("ingest").partitions_def.name == "export_files"
     with dg.instance_for_test() as instance:
@@ -56,8 +57,18 @@ def test_graph_jobs_schedule_and_sensor():
 def test_candidates_lineage_runs_through_tuned_program_and_account_partitions():
     graph = defs.resolve_asset_graph()
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("candidates")).parent_keys}
-    assert {"tuned_program", "writing_strategies"} <= parents
-    for name in ("reer_traces", "writing_strategies", "engagement_model", "candidates"):
+    assert {"tuned_program", "writing_strategies", "author_adapter"} <= parents
+    tuning_parents = graph.get(dg.AssetKey("tuned_program")).parent_keys
+    assert dg.AssetKey("author_adapter") in tuning_parents
+    assert dg.AssetKey("reer_traces") in graph.get(dg.AssetKey("author_adapter")).parent_keys
+    names = (
+        "reer_traces",
+        "writing_strategies",
+        "engagement_model",
+        "author_adapter",
+        "candidates",
+    )
+    for name in names:
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "accounts"
 
 
@@ -69,5 +80,5 @@ def test_every_resource_initializes(data_root):
 def test_model_pools_and_one_duckdb_writer():
     pools = {a.key.to_user_string(): a.op.pools for a in defs.assets}
     assert pools["reer_traces"] == {"lm"} and pools["candidates"] == {"lm"}
-    assert pools["tuned_program"] == {"lm"}
+    assert pools["tuned_program"] == {"lm"} and pools["author_adapter"] == {"lm"}
     assert pools["posts"] == {"duckdb"} and pools["top_posts"] == {"duckdb"}

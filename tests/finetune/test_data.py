@@ -9,13 +9,13 @@ from reer_pipeline.finetune.data import (
     THINK_SYSTEM,
     URL,
     build_examples,
-    fill_links,
     read_splits,
     replace_links,
     tuning_holdout_ids,
     write_jsonl,
 )
 from reer_pipeline.optimize.data import split_sizes
+from reer_pipeline.program.package import fill_links
 
 
 def models():

@@ -109,3 +109,16 @@ def test_author_tags_are_added_only_when_the_post_or_topic_mentions_them():
     style = {"hashtag_position": "end", "typical_hashtags": ["Rust", "Python"]}
     out = package("Borrow checking explained.", "mastodon", style, topic="rust ownership")
     assert out["hashtags"] == ["Rust"]
+
+
+def test_the_packager_fills_real_links_and_drops_invented_ones():
+    from reer_pipeline.program.package import LINK, URL, fill_links
+
+    invented = "New study out [link] read it at https://made.up/x and [[Link]](https://t.co/y)"
+    packed = package(invented, "x", topic="a study", links=["https://real.example/study"])
+    assert "https://real.example/study" in packed["text"]
+    assert LINK not in packed["text"] and "made.up" not in packed["text"]
+    assert [u for u in URL.findall(packed["text"])] == ["https://real.example/study"]
+    assert fill_links(f"Read this {LINK} now {LINK}") == "Read this now"
+    dropped = package(invented, "linkedin")["text"]
+    assert not URL.search(dropped) and "[" not in dropped and dropped.startswith("New study out")

@@ -21,7 +21,13 @@ def test_the_data_root_topics_else_the_shipped_examples(data_root):
     assert layout.topics == SHIPPED  # a data root without topics uses the examples
     (data_root / "topics.yaml").write_text("- {topic: tests, platform: X}\n")
     assert load_topics(layout.topics) == [
-        {"topic": "tests", "platform": "x", "audience": "a general audience", "author": None}
+        {
+            "topic": "tests",
+            "platform": "x",
+            "audience": "a general audience",
+            "author": None,
+            "links": [],
+        }
     ]
 
 
