@@ -9,7 +9,8 @@ half), pooled over authors, with a bootstrap interval that resamples within each
 Negative classes (one name each):
 - another_author: another author's real held-out posts on the same platform;
 - loop, cut, shuffled, empty: degenerate text made from the author's held-out posts (a phrase of
-  the post looped, the post cut mid-word, its words shuffled, empty or whitespace);
+  the post looped, the post cut mid-word, its words shuffled, empty or whitespace). Only posts of
+  6+ words besides links are shuffled: "🔥 https://t.co/x" shuffled is still a post;
 - echo: the post with the drafting instructions or the request echoed into it;
 - residue: the post wrapped in template, JSON, markup, `###` or numbered-dot garbage;
 - copy: a verbatim copy of one of the author's training posts (the ones the scorer is given);
@@ -214,7 +215,8 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
         for t in pos:
             add("positive", 1, t, topics[t])
         for name, make in MAKERS.items():
-            for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
+            source = [t for t in pos if name != "shuffled" or len(LINK_RE.sub("", t).split()) >= 6]
+            for t in rng.sample(source, min(len(source), max(5, per_class // 2))):
                 add(name, 0, make(t, rng), topics[t])
         for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
             request = render_request(platform, topics[t], f"people who follow {author}", "engage")

@@ -14,6 +14,7 @@ A draft is usable when it breaks none of the rules, each a plain-Python check (n
 - over_limit: it cannot be posted on the platform (over the limit and no clean thread);
 - copy: it copies one of the author's posts (the same words, links aside; an 8-word run that is
   most of the draft; or 90%+ of a post's words in order);
+- cut: it ends in a broken link ("ht", "https:/"), which no finished post does;
 - attribution: it attributes a quote ('"..." —Name') to someone the author's posts never name,
   which a small model invents ("—TechCrunch", "—Ethan Leach");
 - off_topic: it holds none of the topic's content words (`topic.topic_score` < OFF_TOPIC_BELOW).
@@ -35,7 +36,18 @@ from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.scoring.heuristics import thread_parts
 from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, topic_score
 
-RULES = ("empty", "residue", "echo", "loop", "over_limit", "copy", "attribution", "off_topic")
+RULES = (
+    "empty",
+    "residue",
+    "echo",
+    "loop",
+    "over_limit",
+    "cut",
+    "copy",
+    "attribution",
+    "off_topic",
+)
+BROKEN_LINK_RE = re.compile(r"(?:^|\s)(?:ht|htt|https?:?/{0,2})$")
 
 RESIDUE_PATTERNS = {
     "'###' or '##' markers": re.compile(r"#{2,}"),
@@ -80,8 +92,11 @@ LOOP_N, LOOP_TIMES, LOOP_SHARE = 3, 4, 0.3  # a 3-word run 4+ times making 30%+ 
 CHAR_LOOP_RE = re.compile(r"(\S.{2,59}?)\1{3,}", re.S)  # a 3..60-char unit 4+ times in a row
 TANDEM_MAX_N, TANDEM_TIMES, TANDEM_SINGLE = 12, 3, 5  # "a b c a b c a b c" is a loop
 _NAME = r"(@?[A-Z][\w.'’@-]*(?:[ \t]+@?[A-Z][\w.'’@-]*){0,3})"
+_AFTER = r"(?=[ \t]*(?:$|[\n,(#@]|https?://))"  # a name ends the line or meets a comma, tag or link
 ATTRIBUTION_RE = re.compile(  # a dash and a capitalised name after a closing quote, or at the end
-    rf"[\"”][ \t]*(?:—|–|--|-)[ \t]*{_NAME}|(?:—|–|--)[ \t]*{_NAME}(?:\s+(?:[#@]\S+|https?://\S+))*\s*$"
+    rf"[\"”][ \t]*(?:—|–|--|-)[ \t]*{_NAME}{_AFTER}"
+    rf"|(?:—|–|--)[ \t]*{_NAME}(?:\s+(?:[#@]\S+|https?://\S+))*\s*$",
+    re.M,
 )
 
 
@@ -231,7 +246,10 @@ def attribution(text: str, topic: str, index: AuthorIndex) -> str | None:
     known = index.corpus + "\n" + " ".join(words(topic))
     for m in ATTRIBUTION_RE.finditer(text):
         name = m.group(1) or m.group(2)
+        handles = [w[1:] for w in name.split() if w.startswith("@")]
         key = " ".join(words(name))
+        if any(re.search(rf"(?<![\w']){re.escape(h.lower())}(?![\w'])", known) for h in handles):
+            continue  # an account the author has named
         if key and not re.search(rf"(?<![\w']){re.escape(key)}(?![\w'])", known):
             return f"it attributes a quote to {name.strip()!r}, whom the author's posts never name"
     return None
@@ -262,6 +280,8 @@ def check_draft(
         broken.append(("echo", why))
     if why := loop(text):
         broken.append(("loop", why))
+    if m := BROKEN_LINK_RE.search(text.rstrip()):
+        broken.append(("cut", f"it ends in a broken link ({m.group(0).strip()!r})"))
     if not thread_parts(text, platform):
         broken.append(("over_limit", f"{len(text.strip())} characters and no clean thread"))
     if why := copy(text, index):

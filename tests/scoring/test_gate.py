@@ -62,6 +62,8 @@ def test_a_plain_on_topic_draft_is_usable():
         ("That's a great idea, and it's so funny!", "off_topic"),
         ('"Code review is the best documentation." —Davey Moran @TechCrunch', "attribution"),
         ("Review small changes first. --Author Robert Cormack", "attribution"),
+        ("Code review in five minutes: https:/", "cut"),
+        ("Code review in five minutes ht", "cut"),
     ],
 )
 def test_each_rule_names_what_it_caught(text, rule):
@@ -82,6 +84,8 @@ def test_rules_that_do_not_apply_pass():
     quoted = ['"Ship it small." —Grace Hopper', "Reviews by Grace Hopper"]
     assert check_draft('"Test first." —Grace Hopper', "x", "testing", quoted).usable
     assert check_draft('"Test first." —Kent Beck', "x", "Kent Beck on testing", quoted).usable
+    assert check_draft('"Test first." —@grace Hopper', "x", "testing", ["Thanks @grace"]).usable
+    assert check_draft('Teach "testing" - Pomodoro focus, then code review', "x", None, OWN).usable
 
 
 def test_the_same_words_as_a_short_post_are_a_copy_and_repeats_apart_are_not_a_loop():
