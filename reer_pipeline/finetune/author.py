@@ -26,6 +26,7 @@ from reer_pipeline.finetune.train import (
     CURVE,
     AdapterResult,
     Progress,
+    TooFewExamples,
     TrainConfig,
     train_adapter,
 )
@@ -147,16 +148,24 @@ def train_author_model(
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `account_dir`:
     `DataLayout.adapters(account)`; `base`: `embedded` (converted into `models_dir`) or a
     local HF model folder.
-    Raises TooFewExamples (nothing written but the example files) when there are too few.
+    Raises TooFewExamples (nothing written but the example files) when there are too few; an
+    adapter trained earlier is then retired (its evaluation no longer says it beat the base).
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)
     splits = build_examples(posts, traces, exclude_ids=exclude_ids)
     write_jsonl(splits, account_dir / "examples")
     out = (account_dir / "adapter").resolve()
-    result = train_adapter(
-        splits, base, out, config, on_progress=on_progress, models_dir=models_dir
-    )
+    try:
+        result = train_adapter(
+            splits, base, out, config, on_progress=on_progress, models_dir=models_dir
+        )
+    except TooFewExamples as e:  # an adapter of older data must not draft for the account now
+        if (evaluation := _read_json(out / EVALUATION)).get("beats_base"):
+            write_json(
+                out / EVALUATION, evaluation | {"beats_base": False, "verdict": f"retired: {e}"}
+            )
+        raise
     base_name = result.card["base"]["model"]
     timings = {"train_call_seconds": round(time.perf_counter() - t0, 1)}
     test = splits.test[:max_test] if max_test else splits.test

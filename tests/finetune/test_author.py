@@ -6,7 +6,13 @@ import shutil
 
 import pytest
 
-from reer_pipeline.finetune import EVALUATION, author_model_uri, drafting_model, train_author_model
+from reer_pipeline.finetune import (
+    EVALUATION,
+    TooFewExamples,
+    author_model_uri,
+    drafting_model,
+    train_author_model,
+)
 from reer_pipeline.lm.registry import load_lm
 from tests.finetune.test_train import models, posts, tiny
 
@@ -93,3 +99,13 @@ def test_a_corrupt_adapter_folder_is_one_line_naming_it(account_dir, tmp_path):
     proposer = load("hf::embedded")
     chosen, line = drafting_model(proposer, broken, load)
     assert chosen is proposer and str(folder) in line and "\n" not in line
+
+
+def test_too_few_posts_now_retire_an_adapter_trained_earlier(account_dir, tmp_path):
+    old = copy_of(account_dir, tmp_path, "old")
+    evaluation = evaluation_of(old) | {"beats_base": True, "verdict": "it beat the base"}
+    (old / "adapter" / EVALUATION).write_text(json.dumps(evaluation))
+    with pytest.raises(TooFewExamples):
+        train_author_model(posts()[:5], [], old, config=tiny(max_steps=4), models_dir=models())
+    uri, why = author_model_uri(old, "hf::embedded", load)
+    assert uri is None and "retired:" in why
