@@ -52,6 +52,7 @@ def test_parse_reports_each_file(tmp_path):
     assert "missing.csv: no such file" in out.stderr
 
 
+@pytest.mark.slow
 def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path):
     env = {
         "REER_DATA_DIR": str(tmp_path / "data"),
