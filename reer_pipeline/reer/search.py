@@ -2,8 +2,9 @@
 
 Follows "Reverse-Engineered Reasoning for Open-Ended Generation" (arXiv 2509.06160): synthesize
 the request x, draft z, then refine z segment by segment, keeping a rewrite only when it lowers
-the score of y. Unlike the reference code, every step makes one `generate` call with
-n=n_candidates and one batched `score` call whose rows share the prefix x + <think> + refined z.
+the score of y. Unlike the reference code, several posts are searched in lockstep: every step
+makes one `generate` call with n=n_candidates per post and one batched `score` call, whose rows
+of a post share the prefix x + <think> + refined z.
 """
 
 from __future__ import annotations
