@@ -20,7 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reer_pipeline import platforms
-from reer_pipeline.lm.base import LanguageModel, ScoringUnsupported, seed_local_models
+from reer_pipeline.lm.base import (
+    LanguageModel,
+    ScoringUnsupported,
+    sampling_kwargs,
+    seed_local_models,
+)
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
@@ -43,7 +48,8 @@ class SearchConfig:
     min_segment_chars: int = 100
     max_tokens_request: int = 64
     max_tokens_draft: int = 256  # a short plan; one cut off here ends at its last full sentence
-    max_tokens_rewrite: int = 192
+    max_tokens_rewrite: int = 128  # a rewrite is one short paragraph
+    no_repeat_ngram_size: int = 6  # no run of this many tokens twice in one output (if supported)
     temperature: float = 0.8
     top_p: float = 0.85
     request_temperature: float = 0.0
@@ -321,7 +327,14 @@ class Search:
             [len(qs) * n for qs in prompts],
             "generate_calls",
             lambda: self.proposer.generate(
-                flat, n=n, temperature=temperature, top_p=self.cfg.top_p, max_tokens=max_tokens
+                flat,
+                n=n,
+                temperature=temperature,
+                top_p=self.cfg.top_p,
+                max_tokens=max_tokens,
+                **sampling_kwargs(
+                    self.proposer, {"no_repeat_ngram_size": self.cfg.no_repeat_ngram_size}
+                ),
             ),
         )
         outs = [[o if isinstance(o, str) else "" for o in out or []] for out in outs]
