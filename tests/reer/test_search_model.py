@@ -241,7 +241,7 @@ def test_lockstep_search_decides_like_one_post_at_a_time_when_greedy(tmp_path):
     # fp32: a batched forward pass equals a single one up to float rounding
     lm = embedded_lm(dtype="float32")
     cfg = replace(TINY, temperature=0.0, threshold=-1.0, max_tokens_rewrite=40)
-    ps = posts(3)
+    ps = posts(2)
     alone = [Search(lm, lm, cfg).run(p) for p in ps]
     finished = []
     together = Search(lm, lm, cfg).run_many(ps, on_trace=finished.append)
@@ -251,6 +251,6 @@ def test_lockstep_search_decides_like_one_post_at_a_time_when_greedy(tmp_path):
         check_trace(b, cfg)
         assert _decisions(b) == _decisions(a)
         assert _scores(b) == pytest.approx(_scores(a), abs=1e-3)
-    mine(ps, TraceStore(tmp_path), lm, lm, cfg, lockstep=3)
+    mine(ps, TraceStore(tmp_path), lm, lm, cfg, lockstep=2)
     stored = sorted(TraceStore(tmp_path).read(), key=lambda t: t["post_id"])
     assert [_decisions(t) for t in stored] == [_decisions(t) for t in alone]
