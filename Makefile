@@ -35,8 +35,9 @@ bench: install
 	mkdir -p .bench
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
+	$(PY) benchmarks/decode.py  # starts one CPU-bound neighbour, about 10 minutes
 	$(PY) benchmarks/reer_search.py
-	$(PY) benchmarks/reer_mining.py --posts 20  # about an hour on 2 cores
+	$(PY) benchmarks/reer_mining.py --posts 20  # about 15 minutes on 2 cores (plus 2 posts one at a time)
 	$(PY) benchmarks/engagement.py data/samples/fivethirtyeight_BarackObama.csv $(wildcard ../shared/data/exports/*) --synthetic 20000
 	$(PY) benchmarks/scorer_validity.py --per-class 30  # about 12 minutes
 	$(PY) benchmarks/drafting.py setup --out .bench/drafting && $(PY) benchmarks/drafting.py draft --out .bench/drafting --variant after && $(PY) benchmarks/drafting.py report --out .bench/drafting

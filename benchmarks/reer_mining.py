@@ -5,18 +5,22 @@ SQL the assets use, then mines the top N by engagement with `reer.search.mine` i
 trace store (or --store, which makes a rerun resume). Prints the figures the REER issue asks for:
 median relative score reduction, traces per hour, model calls per trace. The baseline is the
 search's own starting point, each post's unrefined draft trajectory scored in the same process
-(the after/before ratio).
+(the after/before ratio). For speed, the baseline is the one-post-at-a-time search (lockstep 1)
+on the first --baseline-posts posts, run first in the same process into its own store: the
+traces/hour ratio of lockstep K to it.
 
-    REER_TORCH_THREADS=1 .venv/bin/python benchmarks/reer_mining.py --posts 20
+    .venv/bin/python benchmarks/reer_mining.py --posts 20 --baseline-posts 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -30,7 +34,7 @@ from reer_pipeline.ingest.warehouse import (
 )
 from reer_pipeline.layout import DataLayout
 from reer_pipeline.lm.registry import load_lm
-from reer_pipeline.reer.search import SearchConfig, mine
+from reer_pipeline.reer.search import LOCKSTEP_POSTS, SearchConfig, concludes, mine
 from reer_pipeline.reer.store import TraceStore
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data/samples/fivethirtyeight_BarackObama.csv"
@@ -50,6 +54,8 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=20)
     ap.add_argument("--uri", default="hf::embedded", help="proposer and scorer URI")
     ap.add_argument("--store", type=Path, help="trace store folder (default: a temporary one)")
+    ap.add_argument("--lockstep", type=int, default=LOCKSTEP_POSTS, help="posts searched at once")
+    ap.add_argument("--baseline-posts", type=int, default=2, help="posts mined one at a time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -65,8 +71,15 @@ def main() -> None:
                 flush=True,
             )
 
+        base_hour = None
+        if args.baseline_posts:
+            t0 = time.perf_counter()
+            base = posts[: args.baseline_posts]
+            one = mine(base, TraceStore(work / "baseline"), lm, lm, cfg, lockstep=1)
+            base_hour = one.mined / (time.perf_counter() - t0) * 3600
+            print(f"baseline, one post at a time: {one.mined} traces, {base_hour:.1f}/hour")
         t0 = time.perf_counter()
-        report = mine(posts, store, lm, lm, cfg, on_progress=progress)
+        report = mine(posts, store, lm, lm, cfg, on_progress=progress, lockstep=args.lockstep)
         wall = time.perf_counter() - t0
         traces = [t for t in store.read() if t["id"] in set(report.ids)]
     reductions = [
@@ -82,7 +95,16 @@ def main() -> None:
         "failed": report.failed,
         "config_hash": cfg.config_hash,
         "wall_s": round(wall, 1),
+        "lockstep": args.lockstep,
         "traces_per_hour": round(len(traces) / wall * 3600, 2) if traces else 0.0,
+        "baseline_traces_per_hour": round(base_hour, 2) if base_hour else None,
+        "ratio_to_baseline": round(len(traces) / wall * 3600 / base_hour, 2)
+        if base_hour and traces
+        else None,
+        "kept_share": round(report.kept / len(traces), 3) if traces else None,
+        "rejected": dict(Counter(t["rejected_reason"] for t in traces if not t["kept"])),
+        "drafts_cut_at_a_sentence": sum(not concludes(t["z_initial"]) for t in traces),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "median_relative_reduction": round(statistics.median(reductions), 4)
         if reductions
         else None,

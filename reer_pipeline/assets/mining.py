@@ -7,7 +7,7 @@ from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.ingest.warehouse import read_top_posts
 from reer_pipeline.reer.report import mine_account
-from reer_pipeline.reer.search import SearchConfig
+from reer_pipeline.reer.search import LOCKSTEP_POSTS, SearchConfig
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 
@@ -25,6 +25,7 @@ class ReerTracesConfig(dg.Config):
     max_tokens_rewrite: int = SearchConfig.max_tokens_rewrite
     temperature: float = SearchConfig.temperature
     seed: int = SearchConfig.seed
+    lockstep_posts: int = LOCKSTEP_POSTS  # posts searched at once: speed only, same trace ids
     max_posts: int | None = 20
     time_limit_s: float | None = 3600.0
     min_improved_share: float = 0.5  # the improvement check warns below this share
@@ -32,6 +33,7 @@ class ReerTracesConfig(dg.Config):
 
 def search_config(config: ReerTracesConfig, proposer_uri: str, scorer_uri: str) -> SearchConfig:
     fields = ReerTracesConfig.model_fields.keys() - {
+        "lockstep_posts",
         "max_posts",
         "time_limit_s",
         "min_improved_share",
@@ -77,6 +79,7 @@ def reer_traces(
         config.max_posts,
         config.time_limit_s,
         context.log.info,
+        config.lockstep_posts,
     )
     yield dg.MaterializeResult(metadata=metadata(summary) | language_models.usage_metadata())
     yield dg.AssetCheckResult(

@@ -29,6 +29,7 @@ from pathlib import Path
 from reer_pipeline.files import write_atomic
 from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
 from reer_pipeline.lm.hf import base_identity
+from reer_pipeline.lm.threads import apply_thread_policy
 
 CARD = "adapter_card.json"
 CURVE = "loss_curve.png"
@@ -401,8 +402,7 @@ def train_adapter(
     base_name = str(base).removeprefix("hf::")
     model_dir = Path(resolve_model_path(base_name, models_dir))
     out_dir = Path(out_dir).resolve()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    apply_thread_policy(override=cfg.threads)  # None: the policy's default
     torch.manual_seed(cfg.seed)
 
     tok = AutoTokenizer.from_pretrained(model_dir)

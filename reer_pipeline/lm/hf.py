@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import threading
 from pathlib import Path
 
 from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
+from reer_pipeline.lm.threads import apply_thread_policy
 
 MIN_SHARED = 8  # shortest common token prefix worth computing once for a group
 
@@ -219,16 +219,15 @@ class HFModel:
         threads: int | None = None,
         models_dir: Path | None = None,
         adapter: str | None = None,
+        concurrent_steps: int = 1,
     ):
-        """`threads` (or env REER_TORCH_THREADS) sets torch's intra-op threads for the process;
-        1 avoids spin-wait thrash when the CPU is shared with other busy processes.
-        `adapter`: a LoRA adapter folder (peft format) merged into the weights at load."""
+        """Torch's threads for the process come from the thread policy (`lm/threads.py`):
+        `threads` if given, else REER_TORCH_THREADS, else cores // `concurrent_steps` (the
+        model steps that can run at once). `adapter`: a LoRA adapter folder (peft format)
+        merged into the weights at load."""
+        self.threads = apply_thread_policy(concurrent_steps, threads)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        threads = threads or int(os.environ.get("REER_TORCH_THREADS", "0") or 0)
-        if threads:
-            torch.set_num_threads(threads)
 
         self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"hf::{model}"
@@ -256,7 +255,7 @@ class HFModel:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return f"HFModel(uri={self.uri!r}, dtype={self.dtype})"
+        return f"HFModel(uri={self.uri!r}, dtype={self.dtype}, threads={self.threads})"
 
     # ---- generation -------------------------------------------------------------------------
     def render(self, prompt: Prompt) -> str:

@@ -7,7 +7,7 @@ import statistics
 import duckdb
 
 from reer_pipeline.platforms import Account
-from reer_pipeline.reer.search import mine
+from reer_pipeline.reer.search import LOCKSTEP_POSTS, mine
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.tables import query_table
 
@@ -100,16 +100,18 @@ def mine_account(
     max_posts: int | None,
     time_limit_s: float | None,
     log=print,
+    lockstep: int = LOCKSTEP_POSTS,
 ) -> dict:
     """Mine the account's top posts that have no trace under `config`, logging progress and
-    failures; report this run's counts and the store's state for the account."""
+    failures (`lockstep` posts searched at once); report this run's counts and the store's
+    state for the account."""
 
     def progress(p):
         eta = "?" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
         log(f"post {p.i} of {p.n} ({p.post_id}): {p.status}; about {eta} left")
 
     store = TraceStore(traces_root)
-    run = mine(posts, store, proposer, scorer, config, max_posts, time_limit_s, progress)
+    run = mine(posts, store, proposer, scorer, config, max_posts, time_limit_s, progress, lockstep)
     for error in run.errors[:10]:
         log(f"mining failed for {error}")
     return trace_report(traces_root, config.config_hash, account) | {

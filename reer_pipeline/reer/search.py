@@ -2,8 +2,9 @@
 
 Follows "Reverse-Engineered Reasoning for Open-Ended Generation" (arXiv 2509.06160): synthesize
 the request x, draft z, then refine z segment by segment, keeping a rewrite only when it lowers
-the score of y. Unlike the reference code, every step makes one `generate` call with
-n=n_candidates and one batched `score` call whose rows share the prefix x + <think> + refined z.
+the score of y. Unlike the reference code, several posts are searched in lockstep: every step
+makes one `generate` call with n=n_candidates per post and one batched `score` call, whose rows
+of a post share the prefix x + <think> + refined z.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reer_pipeline import platforms
-from reer_pipeline.lm.base import LanguageModel, ScoringUnsupported, seed_local_models
+from reer_pipeline.lm.base import (
+    LanguageModel,
+    ScoringUnsupported,
+    sampling_kwargs,
+    seed_local_models,
+)
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
 
-PROMPT_VERSION = 1  # part of the config hash: changing a prompt changes every trace id
+PROMPT_VERSION = 2  # part of the config hash: changing a prompt changes every trace id
 TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
 
 
@@ -41,8 +47,9 @@ class SearchConfig:
     clip_high: float = 0.0
     min_segment_chars: int = 100
     max_tokens_request: int = 64
-    max_tokens_draft: int = 384
-    max_tokens_rewrite: int = 192
+    max_tokens_draft: int = 256  # a short plan; one cut off here ends at its last full sentence
+    max_tokens_rewrite: int = 128  # a rewrite is one short paragraph
+    no_repeat_ngram_size: int = 6  # no run of this many tokens twice in one output (if supported)
     temperature: float = 0.8
     top_p: float = 0.85
     request_temperature: float = 0.0
@@ -106,12 +113,16 @@ def trim_candidate(text: str, current: str) -> str:
     """Keep as many paragraphs as the segment has, and cut a sentence left unfinished."""
     k = len([p for p in re.split(r"\n\s*\n", current) if p.strip()]) or 1
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    text = "\n\n".join(paras[:k])
-    if not concludes(text):
-        ends = list(re.finditer(r"[.!?…][\"')\]”’]*(?=\s|$)", text))
-        if ends:
-            text = text[: ends[-1].end()]
-    return text
+    return cut_to_sentence("\n\n".join(paras[:k]))
+
+
+def cut_to_sentence(text: str) -> str:
+    """`text` up to its last complete sentence when it ends mid-sentence (cut off by a token
+    cap); unchanged when it ends a sentence or has none."""
+    if concludes(text):
+        return text
+    ends = list(re.finditer(r"[.!?…][\"')\]”’]*(?=\s|$)", text))
+    return text[: ends[-1].end()] if ends else text
 
 
 def concludes(z: str) -> bool:
@@ -217,8 +228,9 @@ def draft_prompt(x_text: str, y: str) -> list[dict[str, str]]:
                 f"Task: {x_text}\n\nHere is the post you will write:\n{y}\n\n"
                 "Before writing it, think aloud in the first person about how you will write "
                 "this post: who the readers are, what the goal is, which hook to open with, how "
-                "to structure it and how to end. Write 3 to 5 short paragraphs separated by "
-                'blank lines, in the future tense ("I will ..."). Do not copy the post.'
+                "to structure it and how to end. Keep the plan short: 3 or 4 paragraphs of one "
+                "or two sentences each, separated by blank lines, in the future tense "
+                '("I will ..."). Do not copy the post.'
             ),
         }
     ]
@@ -248,86 +260,105 @@ def score_prefix(x_text: str, z: str) -> str:
 
 
 # -- the search ----------------------------------------------------------------------------------
-@dataclass
-class _Meter:
-    """Calls we make, plus token deltas of the models' own ledgers (each model counted once)."""
-
-    models: list[LanguageModel]
-    generate_calls: int = 0
-    score_calls: int = 0
-    candidates_generated: int = 0
-    candidates_skipped: int = 0
-    candidates_scored: int = 0
-    start: dict[int, tuple[int, int, int]] = field(default_factory=dict)
-
-    def __post_init__(self):
-        uniq = {id(m): m for m in self.models}
-        self.models = list(uniq.values())
-        self.start = {id(m): self._ledger(m) for m in self.models}
-
-    @staticmethod
-    def _ledger(m) -> tuple[int, int, int]:
-        u = getattr(m, "usage", None)
-        return tuple(int(getattr(u, k, 0) or 0) for k in _TOKENS)
-
-    def as_dict(self) -> dict[str, int]:
-        delta = [0, 0, 0]
-        for m in self.models:
-            now = self._ledger(m)
-            delta = [
-                d + max(0, a - b) for d, a, b in zip(delta, now, self.start[id(m)], strict=True)
-            ]
-        return {
-            "generate_calls": self.generate_calls,
-            "score_calls": self.score_calls,
-            **dict(zip(_TOKENS, delta, strict=True)),
-            "candidates_generated": self.candidates_generated,
-            "candidates_skipped": self.candidates_skipped,
-            "candidates_scored": self.candidates_scored,
-        }
-
-
 _TOKENS = ("prompt_tokens", "completion_tokens", "scored_tokens")
+_COUNTS = ("generate_calls", "score_calls", *_TOKENS)
+_CANDIDATES = ("candidates_generated", "candidates_skipped", "candidates_scored")
+
+
+def _ledger(models: Sequence[LanguageModel]) -> list[int]:
+    """The models' token counters, each distinct model counted once."""
+    uniq = {id(m): m for m in models}.values()
+    return [sum(int(getattr(getattr(m, "usage", None), k, 0) or 0) for m in uniq) for k in _TOKENS]
+
+
+@dataclass
+class _Post:
+    """One post's search while it advances in lockstep with others."""
+
+    post: PostRef
+    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS + _CANDIDATES, 0))
+    time_s: float = 0.0
+    x: dict[str, Any] = field(default_factory=dict)
+    z_initial: str = ""
+    segments: list[str] = field(default_factory=list)
+    refined: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    score_before: float | None = None
+    best: float | None = None
+    stop: str = "no_segments"
+    n_steps: int = 0  # steps to take unless the score drops below the threshold first
 
 
 class Search:
-    """REER search for one post with a proposer and a scorer (may be the same model)."""
+    """REER search with a proposer and a scorer (may be the same model).
+
+    `run_many` advances several posts' searches in lockstep: each generate and score call carries
+    the rows of every post still searching. Decisions are each post's own; a call's tokens and
+    time are shared out to the posts in it by their rows."""
 
     def __init__(self, proposer: LanguageModel, scorer: LanguageModel, config: SearchConfig):
         if not getattr(scorer.capabilities, "score", False):
             raise ScoringUnsupported(f"{scorer.uri} cannot score text; pick another scorer_uri")
         self.proposer, self.scorer = proposer, scorer
         self.cfg = bind_models(config, proposer, scorer)
-        self.meter: _Meter | None = None
 
-    def _generate(self, prompt, n: int, temperature: float, max_tokens: int) -> list[str]:
-        self.meter.generate_calls += 1
-        outs = self.proposer.generate(
-            [prompt], n=n, temperature=temperature, top_p=self.cfg.top_p, max_tokens=max_tokens
+    def _call(self, posts: list[_Post], rows: list[int], kind: str, fn: Callable[[], Any]):
+        """One model call for `posts`; its tokens and time are shared out by their `rows`."""
+        models = [self.proposer, self.scorer]
+        before, t0 = _ledger(models), time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+        total = sum(rows) or 1
+        for k, a, b in zip(_TOKENS, _ledger(models), before, strict=True):
+            shares = [max(0, a - b) * r // total for r in rows]
+            shares[-1] += max(0, a - b) - sum(shares)  # the rounding remainder
+            for p, q in zip(posts, shares, strict=True):
+                p.usage[k] += q
+        for p, r in zip(posts, rows, strict=True):
+            p.usage[kind] += 1
+            p.time_s += dt * r / total
+        return out
+
+    def _generate(self, posts, prompts, n: int, temperature: float, max_tokens: int):
+        """One generate call for every post's prompts; per post, per prompt, n completions."""
+        flat = [q for qs in prompts for q in qs]
+        outs = self._call(
+            posts,
+            [len(qs) * n for qs in prompts],
+            "generate_calls",
+            lambda: self.proposer.generate(
+                flat,
+                n=n,
+                temperature=temperature,
+                top_p=self.cfg.top_p,
+                max_tokens=max_tokens,
+                **sampling_kwargs(
+                    self.proposer, {"no_repeat_ngram_size": self.cfg.no_repeat_ngram_size}
+                ),
+            ),
         )
-        return [o if isinstance(o, str) else "" for o in (outs[0] if outs else [])]
+        outs = [[o if isinstance(o, str) else "" for o in out or []] for out in outs]
+        outs += [[]] * (len(flat) - len(outs))
+        split, start = [], 0
+        for qs in prompts:
+            split.append(outs[start : start + len(qs)])
+            start += len(qs)
+        return split
 
-    def _ask(self, prompts: list) -> list[str]:
-        """One batched generate call: one short answer per prompt."""
-        self.meter.generate_calls += 1
-        outs = self.proposer.generate(
-            prompts,
-            n=1,
-            temperature=self.cfg.request_temperature,
-            top_p=self.cfg.top_p,
-            max_tokens=self.cfg.max_tokens_request,
+    def _score(self, posts: list[_Post], trajectories: list[list[str]]):
+        """One score call for every post's trajectories (a post's rows share x + <think>)."""
+        prefixes, posts_text = [], []
+        for p, trajs in zip(posts, trajectories, strict=True):
+            prefixes += [score_prefix(p.x["text"], z) for z in trajs]
+            posts_text += [p.post.text] * len(trajs)
+            p.usage["candidates_scored"] += len(trajs)
+        rows = [len(t) for t in trajectories]
+        lps = self._call(
+            posts, rows, "score_calls", lambda: self.scorer.score(prefixes, posts_text)
         )
-        return [o[0] if o and isinstance(o[0], str) else "" for o in outs]
-
-    def score_many(self, x_text: str, y: str, trajectories: list[str]) -> list[float | None]:
-        """One batched score call for all trajectories; rows share the prefix x + <think>."""
-        if not trajectories:
-            return []
-        self.meter.score_calls += 1
-        self.meter.candidates_scored += len(trajectories)
-        prefixes = [score_prefix(x_text, z) for z in trajectories]
-        lps = self.scorer.score(prefixes, [y] * len(prefixes))
-        return [clipped_score(lp, self.cfg.clip_low, self.cfg.clip_high) for lp in lps]
+        scores = [clipped_score(lp, self.cfg.clip_low, self.cfg.clip_high) for lp in lps]
+        starts = [sum(rows[:j]) for j in range(len(rows))]
+        return [scores[s : s + r] for s, r in zip(starts, rows, strict=True)]
 
     def _check_candidate(self, text: str, current: str, y: str, seen: set[str]) -> str | None:
         c = self.cfg
@@ -350,43 +381,77 @@ class Search:
 
     def run(self, post: PostRef | dict) -> dict[str, Any]:
         """Search one post; returns a trace record matching the store's schema."""
-        post = PostRef.from_any(post)
-        c = self.cfg
-        t0 = time.perf_counter()
-        self.meter = _Meter([self.proposer, self.scorer])
-        seed_src = f"{c.seed}|{post.post_hash}".encode()
-        seed_local_models(int(hashlib.sha256(seed_src).hexdigest()[:8], 16))
-        y = post.text
+        return self.run_many([post])[0]
 
-        x = parse_request(post, self._ask(request_prompts(post)))
-        raw_z = self._generate(draft_prompt(x["text"], y), 1, c.temperature, c.max_tokens_draft)
-        z_initial = _strip_tags(raw_z[0] if raw_z else "")
-        segments = segment(z_initial, c.min_segment_chars)
-        refined = list(segments)
-        steps: list[dict[str, Any]] = []
-        score_before = None
-        stop = "no_segments"
-        if segments:
-            score_before = self.score_many(x["text"], y, ["\n\n".join(segments)])[0]
-            stop = "unscorable" if score_before is None else "segments_exhausted"
-        best = score_before
-        if best is not None and best < c.threshold:
-            stop = "threshold"
-        elif best is not None:
-            for i in range(min(c.max_steps, len(segments))):
-                steps.append(self._step(i, x["text"], y, refined, segments, best))
-                best = steps[-1]["score_out"]
-                if best < c.threshold:
-                    stop = "threshold"
-                    break
+    def run_many(
+        self,
+        posts: Sequence[PostRef | dict],
+        on_trace: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Search `posts` in lockstep; each trace goes to `on_trace` as soon as its post is
+        done. Returns the traces in the order of `posts`."""
+        c = self.cfg
+        states = [_Post(PostRef.from_any(p)) for p in posts]
+        if not states:
+            return []
+        seed_src = "|".join([str(c.seed), *(s.post.post_hash for s in states)])
+        seed_local_models(int(hashlib.sha256(seed_src.encode()).hexdigest()[:8], 16))
+        traces: dict[int, dict[str, Any]] = {}
+
+        def finish(s: _Post) -> None:
+            traces[id(s)] = self._trace(s)
+            if on_trace is not None:
+                on_trace(traces[id(s)])
+
+        questions = [request_prompts(s.post) for s in states]
+        answers = self._generate(states, questions, 1, c.request_temperature, c.max_tokens_request)
+        for s, a in zip(states, answers, strict=True):
+            s.x = parse_request(s.post, [o[0] if o else "" for o in a])
+        prompts = [[draft_prompt(s.x["text"], s.post.text)] for s in states]
+        drafts = self._generate(states, prompts, 1, c.temperature, c.max_tokens_draft)
+        for s, (d,) in zip(states, drafts, strict=True):
+            s.z_initial = _strip_tags(d[0] if d else "")
+            s.segments = segment(cut_to_sentence(s.z_initial), c.min_segment_chars)
+            s.refined = list(s.segments)
+        scorable = [s for s in states if s.segments]
+        if scorable:
+            whole = [["\n\n".join(s.segments)] for s in scorable]
+            for s, (score,) in zip(scorable, self._score(scorable, whole), strict=True):
+                s.score_before = s.best = score
+                s.stop = "unscorable" if score is None else "segments_exhausted"
+                if score is not None and score < c.threshold:
+                    s.stop = "threshold"
+                elif score is not None:
+                    s.n_steps = min(c.max_steps, len(s.segments))
+        active = []
+        for s in states:
+            if s.n_steps:
+                active.append(s)
             else:
-                if len(segments) > c.max_steps:
-                    stop = "max_steps"
-        trajectory = "\n\n".join(refined)
+                finish(s)
+        while active:
+            self._step(active)
+            searching = []
+            for s in active:
+                if s.best < c.threshold:
+                    s.stop = "threshold"
+                elif len(s.steps) < s.n_steps:
+                    searching.append(s)
+                    continue
+                elif len(s.segments) > c.max_steps:
+                    s.stop = "max_steps"
+                finish(s)
+            active = searching
+        return [traces[id(s)] for s in states]
+
+    def _trace(self, s: _Post) -> dict[str, Any]:
+        """The trace record of a finished search, matching the store's schema."""
+        c, post = self.cfg, s.post
+        trajectory = "\n\n".join(s.refined)
         reason = None
         if not trajectory.strip():
             reason = "empty_trajectory"
-        elif best is None:
+        elif s.best is None:
             reason = "unscorable"
         elif not concludes(trajectory):
             reason = "no_conclusion"
@@ -402,70 +467,89 @@ class Search:
             "author": post.author,
             "post_created_at": post.created_at,
             "engagement_pct": post.engagement_pct,
-            "y": y,
-            "x": x,
-            "z_initial": z_initial,
+            "y": post.text,
+            "x": s.x,
+            "z_initial": s.z_initial,
             "trajectory": trajectory,
-            "segments": segments,
-            "score_before": score_before,
-            "score_after": best,
-            "steps": steps,
-            "stop_reason": stop,
+            "segments": s.segments,
+            "score_before": s.score_before,
+            "score_after": s.best,
+            "steps": s.steps,
+            "stop_reason": s.stop,
             "kept": reason is None,
             "rejected_reason": reason,
-            "usage": self.meter.as_dict(),
-            "wall_time_s": round(time.perf_counter() - t0, 4),
+            "usage": dict(s.usage),
+            "wall_time_s": round(s.time_s, 4),  # its share of the model calls' time
             "config": c.as_dict(),
             "proposer_uri": self.proposer.uri,
             "scorer_uri": self.scorer.uri,
             "created_at": datetime.now(UTC).isoformat(),
         }
 
-    def _step(self, i, x_text, y, refined, segments, current_score) -> dict[str, Any]:
-        """One left-to-right step: n rewrites of segment i, scored in one batch, best kept."""
+    def _step(self, posts: list[_Post]) -> None:
+        """One left-to-right step of every post: n rewrites of its next segment (one generate
+        call for all posts), every valid rewrite scored (one score call), each post's best kept
+        if it lowers that post's score."""
         c = self.cfg
-        before = "\n\n".join(refined[:i])
-        after = "\n\n".join(segments[i + 1 :])
-        prompt = rewrite_prompt(x_text, y, before, segments[i], after)
         n = c.n_candidates if c.temperature > 0 else 1  # greedy: n copies would be identical
-        raw = self._generate(prompt, n, c.temperature, c.max_tokens_rewrite)
-        self.meter.candidates_generated += len(raw)
-        cands, seen = [], set()
-        for r in raw:
-            text = trim_candidate(_strip_tags(r), segments[i])
-            reason = self._check_candidate(text, segments[i], y, seen)
-            seen.add(" ".join(text.split()).lower())
-            cands.append(
+        prompts = []
+        for s in posts:
+            i = len(s.steps)
+            before, after = "\n\n".join(s.refined[:i]), "\n\n".join(s.segments[i + 1 :])
+            prompts.append([rewrite_prompt(s.x["text"], s.post.text, before, s.segments[i], after)])
+        raws = self._generate(posts, prompts, n, c.temperature, c.max_tokens_rewrite)
+        all_cands, all_trajs = [], []
+        for s, (raw,) in zip(posts, raws, strict=True):
+            i = len(s.steps)
+            s.usage["candidates_generated"] += len(raw)
+            cands, seen = [], set()
+            for r in raw:
+                text = trim_candidate(_strip_tags(r), s.segments[i])
+                reason = self._check_candidate(text, s.segments[i], s.post.text, seen)
+                seen.add(" ".join(text.split()).lower())
+                cands.append(
+                    {
+                        "text": text,
+                        "score": None,
+                        "valid": reason is None,
+                        "reason": reason,
+                        "accepted": False,
+                    }
+                )
+            valid = [k for k, cd in enumerate(cands) if cd["valid"]]
+            s.usage["candidates_skipped"] += len(cands) - len(valid)
+            head, rest = s.refined[:i], s.segments[i + 1 :]
+            all_trajs.append(["\n\n".join([*head, cands[k]["text"], *rest]) for k in valid])
+            all_cands.append(cands)
+        scoring = [j for j, t in enumerate(all_trajs) if t]
+        if scoring:
+            scores = self._score([posts[j] for j in scoring], [all_trajs[j] for j in scoring])
+            for j, row in zip(scoring, scores, strict=True):
+                valid = [k for k, cd in enumerate(all_cands[j]) if cd["valid"]]
+                for k, score in zip(valid, row, strict=True):
+                    all_cands[j][k]["score"] = score
+        for s, cands in zip(posts, all_cands, strict=True):
+            i = len(s.steps)
+            scored = [k for k, cd in enumerate(cands) if cd["valid"] and cd["score"] is not None]
+            accepted = None
+            if scored:
+                k = min(scored, key=lambda j: cands[j]["score"])
+                if cands[k]["score"] < s.best:
+                    accepted = k
+                    cands[k]["accepted"] = True
+                    s.refined[i] = cands[k]["text"]
+            score_out = cands[accepted]["score"] if accepted is not None else s.best
+            s.steps.append(
                 {
-                    "text": text,
-                    "score": None,
-                    "valid": reason is None,
-                    "reason": reason,
-                    "accepted": False,
+                    "index": i,
+                    "segment": s.segments[i],
+                    "score_in": s.best,
+                    "candidates": cands,
+                    "accepted": accepted,
+                    "score_out": score_out,
                 }
             )
-        valid = [k for k, cd in enumerate(cands) if cd["valid"]]
-        self.meter.candidates_skipped += len(cands) - len(valid)
-        trajs = ["\n\n".join([*refined[:i], cands[k]["text"], *segments[i + 1 :]]) for k in valid]
-        for k, s in zip(valid, self.score_many(x_text, y, trajs), strict=True):
-            cands[k]["score"] = s
-        scored = [k for k in valid if cands[k]["score"] is not None]
-        accepted = None
-        if scored:
-            k = min(scored, key=lambda j: cands[j]["score"])
-            if cands[k]["score"] < current_score:
-                accepted = k
-                cands[k]["accepted"] = True
-                refined[i] = cands[k]["text"]
-        score_out = cands[accepted]["score"] if accepted is not None else current_score
-        return {
-            "index": i,
-            "segment": segments[i],
-            "score_in": current_score,
-            "candidates": cands,
-            "accepted": accepted,
-            "score_out": score_out,
-        }
+            s.best = score_out
 
 
 def _canonical(uri: str) -> str:
@@ -512,6 +596,9 @@ class MineReport:
     ids: list[str] = field(default_factory=list)
 
 
+LOCKSTEP_POSTS = 10  # posts searched in lockstep by `mine` (measured: benchmarks/reer_mining.py)
+
+
 def mine(
     posts: Iterable[PostRef | dict],
     store: TraceStore,
@@ -521,11 +608,14 @@ def mine(
     max_posts: int | None = None,
     time_limit_s: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    lockstep: int = LOCKSTEP_POSTS,
 ) -> MineReport:
-    """Mine traces for posts that have none under this config; append each as soon as it is done.
+    """Mine traces for posts that have none under this config, `lockstep` posts at a time
+    (`Search.run_many`); append each trace as soon as its post is done.
 
-    A kill loses at most the post in flight; a rerun skips every stored id. A post whose search
-    raises is counted in `failed` (not stored, so the next run retries it).
+    `lockstep` changes speed, not the config hash: trace ids stay the same. A kill loses at most
+    the posts in flight; a rerun skips every stored id. Posts of a group whose search raises are
+    counted in `failed` (not stored, so the next run retries them).
     """
     config = bind_models(config, proposer, scorer)
     t0 = time.perf_counter()
@@ -545,27 +635,36 @@ def mine(
         todo = todo[:max_posts]
         report.stopped = "max_posts"
     search = Search(proposer, scorer, config)
-    for n_done, ref in enumerate(todo):
+
+    def done(post_id: str, status: str) -> None:
+        if on_progress is not None:
+            n_done = report.mined + report.failed
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / n_done * (len(todo) - n_done)
+            on_progress(Progress(n_done, len(todo), post_id, status, elapsed, eta))
+
+    def save(trace: dict[str, Any]) -> None:
+        store.append(trace)
+        finished.add(trace["post_hash"])
+        report.mined += 1
+        report.ids.append(trace["id"])
+        report.kept += trace["kept"]
+        report.rejected += not trace["kept"]
+        done(trace["post_id"], "kept" if trace["kept"] else "rejected")
+
+    for start in range(0, len(todo), max(1, lockstep)):
         if time_limit_s is not None and time.perf_counter() - t0 >= time_limit_s:
             report.stopped = "time_limit"
             break
+        group = todo[start : start + max(1, lockstep)]
+        finished: set[str] = set()
         try:
-            trace = search.run(ref)
-            store.append(trace)
-        except Exception as e:  # one bad post never stops the run; it is retried next time
-            report.failed += 1
-            report.errors.append(f"{ref.post_id}: {type(e).__name__}: {e}")
-            status = "failed"
-        else:
-            report.mined += 1
-            report.ids.append(trace["id"])
-            report.kept += trace["kept"]
-            report.rejected += not trace["kept"]
-            status = "kept" if trace["kept"] else "rejected"
-        if on_progress is not None:
-            elapsed = time.perf_counter() - t0
-            done = n_done + 1
-            eta = elapsed / done * (len(todo) - done)
-            on_progress(Progress(done, len(todo), ref.post_id, status, elapsed, eta))
+            search.run_many(group, save)
+        except Exception as e:  # one bad group never stops the run; it is retried next time
+            for ref in group:
+                if ref.post_hash not in finished:
+                    report.failed += 1
+                    report.errors.append(f"{ref.post_id}: {type(e).__name__}: {e}")
+                    done(ref.post_id, "failed")
     report.wall_time_s = round(time.perf_counter() - t0, 4)
     return report

@@ -41,6 +41,9 @@ class LMRegistryResource(ConfigurableResource):
     reflection_lm: str | None = None
     judge_lm: str | None = None
     hf_dtype: str = "auto"
+    concurrent_model_steps: int = Field(
+        default=1, description="model steps that can run at once (the `lm` pool limit)"
+    )
     key_env: dict[str, str] = Field(
         default_factory=dict, description="scheme -> the environment variable holding its key"
     )
@@ -50,7 +53,9 @@ class LMRegistryResource(ConfigurableResource):
     _lms: dict[str, LanguageModel] = PrivateAttr(default_factory=dict)
 
     def provider_options(self) -> dict[str, dict]:
-        options: dict[str, dict] = {"hf": {"dtype": self.hf_dtype}}
+        options: dict[str, dict] = {
+            "hf": {"dtype": self.hf_dtype, "concurrent_steps": self.concurrent_model_steps}
+        }
         for name, values in (
             ("key_env", self.key_env),
             ("rpm", self.requests_per_minute),

@@ -187,7 +187,7 @@ from reer_pipeline.reer.store import TraceStore
 from reer_pipeline.layout import DataLayout
 lm = load_lm("hf::embedded", models_dir=DataLayout.from_env().models)
 cfg = FAST
-r = mine(posts(4), TraceStore(sys.argv[1]), lm, lm, cfg,
+r = mine(posts(4), TraceStore(sys.argv[1]), lm, lm, cfg, lockstep=2,
          on_progress=lambda p: print("progress", p.i, p.n, flush=True))
 print("report", r.mined, r.skipped_existing, flush=True)
 """
@@ -206,13 +206,13 @@ def test_mining_killed_with_sigkill_resumes_without_loss_or_duplicates(lm, tmp_p
     deadline = time.monotonic() + 900
     while len(store) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)  # mid-run: the second post is in flight
+    proc.send_signal(signal.SIGKILL)  # mid-run: the second group of 2 posts is in flight
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     survived = {r["id"]: r for r in TraceStore(tmp_path).read()}
     assert 1 <= len(survived) < 4
     cfg = FAST
-    report = mine(posts(4), TraceStore(tmp_path), lm, lm, cfg)
+    report = mine(posts(4), TraceStore(tmp_path), lm, lm, cfg, lockstep=3)
     assert report.skipped_existing == len(survived) and report.failed == 0
     assert report.mined == 4 - len(survived)
     final = TraceStore(tmp_path)
@@ -220,3 +220,37 @@ def test_mining_killed_with_sigkill_resumes_without_loss_or_duplicates(lm, tmp_p
     assert len(records) == 4 == len(final.path.read_text().splitlines())
     assert {r["post_id"] for r in records} == {p.post_id for p in posts(4)}
     assert all(survived[r["id"]] == r for r in records if r["id"] in survived)
+
+
+def _decisions(tr: dict) -> dict:
+    """What the search decided for a post: everything but scores, usage and timing."""
+    keys = ("id", "x", "z_initial", "segments", "trajectory", "stop_reason", "rejected_reason")
+    steps = [
+        (s["index"], s["accepted"], [(c["text"], c["valid"], c["reason"]) for c in s["candidates"]])
+        for s in tr["steps"]
+    ]
+    return {k: tr[k] for k in keys} | {"steps": steps}
+
+
+def _scores(tr: dict) -> list[float | None]:
+    cands = [c["score"] for s in tr["steps"] for c in s["candidates"]]
+    return [tr["score_before"], tr["score_after"], *cands]
+
+
+def test_lockstep_search_decides_like_one_post_at_a_time_when_greedy(tmp_path):
+    # fp32: a batched forward pass equals a single one up to float rounding
+    lm = embedded_lm(dtype="float32")
+    cfg = replace(TINY, temperature=0.0, threshold=-1.0, max_tokens_rewrite=40)
+    ps = posts(2)
+    alone = [Search(lm, lm, cfg).run(p) for p in ps]
+    finished = []
+    together = Search(lm, lm, cfg).run_many(ps, on_trace=finished.append)
+    assert sorted(t["id"] for t in finished) == sorted(t["id"] for t in together)
+    assert sum(len(t["steps"]) for t in together) > 0
+    for a, b in zip(alone, together, strict=True):
+        check_trace(b, cfg)
+        assert _decisions(b) == _decisions(a)
+        assert _scores(b) == pytest.approx(_scores(a), abs=1e-3)
+    mine(ps, TraceStore(tmp_path), lm, lm, cfg, lockstep=2)
+    stored = sorted(TraceStore(tmp_path).read(), key=lambda t: t["post_id"])
+    assert [_decisions(t) for t in stored] == [_decisions(t) for t in alone]

@@ -12,6 +12,7 @@ from reer_pipeline.reer.search import (
     clipped_score,
     concludes,
     copies_post,
+    cut_to_sentence,
     parse_request,
     repeats_ngrams,
     score_prefix,
@@ -70,6 +71,14 @@ def test_trim_candidate_keeps_the_segment_shape():
     )
     assert trim_candidate(one, "two\n\nparagraphs") == one.removesuffix(" And")
     assert trim_candidate("no sentence end at all", "x") == "no sentence end at all"
+
+
+def test_a_draft_cut_by_its_cap_ends_at_its_last_complete_sentence():
+    draft = "I will open with the number.\n\nThen I will ask (why?) what it means.\n\nFinally I"
+    cut = cut_to_sentence(draft)
+    assert cut == "I will open with the number.\n\nThen I will ask (why?) what it means."
+    assert concludes(cut) and cut_to_sentence(cut) == cut
+    assert cut_to_sentence("no sentence end at all") == "no sentence end at all"
 
 
 def test_strip_tags_extracts_the_refinement():
