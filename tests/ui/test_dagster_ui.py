@@ -45,8 +45,8 @@ def dagster_dev(data_root, tmp_path):
         [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(tmp_path / "dagster_dev.log").open("w"),  # read back when the test fails
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -69,7 +69,7 @@ def dagster_dev(data_root, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_materialize_ingest_from_the_ui(dagster_dev):
+def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     asset_names = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
@@ -109,7 +109,9 @@ def test_materialize_ingest_from_the_ui(dagster_dev):
             while not success.is_visible() and time.time() < deadline:
                 page.wait_for_timeout(3000)
                 page.reload()
-            expect(success).to_be_visible(timeout=10_000)
+            if not success.is_visible():
+                log = (tmp_path / "dagster_dev.log").read_text(errors="replace")[-4000:]
+                raise AssertionError(f"no successful run listed; dagster dev's log ends:\n{log}")
 
             page.goto(dagster_dev + "/assets/posts")
             row_count = page.get_by_text("Row count").locator("xpath=following-sibling::*[1]")
