@@ -99,9 +99,14 @@ def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path):
             launch.wait_for(timeout=60_000)
             launch.click()
             page.get_by_role("button", name="All", exact=True).click()
-            launch_run = page.get_by_role("button", name="Launch 1 run")
+            # the dialog relabels its button while the partitions load: click it once it is
+            # ready, and wait for the dialog itself (not the button's label) to close
+            dialog = page.get_by_role("dialog")
+            launch_run = dialog.get_by_role("button", name="Launch 1 run", exact=True)
+            expect(launch_run).to_be_enabled(timeout=60_000)
+            page.wait_for_timeout(1000)
             launch_run.click()
-            expect(launch_run).to_be_hidden(timeout=60_000)  # the dialog closes once launched
+            expect(dialog).to_have_count(0, timeout=60_000)
 
             page.goto(dagster_dev + "/runs")
             success = page.get_by_text("Success", exact=True).first
