@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ValidationError
 
 from reer_pipeline.ingest.encoding import Encoding, EncodingError, detect_encoding, sniff_bytes
-from reer_pipeline.ingest.jsonstream import JsonDamage, JsonStream, Skipped
+from reer_pipeline.ingest.jsonstream import JsonDamage, JsonStream, Skipped, human_size
 from reer_pipeline.ingest.limits import IngestLimits
 from reer_pipeline.ingest.mapping import (
     CsvMapping,
@@ -161,7 +161,8 @@ def _sniff(path: Path, limits: IngestLimits) -> tuple[str, Encoding | None, byte
         raise ExportError(path, "empty file (0 bytes)")
     if size > limits.max_file_bytes:
         raise ExportError(
-            path, f"the file is {_size(size)}, over the {_size(limits.max_file_bytes)} limit"
+            path,
+            f"the file is {human_size(size)}, over the {human_size(limits.max_file_bytes)} limit",
         )
     with path.open("rb") as f:
         head = f.read(HEAD)
@@ -668,8 +669,8 @@ def _zip_archive(ctx: _Context):
             if info.file_size > limits.max_file_bytes or total > limits.max_file_bytes:
                 raise ExportError(
                     path,
-                    f"{name} would unpack to {_size(total)}, over the "
-                    f"{_size(limits.max_file_bytes)} limit; refusing it",
+                    f"{name} would unpack to {human_size(total)}, over the "
+                    f"{human_size(limits.max_file_bytes)} limit; refusing it",
                 )
             if ratio > limits.max_zip_ratio and info.file_size > 1 << 20:
                 raise ExportError(
@@ -745,7 +746,7 @@ def _dir_archive(ctx: _Context):
         name = part.relative_to(folder).as_posix()
         if part.stat().st_size > ctx.limits.max_file_bytes:
             raise ExportError(
-                folder, f"{name} is over the {_size(ctx.limits.max_file_bytes)} limit"
+                folder, f"{name} is over the {human_size(ctx.limits.max_file_bytes)} limit"
             )
         ctx.stats.members.append(name)
         with part.open("rb") as raw:
@@ -821,13 +822,14 @@ def _csv_rows(lines: _Lines) -> Iterator[list[str] | _RowProblem]:
         except StopIteration:
             return
         except _LineTooLong as exc:
-            yield _RowProblem(exc.line, f"is longer than the {_size(lines.limit)} record limit")
+            too_long = f"is longer than the {human_size(lines.limit)} record limit"
+            yield _RowProblem(exc.line, too_long)
             reader = csv.reader(lines)
             continue
         except csv.Error as exc:
             reason = str(exc)
             if "field limit" in reason:
-                reason = f"has a field longer than the {_size(lines.limit)} record limit"
+                reason = f"has a field longer than the {human_size(lines.limit)} record limit"
             else:
                 reason = f"is not valid CSV ({reason})"
             yield _RowProblem(lines.line, reason)
@@ -980,14 +982,6 @@ def _validation(exc: ValidationError) -> tuple[str, str]:
 
 def _plain(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}".replace(".0 ", " ")
-        n /= 1024
-    return str(n)
 
 
 @dataclass

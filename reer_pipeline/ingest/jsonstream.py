@@ -122,13 +122,13 @@ class JsonStream:
                 if near_end and self.eof:
                     raise JsonDamage("the file ends inside a record (truncated)") from None
                 if len(self.buf) - self.pos > self.max_record:
-                    return self._skip(f"it is larger than the {_size(self.max_record)} limit")
+                    return self._skip(f"it is larger than the {human_size(self.max_record)} limit")
                 reason = f"it is not valid JSON ({exc.msg.lower()} at character {exc.pos - start})"
                 return self._skip(reason)
             self.last_size = end - self.pos
             if end - self.pos > self.max_record:
                 self.pos = end
-                return Skipped(f"it is larger than the {_size(self.max_record)} limit")
+                return Skipped(f"it is larger than the {human_size(self.max_record)} limit")
             nests = self.buf.count("[", self.pos, end) + self.buf.count("{", self.pos, end)
             self.pos = end
             if nests > self.max_depth and _depth_over(value, self.max_depth):
@@ -245,7 +245,8 @@ class JsonStream:
         self._skip("")
 
 
-def _size(n: int) -> str:
+def human_size(n: float) -> str:
+    """`n` bytes for a message: '812 bytes', '1.5 MiB'."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}".replace(".0 ", " ")

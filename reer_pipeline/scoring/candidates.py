@@ -351,13 +351,13 @@ class CandidateScorer:
 
     def style_fit(self, texts: list[str]) -> list[float]:
         """The relative style fit alone (see the module docstring)."""
-        return self._style(texts, self.lm_components(texts)["style_lm"])
+        return combine_style(self.lm_components(texts)["style_lm"], self._style_clf(texts))
 
-    def _style(self, texts: list[str], style_lm: list[float]) -> list[float]:
+    def _style_clf(self, texts: list[str]) -> list[float]:
+        """The classifier's probability that the author wrote each text (NaN without one)."""
         if self._classifier is None:
-            return list(style_lm)
-        clf = self._classifier(texts)
-        return [c if math.isnan(s) else (s + c) / 2 for s, c in zip(style_lm, clf, strict=True)]
+            return [float("nan")] * len(texts)
+        return self._classifier(texts)
 
     # ---- scoring ----------------------------------------------------------------------------
     def score(
@@ -382,8 +382,8 @@ class CandidateScorer:
         refs = list(references or [None] * len(texts))
         prompts = [*self.prompt_texts, *prompt_texts]
         lm = self.lm_components(texts)
-        style = self._style(texts, lm["style_lm"])
-        clf = self._classifier(texts) if self._classifier else [float("nan")] * len(texts)
+        clf = self._style_clf(texts)
+        style = combine_style(lm["style_lm"], clf)
         engagement = (
             [float(v) for v in self.engagement.predict_content(texts)]
             if self.engagement is not None
@@ -433,6 +433,14 @@ class CandidateScorer:
                 }
             )
         return results
+
+
+def combine_style(style_lm: list[float], style_clf: list[float]) -> list[float]:
+    """Style fit: the mean of the LM's and the classifier's measure where both exist."""
+    return [
+        c if math.isnan(s) else s if math.isnan(c) else (s + c) / 2
+        for s, c in zip(style_lm, style_clf, strict=True)
+    ]
 
 
 def combine(parts: dict[str, float], weights: dict[str, float]) -> float:
