@@ -30,7 +30,7 @@ from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
 
-PROMPT_VERSION = 2  # part of the config hash: changing a prompt changes every trace id
+PROMPT_VERSION = 3  # part of the config hash: changing a prompt changes every trace id
 TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
 
 
@@ -101,6 +101,23 @@ def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
 def repeats_ngrams(text: str, n: int, max_repeats: int) -> bool:
     counts = Counter(_ngrams(_words(text), n))
     return bool(counts) and max(counts.values()) > max_repeats
+
+
+def drop_repeats(text: str, n: int, max_repeats: int) -> str:
+    """`text` without each sentence that would repeat a word n-gram more than `max_repeats`
+    times counting the sentences kept before it; lines and paragraphs keep their breaks."""
+    kept: list[str] = []
+    out = []
+    for line in text.split("\n"):
+        sentences = [s for s in re.split(r"(?<=[.!?…])\s+", line) if s.strip()]
+        keep = []
+        for s in sentences:
+            if not repeats_ngrams(" ".join([*kept, s]), n, max_repeats):
+                kept.append(s)
+                keep.append(s)
+        if keep or not sentences:
+            out.append(" ".join(keep))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def copies_post(text: str, y: str, n: int, allowed: str = "") -> bool:
@@ -411,7 +428,8 @@ class Search:
         drafts = self._generate(states, prompts, 1, c.temperature, c.max_tokens_draft)
         for s, (d,) in zip(states, drafts, strict=True):
             s.z_initial = _strip_tags(d[0] if d else "")
-            s.segments = segment(cut_to_sentence(s.z_initial), c.min_segment_chars)
+            z = drop_repeats(cut_to_sentence(s.z_initial), c.ngram_n, c.ngram_max_repeats)
+            s.segments = segment(z, c.min_segment_chars)
             s.refined = list(s.segments)
         scorable = [s for s in states if s.segments]
         if scorable:
@@ -503,9 +521,15 @@ class Search:
             i = len(s.steps)
             s.usage["candidates_generated"] += len(raw)
             cands, seen = [], set()
+            head, rest = s.refined[:i], s.segments[i + 1 :]
             for r in raw:
                 text = trim_candidate(_strip_tags(r), s.segments[i])
                 reason = self._check_candidate(text, s.segments[i], s.post.text, seen)
+                # the rest of the trajectory holds no repeat, so one here is the rewrite's
+                if reason is None and repeats_ngrams(
+                    "\n\n".join([*head, text, *rest]), c.ngram_n, c.ngram_max_repeats
+                ):
+                    reason = "repetitive"
                 seen.add(" ".join(text.split()).lower())
                 cands.append(
                     {
@@ -518,7 +542,6 @@ class Search:
                 )
             valid = [k for k, cd in enumerate(cands) if cd["valid"]]
             s.usage["candidates_skipped"] += len(cands) - len(valid)
-            head, rest = s.refined[:i], s.segments[i + 1 :]
             all_trajs.append(["\n\n".join([*head, cands[k]["text"], *rest]) for k in valid])
             all_cands.append(cands)
         scoring = [j for j, t in enumerate(all_trajs) if t]

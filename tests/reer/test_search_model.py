@@ -17,7 +17,7 @@ import pytest
 
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import validate_trace
-from reer_pipeline.reer.search import Search, SearchConfig, mine
+from reer_pipeline.reer.search import Search, SearchConfig, mine, repeats_ngrams
 from reer_pipeline.reer.store import TraceStore, trace_id
 from tests.conftest import embedded_lm
 
@@ -110,12 +110,15 @@ def check_trace(tr: dict, cfg: SearchConfig) -> None:
         assert tr["score_after"] <= tr["score_before"]
         assert 0.0 <= tr["score_after"] <= -cfg.clip_low
     assert tr["trajectory"] == "\n\n".join(refined)
+    # loops are dropped from the draft and rewrites that add one are invalid: none is left
+    assert not repeats_ngrams(tr["trajectory"], cfg.ngram_n, cfg.ngram_max_repeats)
     if tr["stop_reason"] == "threshold":
         assert tr["score_after"] < cfg.threshold
 
 
 def test_search_records_a_complete_trace(lm):
-    cfg = replace(TINY, threshold=-1.0)  # never stops early: walks max_steps segments
+    # never stops early: walks max_steps segments; a twice-used 6-gram counts as a loop
+    cfg = replace(TINY, threshold=-1.0, ngram_max_repeats=1)
     tr = Search(lm, lm, cfg).run(posts(1)[0])
     check_trace(tr, cfg)
     assert tr["stop_reason"] in ("max_steps", "segments_exhausted", "no_segments")

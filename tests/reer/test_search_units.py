@@ -13,6 +13,7 @@ from reer_pipeline.reer.search import (
     concludes,
     copies_post,
     cut_to_sentence,
+    drop_repeats,
     parse_request,
     repeats_ngrams,
     score_prefix,
@@ -61,6 +62,16 @@ def test_filters():
     assert copies_post(f"So I will say: {y}.", y, 4)
     assert not copies_post("I will tell founders to validate first.", y, 4)
     assert not copies_post(f"I keep: {y}.", y, 4, allowed=f"Old: {y}")  # already there
+
+
+def test_drop_repeats_removes_the_sentences_that_loop_and_keeps_the_rest():
+    loop = "Open with the number that surprised you most."
+    z = f"First, name the reader.\n\n{loop} {loop}\n{loop}\n\nEnd with one ask."
+    kept = drop_repeats(z, 6, 1)
+    assert not repeats_ngrams(kept, 6, 1) and repeats_ngrams(z, 6, 1)
+    assert kept == f"First, name the reader.\n\n{loop}\n\nEnd with one ask."
+    plain = "A plan.\n\nTwo steps, no loop. Then a close."
+    assert drop_repeats(plain, 6, 2) == plain
 
 
 def test_trim_candidate_keeps_the_segment_shape():
