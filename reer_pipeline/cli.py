@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from reer_pipeline import platforms
@@ -199,8 +200,11 @@ def materialize(select: list[str], partition: str | None = None, config: dict | 
     args += ["--select", ",".join(select)]
     args += ["--partition", partition] if partition else []
     args += ["--config-json", json.dumps(config)] if config else []
-    print("$ " + shlex.join(args))
-    return subprocess.run([sys.executable, "-m", *args], check=False).returncode
+    print("$ " + shlex.join(args), flush=True)
+    start = time.monotonic()
+    code = subprocess.run([sys.executable, "-m", *args], check=False).returncode
+    print(f"  {'done' if code == 0 else 'FAILED'} in {time.monotonic() - start:.0f} s", flush=True)
+    return code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -9,11 +9,30 @@ SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
 SHARED_EXPORTS = ROOT.parent / "shared" / "data" / "exports"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist every worker is one concurrent model step: the thread policy
+    (`lm/threads.py`) gives each the cores // workers, so together they never oversubscribe."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        from reer_pipeline.lm.threads import ENV, usable_cores
+
+        os.environ.setdefault(ENV, str(max(1, usable_cores() // int(workers))))
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first, so that the longest ones do not start last on a worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_models_dir(tmp_path_factory):
-    """One conversion of the embedded model for the whole session, whatever the data root."""
+    """One conversion of the embedded model for the whole session (every xdist worker),
+    whatever the data root."""
     if not os.environ.get("REER_MODELS_DIR"):
-        os.environ["REER_MODELS_DIR"] = str(tmp_path_factory.mktemp("models"))
+        base = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            base = base.parent  # the folder the workers' temporary folders share
+        os.environ["REER_MODELS_DIR"] = str(base / "models")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

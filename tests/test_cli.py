@@ -60,6 +60,8 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path):
         "PATH": os.environ["PATH"],  # dagster's log capture runs `tail`
         "REER_MODELS_DIR": os.environ["REER_MODELS_DIR"],
     }
+    if "REER_TORCH_THREADS" in os.environ:  # this test's share of the cores under xdist
+        env["REER_TORCH_THREADS"] = os.environ["REER_TORCH_THREADS"]
     (tmp_path / "home").mkdir()
     out = reer("demo", env=env)
     assert out.returncode == 0, out.stderr[-2000:]
