@@ -39,7 +39,7 @@ from reer_pipeline.finetune import (
 from reer_pipeline.finetune.data import LINK, URL
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
-from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, fetch_dicts
+from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, read_account_posts
 from reer_pipeline.lm.base import seed_local_models
 from reer_pipeline.program.package import fill_links
 from reer_pipeline.reer.store import TraceStore
@@ -60,16 +60,12 @@ def account_posts(export: Path, work: Path, author: str | None) -> list[dict]:
     assert report.error is None, report.error
     with duckdb.connect(str(work / "warehouse.duckdb")) as con:
         build_posts(con, [work / "export.parquet"], EngagementConfig())
-        if author is None:  # the account with the most original posts
-            author = con.execute(
-                "SELECT author FROM posts GROUP BY author ORDER BY sum(is_original::INT) DESC"
-            ).fetchone()[0]
-        return fetch_dicts(
-            con,
-            """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at,
-                is_original FROM posts WHERE author = ? ORDER BY created_at""",
+        platform, author = con.execute(
+            """SELECT platform, author FROM posts WHERE author = coalesce(?, author)
+            GROUP BY ALL ORDER BY sum(is_original::INT) DESC""",  # default: most original posts
             [author],
-        )
+        ).fetchone()
+        return read_account_posts(con, platform, author)
 
 
 def topic_of(request: str) -> str:
@@ -253,6 +249,7 @@ def main() -> None:
     ap.add_argument("--author", help="default: the export's account with most original posts")
     ap.add_argument("--out", type=Path, required=True, help="work folder (a rerun resumes)")
     ap.add_argument("--traces", type=Path, help="a TraceStore folder with the account's traces")
+    ap.add_argument("--no-replies", action="store_true", help="train on original posts only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--max-steps", type=int)
@@ -274,7 +271,7 @@ def main() -> None:
 
     posts = account_posts(args.export, work, args.author)
     traces = list(TraceStore(args.traces).read()) if args.traces else []
-    splits = build_examples(posts, traces)
+    splits = build_examples(posts, traces, replies=not args.no_replies)
     write_jsonl(splits, work / "examples")
     print(json.dumps({"sizes": splits.sizes(), "counts": splits.counts()}), flush=True)
 

@@ -5,6 +5,10 @@ REER-shaped workload (8 candidate middles between one shared prefix and one shar
 continuation). The baseline scores one sequence per call with no prefix reuse. The fraction of
 this machine's matmul peak (measured here, same dtype) uses ~2 FLOPs per weight per token.
 Figures are medians. Run: `.venv/bin/python benchmarks/lm_scoring.py [--backends hf-bf16,mlx]`.
+
+`--profile` explains the gap to the peak for hf-bf16 in the REER shape: torch.profiler's self
+time per op group (matmuls, attention, the rest), the rate the matmuls themselves reach, and the
+peak of one matmul at the model's own shapes (tokens x 576 x 1536 is far smaller than 2048^3).
 """
 
 from __future__ import annotations
@@ -109,6 +113,67 @@ def bench_backend(
     print("tok/s counts every scored position; %peak counts the tokens actually computed")
 
 
+GROUPS = {
+    "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear"),
+    "attention": ("aten::_scaled_dot_product", "aten::scaled_dot_product"),
+    "softmax": ("aten::_log_softmax", "aten::_softmax"),
+}
+
+
+def shape_peak(lm, tokens: int, dtype: str, repeats: int = 5) -> float:
+    """FLOP/s of the model's own projections (q, k/v, o, gate/up, down) on `tokens` rows."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    c = json.loads((Path(lm.path) / "config.json").read_text())
+    d, f = c["hidden_size"], c["intermediate_size"]
+    kv = c["num_key_value_heads"] * c["head_dim"]
+    shapes = [(d, d), (d, kv), (d, kv), (d, d), (d, f), (d, f), (f, d)]
+    x = {k: torch.randn(tokens, k).to(getattr(torch, dtype)) for k in (d, f)}
+    w = [torch.randn(k, n).to(getattr(torch, dtype)) for k, n in shapes]
+    flops = sum(2 * tokens * k * n for k, n in shapes)
+    t = median_time(lambda: [x[k] @ wi for (k, _), wi in zip(shapes, w, strict=True)], repeats)
+    return flops / t
+
+
+def profile_reer(prefix_words: int, peak: float) -> None:
+    """Where the time of one REER-shaped score call goes (hf-bf16)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    lm = load("hf-bf16")
+    tok = lm.tokenizer
+    prefix = "Request: " + text(1000, prefix_words) + "\n<think>"
+    prefixes = [prefix + " " + text(2000 + i, 30) + "</think><answer>" for i in range(8)]
+    cont = " " + " ".join(WORDS[:50])
+    run = lambda: lm.score(prefixes, [cont] * 8)  # noqa: E731
+    wall = median_time(run, 5)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    share = {g: 0.0 for g in [*GROUPS, "other"]}
+    for e in prof.key_averages():
+        group = next((g for g, ops in GROUPS.items() if e.key.startswith(ops)), "other")
+        share[group] += e.self_cpu_time_total / total
+    n_prefix = len(tok(prefix)["input_ids"])
+    rows = sum(len(tok(p + cont)["input_ids"]) for p in prefixes) - 7 * n_prefix
+    fpt = flops_per_token(lm)
+    c = lm.model.config
+    head = 2 * c.hidden_size * c.vocab_size  # computed for the 8 x ~50 scored positions only
+    flops = rows * (fpt - head) + 8 * len(tok(cont)["input_ids"]) * head
+    matmul_time = wall * share["matmul"]
+    print(f"\nprofile, hf-bf16, REER 8x ({rows} tokens computed), {wall * 1e3:.0f} ms a call")
+    print("self time: " + ", ".join(f"{g} {100 * v:.0f}%" for g, v in share.items()))
+    print(f"whole call: {100 * flops / wall / peak:.1f}% of the 2048^3 peak")
+    print(f"matmuls alone: {100 * flops / matmul_time / peak:.1f}% of the 2048^3 peak")
+    sp = shape_peak(lm, rows // 8, "bfloat16")
+    print(
+        f"one matmul at the model's shapes ({rows // 8} rows): {sp / 1e12:.2f} TFLOP/s "
+        f"= {100 * sp / peak:.0f}% of the 2048^3 peak"
+    )
+
+
 def main() -> None:
     from reer_pipeline.lm.hf import bf16_supported
 
@@ -119,6 +184,7 @@ def main() -> None:
     ap.add_argument("--seq-words", type=int, default=200, help="~256 tokens per sequence")
     ap.add_argument("--prefix-words", type=int, default=150, help="REER shape's shared prefix")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="where hf-bf16's REER time goes")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -131,6 +197,8 @@ def main() -> None:
             peaks[dtype] = matmul_peak(dtype)
         batches = [int(b) for b in args.batches.split(",")]
         bench_backend(name, batches, args.seq_words, args.prefix_words, args.repeats, peaks[dtype])
+    if args.profile and "bfloat16" in peaks:
+        profile_reer(args.prefix_words, peaks["bfloat16"])
 
 
 if __name__ == "__main__":

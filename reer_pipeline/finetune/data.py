@@ -7,7 +7,10 @@ chat messages `[user: request, assistant: target]` with the loss on the target o
 * `trace`: a kept REER trace of a post (DeepWriter format): the request x as the prompt,
   `<think>z</think><answer>y</answer>` as the target, under `THINK_SYSTEM`;
 * `post`: any other original post: a request built without a model call (the post's key terms,
-  the platform, the audience) as the prompt, the post as the target.
+  the platform, the audience) as the prompt, the post as the target;
+* `reply`: the account's own replies (never reposts) from before the validation period, in the
+  training split only, as a reply request and the reply without its leading @handles: most of a
+  person's words are often in replies, and validation and test stay original posts.
 
 Links and media URLs in targets become `LINK` so the model never learns to invent a URL; the
 packager fills the placeholders with real links or drops them (`program.package.fill_links`).
@@ -50,7 +53,7 @@ class Example:
     """One chat example; `messages[-1]` is the assistant target."""
 
     messages: list[dict[str, str]]
-    source: str  # "trace" | "post"
+    source: str  # "trace" | "post" | "reply"
     post_id: str
     created_at: str
 
@@ -97,6 +100,15 @@ def post_request(platform: str, author: str, terms: Sequence[str]) -> str:
     name = platform_display(platform)
     article = "an" if name[:1].upper() in "AEIOX" else "a"
     return f"Write {article} {name} post about {topic} for people who follow {author}."
+
+
+def reply_request(platform: str, author: str, terms: Sequence[str]) -> str:
+    """The request of a reply example, in the same shape as `post_request`."""
+    topic = ", ".join(terms) if terms else "the post you are answering"
+    return f"Write {author}'s reply on {platform_display(platform)} about {topic}."
+
+
+_LEADING_HANDLES = re.compile(r"^(?:\s*[@＠]\w+[,:]?)+\s*")
 
 
 class KeyTerms:
@@ -173,11 +185,13 @@ def build_examples(
     exclude_ids: Collection[str] = (),
     min_chars: int = 20,
     key_terms: int = 4,
+    replies: bool = True,
 ) -> ExampleSplits:
     """Examples from one account's posts and traces, split by time.
 
     `posts`: rows of the `posts` table for ONE account (post_id, platform, author, text,
-    created_at; rows with `is_original` false are left out when the column is there).
+    created_at; rows with `is_original` false are left out when the column is there, except
+    replies (`is_reply` true, `is_repost` false) when `replies`).
     `traces`: TraceStore records (x, trajectory, y, post_id, kept); only kept traces whose post
     is in the same split are used. `exclude_ids`: posts never used in train or valid (for
     example `tuning_holdout_ids(top_posts)`). Test examples are all `post` examples, so the
@@ -188,15 +202,28 @@ def build_examples(
     if len(accounts) > 1:
         raise ValueError(f"build_examples takes one account's posts, got {sorted(accounts)}")
     skipped: Counter = Counter()
-    originals = []
+    originals, reply_rows = [], []
+
+    def long_enough(text: str) -> bool:
+        return len(replace_links(text).replace(LINK, "").strip()) >= min_chars
+
     for p in rows:
+        text = str(p.get("text") or "")
         if p.get("is_original") is False:
-            skipped["not original"] += 1
-        elif len(replace_links(str(p.get("text") or "")).replace(LINK, "").strip()) < min_chars:
+            if not (replies and p.get("is_reply") and not p.get("is_repost")):
+                skipped["not original"] += 1
+            elif not long_enough(_LEADING_HANDLES.sub("", text)):
+                skipped["reply too short without handles and links"] += 1
+            else:
+                reply_rows.append(p)
+        elif not long_enough(text):
             skipped["too short without links"] += 1
         else:
             originals.append(p)
     train, valid, test = time_split(originals)
+    first_held_out = _key((valid or test)[0]) if valid or test else None
+    train_replies = [p for p in reply_rows if first_held_out is None or _key(p) < first_held_out]
+    skipped["reply after the training period"] += len(reply_rows) - len(train_replies)
     kept = {}
     for t in traces:
         if t.get("kept") and t.get("trajectory") and _trace_x(t):
@@ -227,6 +254,11 @@ def build_examples(
         use = [p for p in split if str(p["post_id"]) not in exclude]
         skipped["held out for tuning"] += len(split) - len(use)
         out[name] = [example(p, allow_trace=True) for p in use]
+    for p in sorted(train_replies, key=_key):
+        target = replace_links(_LEADING_HANDLES.sub("", str(p["text"])))
+        request = reply_request(p["platform"], p["author"], terms(target))
+        messages = [{"role": "user", "content": request}, {"role": "assistant", "content": target}]
+        out["train"].append(Example(messages, "reply", str(p["post_id"]), str(p["created_at"])))
     out["test"] = [example(p, allow_trace=False) for p in test]
     skipped = Counter({k: v for k, v in skipped.items() if v})
     bounds = {

@@ -107,7 +107,8 @@ def read_account_posts(con: duckdb.DuckDBPyConnection, platform: str, author: st
     """Every post of one account, oldest first, as the author model's training data takes them."""
     return fetch_dicts(
         con,
-        """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at, is_original
+        """SELECT post_id, platform, author, text, created_at::VARCHAR AS created_at, is_original,
+            is_reply, is_repost
         FROM posts WHERE platform = ? AND author = ? ORDER BY created_at, post_id""",
         [platform, author],
     )

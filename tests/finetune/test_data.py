@@ -121,6 +121,25 @@ def test_non_originals_short_posts_and_tuning_holdouts_are_left_out():
         build_examples([post(1), post(2, author="bob")])
 
 
+def test_replies_before_the_validation_period_train_without_their_handles():
+    posts = [post(i) for i in range(40)]
+    reply = {"is_original": False, "is_reply": True, "is_repost": False}
+    posts[2].update(reply, text="@bob @carol thanks, the rust compilers talk was great!")
+    posts[3].update(reply, text="@bob ok")  # nothing left without the handle
+    posts[4].update(is_original=False, is_reply=False, is_repost=True)
+    posts[39].update(reply, text="@bob a reply from the test period about coffee roasting")
+    s = build_examples(posts)
+    replies = [e for e in s.train if e.source == "reply"]
+    assert [e.post_id for e in replies] == ["p002"]
+    assert replies[0].target == "thanks, the rust compilers talk was great!"
+    assert replies[0].request.startswith("Write ada's reply on X (Twitter) about ")
+    assert all(e.source != "reply" for e in s.valid + s.test)
+    assert s.skipped["reply too short without handles and links"] == 1
+    assert s.skipped["reply after the training period"] == 1
+    assert s.skipped["not original"] == 1  # the repost
+    assert build_examples(posts, replies=False).counts()["train"] == {"post": len(s.train) - 1}
+
+
 def test_jsonl_files_round_trip_and_are_what_mlx_lm_reads(tmp_path):
     s = build_examples([post(i) for i in range(30)], [trace(3)])
     hashes = write_jsonl(s, tmp_path)
