@@ -232,10 +232,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ops = yaml.safe_load(DEMO_CONFIG.read_text())["ops"]
 
     def config_for(select: list[str]) -> dict:
-        return {"ops": {k: v for k, v in ops.items() if k in select}}
+        # one process per phase: the model loads once, no step pays a Python start-up
+        config = {"execution": {"config": {"in_process": {}}}}
+        return config | {"ops": {k: v for k, v in ops.items() if k in select}}
 
     for key in keys:
-        if materialize(asset_group("ingest"), partition=key):
+        if materialize(asset_group("ingest"), key, config_for(asset_group("ingest"))):
             return 1
     accounts = instance.get_dynamic_partitions(account_partitions.name)
     for account in accounts:

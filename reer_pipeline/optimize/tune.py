@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -93,22 +94,38 @@ def run_key(cfg: TuneConfig, splits: Splits, program_config: dict, models: dict)
 
 
 class GEPAProgress:
-    """A GEPA callback: after each iteration, metric calls used of the budget and time left."""
+    """A GEPA callback: after each iteration, metric calls used against the budget and time left.
+
+    GEPA checks its budget before an iteration and finishes the one that crosses it, so a run
+    can end past the budget; the estimate counts whole iterations at the measured cost of one."""
 
     def __init__(self, log: Callable[[str], None]):
-        self.log, self.t0, self.first = log, time.perf_counter(), None
+        self.log, self.t0, self.first, self.iterations = log, time.perf_counter(), None, 0
         self.optimizer: dspy.GEPA | None = None  # its budget is known only once it compiles
 
     def on_iteration_end(self, event) -> None:
         state = event["state"]
         used, budget = state.total_num_evals, self.optimizer and self.optimizer.max_metric_calls
-        self.first = used if self.first is None else self.first
-        rate = (time.perf_counter() - self.t0) / max(1, used - self.first)
-        eta = f"; about {rate * max(0, budget - used) / 60:.1f} min left" if budget else ""
+        if self.first is None:
+            self.first, self.t0 = used, time.perf_counter()
+        else:
+            self.iterations += 1
         best = max(state.program_full_scores_val_set)
+        head = f"GEPA iteration {event['iteration']}: {used} metric calls"
+        if not budget:
+            tail = ""
+        elif used >= budget:
+            tail = f" (budget {budget} reached: this was the last iteration)"
+        elif not self.iterations:
+            tail = f" of a budget of {budget}"
+        else:
+            per_iteration = max(1.0, (used - self.first) / self.iterations)
+            left = math.ceil((budget - used) / per_iteration)
+            seconds = left * (time.perf_counter() - self.t0) / self.iterations
+            tail = f" of a budget of {budget}; about {left} iterations, {seconds / 60:.1f} min left"
         self.log(
-            f"GEPA iteration {event['iteration']}: {used} of {budget or '?'} metric calls, "
-            f"{len(state.program_candidates)} candidates, best validation score {best:.3f}{eta}"
+            f"{head}{tail}, {len(state.program_candidates)} candidates, best validation score "
+            f"{best:.3f}"
         )
 
 

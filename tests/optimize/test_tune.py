@@ -7,6 +7,7 @@ import pytest
 
 from reer_pipeline.optimize.tune import (
     SMALL_TRAINSET,
+    GEPAProgress,
     bootstrap_interval,
     choose_optimizer,
     compare,
@@ -78,3 +79,20 @@ def test_round_robin_skips_predictors_that_did_not_run():
     select = RanPredictorsRoundRobin()
     picks = [select(state, ran, [], 0, candidate)[0] for _ in range(4)]
     assert picks == ["ideate", "compose", "ideate", "compose"]
+
+
+def test_gepa_progress_never_reports_more_calls_than_its_budget_as_a_fraction():
+    from types import SimpleNamespace
+
+    lines = []
+    progress = GEPAProgress(lines.append)
+    progress.optimizer = SimpleNamespace(max_metric_calls=10)
+    for i, used in enumerate([2, 8, 14]):  # GEPA finishes the iteration that crosses 10
+        state = SimpleNamespace(
+            total_num_evals=used, program_full_scores_val_set=[0.1], program_candidates=[0]
+        )
+        progress.on_iteration_end({"iteration": i, "state": state})
+    assert lines[0].startswith("GEPA iteration 0: 2 metric calls of a budget of 10,")
+    assert "8 metric calls of a budget of 10; about 1 iterations" in lines[1]
+    assert "14 metric calls (budget 10 reached: this was the last iteration)" in lines[2]
+    assert not any("of 10 metric" in line for line in lines)
