@@ -57,13 +57,18 @@ def test_intervals_are_ordered_and_cover_well_supported_lifts(lift_con):
             assert row["ci_low"] <= row["lift"] <= row["ci_high"], row
 
 
+def rounded(rows: list[dict]) -> list[dict]:
+    """DuckDB sums in parallel, so averages can differ in their last bits between runs."""
+    return [{k: round(v, 9) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
 def test_bootstrap_is_seeded(lift_con):
     first = lift_rows(lift_con)
     build_feature_lift(lift_con, n_boot=200)
-    assert lift_rows(lift_con) == first
+    assert rounded(lift_rows(lift_con)) == rounded(first)
     build_feature_lift(lift_con, n_boot=200, seed=1)
     other = lift_rows(lift_con)
-    assert [r["lift"] for r in other] == [r["lift"] for r in first]
+    assert [r["lift"] for r in rounded(other)] == [r["lift"] for r in rounded(first)]
     assert [r["ci_low"] for r in other] != [r["ci_low"] for r in first]
 
 
