@@ -100,7 +100,9 @@ class GEPAProgress:
     can end past the budget; the estimate counts whole iterations at the measured cost of one."""
 
     def __init__(self, log: Callable[[str], None]):
-        self.log, self.t0, self.first, self.iterations = log, time.perf_counter(), None, 0
+        self.log, self.iterations = log, 0
+        self.first: int | None = None  # metric calls at the first iteration's end, and when
+        self.t0 = 0.0
         self.optimizer: dspy.GEPA | None = None  # its budget is known only once it compiles
 
     def on_iteration_end(self, event) -> None:

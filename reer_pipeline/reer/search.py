@@ -377,7 +377,12 @@ class Search:
         starts = [sum(rows[:j]) for j in range(len(rows))]
         return [scores[s : s + r] for s, r in zip(starts, rows, strict=True)]
 
-    def _check_candidate(self, text: str, current: str, y: str, seen: set[str]) -> str | None:
+    def _check_candidate(
+        self, text: str, current: str, y: str, seen: set[str], trajectory: str
+    ) -> str | None:
+        """Why a rewrite of segment `current` is invalid (None: valid). `trajectory` is the whole
+        trajectory with the rewrite in place: the rest of it holds no loop, so one is the
+        rewrite's, alone or with its neighbours."""
         c = self.cfg
         norm = " ".join(text.split()).lower()
         if not norm:
@@ -390,7 +395,7 @@ class Search:
             return "unchanged"
         if norm in seen:
             return "duplicate"
-        if repeats_ngrams(text, c.ngram_n, c.ngram_max_repeats):
+        if repeats_ngrams(trajectory, c.ngram_n, c.ngram_max_repeats):
             return "repetitive"
         if copies_post(text, y, c.copy_ngram_n, current):
             return "copies_post"
@@ -520,17 +525,15 @@ class Search:
         for s, (raw,) in zip(posts, raws, strict=True):
             i = len(s.steps)
             s.usage["candidates_generated"] += len(raw)
-            cands, seen = [], set()
+            cands, seen, trajs = [], set(), []
             head, rest = s.refined[:i], s.segments[i + 1 :]
             for r in raw:
                 text = trim_candidate(_strip_tags(r), s.segments[i])
-                reason = self._check_candidate(text, s.segments[i], s.post.text, seen)
-                # the rest of the trajectory holds no repeat, so one here is the rewrite's
-                if reason is None and repeats_ngrams(
-                    "\n\n".join([*head, text, *rest]), c.ngram_n, c.ngram_max_repeats
-                ):
-                    reason = "repetitive"
+                trajectory = "\n\n".join([*head, text, *rest])
+                reason = self._check_candidate(text, s.segments[i], s.post.text, seen, trajectory)
                 seen.add(" ".join(text.split()).lower())
+                if reason is None:
+                    trajs.append(trajectory)
                 cands.append(
                     {
                         "text": text,
@@ -540,9 +543,8 @@ class Search:
                         "accepted": False,
                     }
                 )
-            valid = [k for k, cd in enumerate(cands) if cd["valid"]]
-            s.usage["candidates_skipped"] += len(cands) - len(valid)
-            all_trajs.append(["\n\n".join([*head, cands[k]["text"], *rest]) for k in valid])
+            s.usage["candidates_skipped"] += len(cands) - len(trajs)
+            all_trajs.append(trajs)
             all_cands.append(cands)
         scoring = [j for j, t in enumerate(all_trajs) if t]
         if scoring:
