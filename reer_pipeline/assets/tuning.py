@@ -32,7 +32,7 @@ class TunedProgramConfig(dg.Config):
     max_demos: int = 2
     min_demo_score: float = 0.5
     time_limit_s: float | None = None
-    num_threads: int = 1
+    num_threads: int = 8  # DSPy threads over examples; a local model merges their calls
     max_examples: int = 60  # the newest top posts, split by time 60/20/20
     max_tokens: int = 160  # per program call
     reflection_max_tokens: int = 384

@@ -16,6 +16,7 @@ import re
 import dspy
 
 from reer_pipeline.lm.base import LanguageModel, sampling_kwargs
+from reer_pipeline.lm.batching import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class ProtocolEngine:
         params = {"temperature", "top_p", "max_tokens", "stop"}
         self.supported_params = params | ({"response_format"} if self.constrain else set())
         self.stats = {"requests": 0, "constrained": 0, "incomplete": 0}
+        self.batcher = MicroBatcher(lm.generate, usage=lm.usage)  # DSPy's threads share calls
 
     def complete(self, request):
         from dspy.lm15 import Message, Response, TextPart, Usage
@@ -115,16 +117,17 @@ class ProtocolEngine:
 
             kwargs["grammar"] = json_schema_grammar(bound_schema(schema, kwargs["max_tokens"]))
             self.stats["constrained"] += 1
-        before = (self.lm.usage.prompt_tokens, self.lm.usage.completion_tokens)
-        text = self.lm.generate([request_messages(request)], **kwargs, **self.sampling)[0][0]
+        texts, tokens = self.batcher.generate(
+            [request_messages(request)], **kwargs, **self.sampling
+        )
+        text = texts[0][0]
         self.stats["requests"] += 1
         finish = "stop"
         if schema is not None and not _parses(text):
             self.stats["incomplete"] += 1
             finish = "length"
         usage = Usage(
-            input_tokens=self.lm.usage.prompt_tokens - before[0],
-            output_tokens=self.lm.usage.completion_tokens - before[1],
+            input_tokens=tokens["prompt_tokens"], output_tokens=tokens["completion_tokens"]
         )
         return Response(
             id=None,
@@ -135,10 +138,11 @@ class ProtocolEngine:
         )
 
     def generate_batch(self, prompts: list, n: int = 1, **kwargs) -> list[list[str]]:
-        """n plain-text completions of each prompt in one `generate` call, with the sampling
-        settings of the engine (for programs that batch what DSPy would send one by one)."""
+        """n plain-text completions of each prompt in one `generate` call (shared with other
+        threads' calls), with the engine's sampling settings (for programs that batch what DSPy
+        would send one by one)."""
         self.stats["requests"] += len(prompts) * n
-        return self.lm.generate(list(prompts), n=n, **{**self.sampling, **kwargs})
+        return self.batcher(list(prompts), n=n, **{**self.sampling, **kwargs})
 
     def stream(self, request):
         from dspy.lm15 import response_to_events

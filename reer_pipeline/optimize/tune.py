@@ -39,7 +39,7 @@ class TuneConfig:
     reflection_minibatch_size: int = 3
     max_demos: int = 2  # few-shot demos per predictor (bootstrap, mipro)
     min_demo_score: float = 0.5  # a bootstrapped demo must score at least this
-    num_threads: int = 1  # >1 only for thread-safe (cloud) models
+    num_threads: int = 8  # DSPy threads over examples; a local model merges their calls
     time_limit_s: float | None = None  # stop early; the next run resumes from the log
 
     def budget_key(self) -> dict:
@@ -224,15 +224,14 @@ def _bootstrap_or_mipro(name, program, splits, metric, lm, reflection_lm, cfg, l
 
 
 def evaluate(program, examples, metric: DraftMetric, seed: int = 0) -> list[dict]:
-    """Run `program` on every example, then score all drafts in one batched call.
+    """Run `program` on every example (their samples drawn in shared batched calls), then score
+    all drafts in one batched call.
 
-    Local sampling (a retry after a parse failure samples) is re-seeded per example, so two
-    programs with the same instructions and demos draft the same posts.
+    Local sampling is seeded once, so two programs with the same instructions and demos draft
+    the same posts.
     """
-    preds = []
-    for i, e in enumerate(examples):
-        seed_local_models(seed + i)
-        preds.append(program(**e.inputs()))
+    seed_local_models(seed)
+    preds = program.draft_many([dict(e.inputs()) for e in examples])
     texts = [draft_text(p) for p in preds]
     scores = metric.score_texts(examples, texts)
     return [

@@ -35,6 +35,7 @@ DEFAULT_CARD = {"name": "plain", "when_to_use": "any topic", "structure": "one c
 # The levers of issue #12, on by default; `drafting_config` turns each off for the ablation.
 N_EXAMPLES = 3  # the author's own posts nearest the topic, shown as examples
 BEST_OF = 4  # samples per candidate, drawn in one batched call; the gate picks
+MAX_SEQUENCES = 32  # sequences per batched compose call, across topics (docs/scaling.md)
 SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "no_copy_ngram_size": 7}
 TOP_P = 0.9
 
@@ -259,7 +260,8 @@ class DraftProgram(dspy.Module):
         self, requests: list[tuple[dict, list[dict]]], n: int, temperature: float, stats, tags
     ) -> list[list[tuple[str, str | None]]]:
         """n (post, error) samples of compose for each (inputs, demos), in one batched
-        `generate` when the LM is one of ours, else one call per request."""
+        `generate` when the LM is one of ours, else one call per request. `stats` and `tags`:
+        the stats each request counts into, and its strategy's name."""
         from reer_pipeline.lm.dspy_adapter import ProtocolEngine
 
         adapter, signature = self._adapter(), self.compose.signature
@@ -282,9 +284,9 @@ class DraftProgram(dspy.Module):
         else:  # a dspy.LM of a cloud provider: its own n per request
             raw = [[_text_of(o) for o in lm(messages=p, n=n, **cfg)] for p in prompts]
         out = []
-        for (inputs, _), texts, tag in zip(requests, raw, tags, strict=True):
-            counters = [stats, stats["by_predictor"]["compose"]]
-            counters.append(stats["by_strategy"].setdefault(tag, _counts()))
+        for (inputs, _), texts, st, tag in zip(requests, raw, stats, tags, strict=True):
+            counters = [st, st["by_predictor"]["compose"]]
+            counters.append(st["by_strategy"].setdefault(tag, _counts()))
             samples = []
             for text in texts:
                 for c in counters:
@@ -429,7 +431,7 @@ class DraftProgram(dspy.Module):
         ):
             request = render_request(angle, ctx["platform"], ctx["audience"])
             [[(post, error)]] = self._sample_compose(
-                [({"request": request}, demos)], 1, t, stats, [card.get("name", "strategy")]
+                [({"request": request}, demos)], 1, t, [stats], [card.get("name", "strategy")]
             )
             pair.append(self._candidate(ctx, angle, card, example, t, post, error))
         a, b = pair
@@ -473,6 +475,87 @@ class DraftProgram(dspy.Module):
 
         `author_posts`: the author's own posts to show the nearest of as examples (default: the
         posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
+        [pred] = self.draft_many(
+            [
+                {
+                    "topic": topic,
+                    "platform": platform,
+                    "audience": audience,
+                    "strategies": strategies,
+                    "traces": traces,
+                    "style": style,
+                    "slots": slots,
+                    "author_posts": author_posts,
+                    "links": links,
+                }
+            ]
+        )
+        return pred
+
+    def draft_many(self, requests: Sequence[dict]) -> list[dspy.Prediction]:
+        """`forward` for each of `requests` (its keyword arguments), with the compose samples of
+        every request drawn in shared batched calls of at most MAX_SEQUENCES sequences."""
+        jobs = [self._plan(**r) for r in requests]
+        if self.generation == "debate":
+            for ctx, plan, cards, stats in jobs:
+                ctx["candidates"] = [
+                    {
+                        **self._debate(ctx, angle, cards, i, (ex, ex), demos, stats),
+                        "angle_source": src,
+                    }
+                    for i, (angle, src, card, ex, demos) in enumerate(plan)
+                ]
+        else:
+            n = self.n_samples if self.generation == "self_consistency" else self.best_of
+            t = self.temperature if n == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)
+            calls = [
+                (
+                    ctx,
+                    stats,
+                    angle,
+                    card,
+                    ({"request": render_request(angle, ctx["platform"], ctx["audience"])}, demos),
+                )
+                for ctx, plan, _, stats in jobs
+                for angle, _, card, _, demos in plan
+            ]
+            samples = []
+            step = max(1, MAX_SEQUENCES // n)
+            for i in range(0, len(calls), step):
+                chunk = calls[i : i + step]
+                samples += self._sample_compose(
+                    [c[4] for c in chunk],
+                    n,
+                    t,
+                    [c[1] for c in chunk],
+                    [c[3].get("name", "strategy") for c in chunk],
+                )
+            it = iter(samples)
+            for ctx, plan, _, stats in jobs:
+                groups = [
+                    [self._candidate(ctx, angle, card, ex, t, post, err) for post, err in next(it)]
+                    for angle, _, card, ex, _ in plan
+                ]
+                picked = self._pick(ctx, groups, stats)
+                ctx["candidates"] = [
+                    {**c, "angle_source": src} for c, (_, src, *_) in zip(picked, plan, strict=True)
+                ]
+        return [self._prediction(ctx, stats) for ctx, _, _, stats in jobs]
+
+    def _plan(
+        self,
+        topic: str,
+        platform: str,
+        audience: str = "a general audience",
+        strategies: Sequence[dict] = (),
+        traces: Sequence[dict] = (),
+        style: dict | None = None,
+        slots: list[dict] | None = None,
+        author_posts: Sequence[str] = (),
+        links: Sequence[str] = (),
+    ) -> tuple[dict, list[tuple], list[dict], dict]:
+        """(ctx, plan, cards, stats) of one topic: plan is (angle, source, card, example trace,
+        demos) per candidate. Raises ValueError on an unknown platform or an empty topic."""
         platform = platforms.get(platform).name
         topic = " ".join(str(topic or "").split())
         if not topic:
@@ -487,6 +570,7 @@ class DraftProgram(dspy.Module):
             "platform": platform,
             "audience": audience,
             "style": style,
+            "slots": slots,
             "links": list(links),
             "shown": [],
             "author_posts": posts,
@@ -496,35 +580,16 @@ class DraftProgram(dspy.Module):
             ],
         }
         index = self._post_index(posts)
-        angles = self._angles(topic, platform, audience, stats)
         plan = []
-        for i, (angle, source) in enumerate(angles):
+        for i, (angle, source) in enumerate(self._angles(topic, platform, audience, stats)):
             card = cards[i % len(cards)]
             sources = set(card.get("source_post_ids") or [])
             example = next((t for t in traces if t.get("post_id") in sources), None)
             plan.append((angle, source, card, example, self._demos(index, angle, platform)))
-        if self.generation == "debate":
-            candidates = [
-                {**self._debate(ctx, angle, cards, i, (ex, ex), demos, stats), "angle_source": src}
-                for i, (angle, src, card, ex, demos) in enumerate(plan)
-            ]
-        else:
-            n = self.n_samples if self.generation == "self_consistency" else self.best_of
-            t = self.temperature if n == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)
-            requests = [
-                ({"request": render_request(angle, platform, audience)}, demos)
-                for angle, _, _, _, demos in plan
-            ]
-            tags = [card.get("name", "strategy") for _, _, card, _, _ in plan]
-            samples = self._sample_compose(requests, n, t, stats, tags)
-            groups = [
-                [self._candidate(ctx, angle, card, ex, t, post, err) for post, err in group]
-                for (angle, _, card, ex, _), group in zip(plan, samples, strict=True)
-            ]
-            picked = self._pick(ctx, groups, stats)
-            candidates = [
-                {**c, "angle_source": src} for c, (_, src, *_) in zip(picked, plan, strict=True)
-            ]
+        return ctx, plan, cards, stats
+
+    def _prediction(self, ctx: dict, stats: dict) -> dspy.Prediction:
+        candidates = ctx["candidates"]
         stats["candidates"] = len(candidates)
         stats["schema_valid"] = sum(c["parse_ok"] for c in candidates)
         stats["usable"] = sum(c["usable"] for c in candidates)
@@ -532,7 +597,7 @@ class DraftProgram(dspy.Module):
             for r in c["gate_reasons"]:
                 key = re.sub(r"[:(].*", "", str(r)).strip()
                 stats["gate_reasons"][key] = stats["gate_reasons"].get(key, 0) + 1
-        return dspy.Prediction(candidates=assign_slots(candidates, slots), stats=stats)
+        return dspy.Prediction(candidates=assign_slots(candidates, ctx["slots"]), stats=stats)
 
 
 SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*(?=\s|$)")
@@ -592,21 +657,25 @@ def draft_candidates(
         if isinstance(lm, dspy.BaseLM)
         else to_dspy(lm, max_tokens=max_tokens, sampling=program.sampling)
     )
-    candidates, stats = [], None
+    requests = [
+        {
+            "topic": t["topic"],
+            "platform": t["platform"],
+            "audience": t.get("audience") or "a general audience",
+            "strategies": strategies,
+            "traces": traces,
+            "style": style,
+            "author_posts": author_posts,
+            "links": t.get("links") or (),
+        }
+        for t in topics
+    ]
     with dspy.context(lm=dlm, adapter=dspy.JSONAdapter()):
-        for t in topics:
-            pred = program(
-                topic=t["topic"],
-                platform=t["platform"],
-                audience=t.get("audience") or "a general audience",
-                strategies=strategies,
-                traces=traces,
-                style=style,
-                author_posts=author_posts,
-                links=t.get("links") or (),
-            )
-            candidates += pred.candidates
-            stats = merge_stats(stats, pred.stats)
+        preds = program.draft_many(requests)
+    candidates, stats = [], None
+    for pred in preds:
+        candidates += pred.candidates
+        stats = merge_stats(stats, pred.stats)
     return assign_slots(candidates, slots), stats or _new_stats(program.generation)
 
 

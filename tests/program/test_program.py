@@ -144,6 +144,32 @@ def test_best_of_n_in_one_batched_call_through_draft_candidates(lm):
 
 
 @pytest.mark.slow
+def test_topics_drafted_together_decide_like_one_topic_at_a_time_when_greedy():
+    """Three topics x two candidates: one `generate` for all six, the same drafts (greedy, fp32:
+    a batched forward pass equals a single one up to float rounding) and the same stats."""
+    lm = embedded_lm(dtype="float32")
+    program = DraftProgram(n_angles=2, best_of=1, temperature=0.0, gate=words_gate)
+    topics = [
+        {"topic": "unit tests as documentation", "platform": "x"},
+        {"topic": "the cost of a flaky build", "platform": "x", "audience": "developers"},
+        {"topic": "reading code aloud", "platform": "linkedin"},
+    ]
+    args = (CARDS, TRACES, STYLE, None)
+    alone = [
+        draft_candidates(program, lm, [t], *args, max_tokens=24, author_posts=POSTS) for t in topics
+    ]
+    calls = lm.usage.calls
+    together, stats = draft_candidates(
+        program, lm, topics, *args, max_tokens=24, author_posts=POSTS
+    )
+    assert lm.usage.calls - calls == 1
+    assert [c["text"] for c in together] == [c["text"] for cs, _ in alone for c in cs]
+    assert [c["topic"] for c in together] == [t["topic"] for t in topics for _ in range(2)]
+    assert stats["samples"] == 6 and stats["samples"] == sum(s["samples"] for _, s in alone)
+    assert stats["usable"] == sum(s["usable"] for _, s in alone)
+
+
+@pytest.mark.slow
 def test_json_shape_with_ideate_parses_under_the_grammar(lm):
     program = DraftProgram(
         shape="json", ideate=True, n_angles=1, best_of=1, temperature=0.0, gate=words_gate
