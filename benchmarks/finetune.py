@@ -39,7 +39,13 @@ from reer_pipeline.finetune import (
 from reer_pipeline.finetune.data import LINK, URL
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
-from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts, read_account_posts
+from reer_pipeline.ingest.warehouse import (
+    EngagementConfig,
+    build_posts,
+    build_top_posts,
+    read_account_posts,
+    read_top_posts,
+)
 from reer_pipeline.lm.base import seed_local_models
 from reer_pipeline.program.package import fill_links
 from reer_pipeline.reer.store import TraceStore
@@ -60,6 +66,7 @@ def account_posts(export: Path, work: Path, author: str | None) -> list[dict]:
     assert report.error is None, report.error
     with duckdb.connect(str(work / "warehouse.duckdb")) as con:
         build_posts(con, [work / "export.parquet"], EngagementConfig())
+        build_top_posts(con, 0.9, 20)  # the assets' defaults: what tuning learns from
         platform, author = con.execute(
             """SELECT platform, author FROM posts WHERE author = coalesce(?, author)
             GROUP BY ALL ORDER BY sum(is_original::INT) DESC""",  # default: most original posts
@@ -143,32 +150,79 @@ def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict
     return topics
 
 
-def compare_drafting(work, posts, splits, traces, adapter, n_requests, n_drafts, max_tokens):
-    """Base vs adapter as the drafting program's proposer on held-out requests, judged by the
-    validated scorer (`program.draft.make_scorer`, no engagement model: none is trained here)."""
+def tune_with_adapter(work, con, account, ctx, cutoff, scorer, adapter_uri, calls) -> Path:
+    """The drafting program tuned with GEPA (`calls` metric calls, the `tuned_program` asset's
+    settings) on the account's top posts older than `cutoff`, the adapter drafting and the base
+    model reflecting; the saved program's path."""
+    from reer_pipeline.lm.dspy_adapter import to_dspy
+    from reer_pipeline.lm.registry import load_lm
+    from reer_pipeline.optimize.data import build_splits
+    from reer_pipeline.optimize.tune import TuneConfig, tune
+    from reer_pipeline.program.modules import DraftProgram
+    from reer_pipeline.scoring.metric import DraftMetric
+
+    top = [
+        p
+        for p in read_top_posts(con, account.platform, account.author)
+        if str(p["created_at"]) < str(cutoff)
+    ]
+    splits = build_splits(top, [], ctx.cards)
+    proposer = load_lm(adapter_uri, models_dir=models())
+    reflection = load_lm("hf::embedded", models_dir=models())
+    result = tune(
+        DraftProgram(n_angles=1, temperature=0.0),
+        splits,
+        DraftMetric(scorer),
+        to_dspy(proposer, max_tokens=160),
+        to_dspy(reflection, max_tokens=384, temperature=1.0),
+        TuneConfig(optimizer="gepa", max_metric_calls=calls),
+        work / "gepa",
+    )
+    path = work / "tuned_program.json"
+    result.program.save(str(path))
+    print(
+        f"GEPA: {result.metric_calls} metric calls in {result.wall_time_s:.0f}s on "
+        f"{len(splits.train)}/{len(splits.val)} train/val top posts before {cutoff}",
+        flush=True,
+    )
+    return path
+
+
+def compare_drafting(
+    work, posts, splits, traces, adapter, n_requests, n_drafts, max_tokens, tune_calls=0
+):
+    """Base vs adapter (vs adapter + a GEPA-tuned program, when `tune_calls`) as the drafting
+    program's proposer on held-out requests, judged by the validated scorer
+    (`program.draft.make_scorer`, no engagement model: none is trained here)."""
     from reer_pipeline.lm.registry import load_lm
     from reer_pipeline.platforms import Account
     from reer_pipeline.program.context import load_context
     from reer_pipeline.program.draft import draft, make_program, make_scorer, score_drafts
 
     account = Account(posts[0]["platform"], posts[0]["author"])
+    cutoff = splits.bounds["test"][0]  # the program sees only posts older than the test split
+    scorer_lm = load_lm("hf::embedded", models_dir=models())
+    models_used = {
+        "base": ("hf::embedded", None),
+        "adapter": (f"hf::embedded+adapter={adapter}", None),
+    }
     with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
         ctx = load_context(con, account, work / "no-traces")
-    cutoff = splits.bounds["test"][0]  # the program sees only posts older than the test split
-    ctx.own_texts = [
-        p["text"] for p in reversed(posts) if p["created_at"] < cutoff and p.get("is_original")
-    ]
+        ctx.own_texts = [
+            p["text"] for p in reversed(posts) if p["created_at"] < cutoff and p.get("is_original")
+        ]
+        scorer = make_scorer(ctx, scorer_lm)
+        if tune_calls:
+            uri = models_used["adapter"][0]
+            program_path = tune_with_adapter(
+                work, con, account, ctx, cutoff, scorer, uri, tune_calls
+            )
+            models_used["adapter+tuned"] = (uri, program_path)
     topics = heldout_topics(splits.test, traces, account.platform, n_requests)
-    scorer_lm = load_lm("hf::embedded", models_dir=models())
-    scorer = make_scorer(ctx, scorer_lm)
-    models_used = {
-        "base": "hf::embedded",
-        "adapter": f"hf::embedded+adapter={adapter}",
-    }
     rows = {}
-    for name, uri in models_used.items():
+    for name, (uri, program_path) in models_used.items():
         lm = load_lm(uri, models_dir=models())
-        program, _ = make_program(None, n_angles=n_drafts)
+        program, _ = make_program(program_path, n_angles=n_drafts)
         seed_local_models(0)
         t0 = time.perf_counter()
         drafts, stats = draft(program, lm, ctx, topics, max_tokens)
@@ -190,7 +244,8 @@ def compare_drafting(work, posts, splits, traces, adapter, n_requests, n_drafts,
     report = {}
     for name in models_used:
         report[name] = {
-            "uri": models_used[name],
+            "uri": models_used[name][0],
+            "program": str(models_used[name][1] or "base"),
             "drafts": len(rows[name]["drafts"]),
             "usable_rate": bootstrap(per_topic(name, lambda d, sc: bool(sc["usable"]))),
             "scorer_mean": bootstrap(per_topic(name, lambda d, sc: sc["total"])),
@@ -199,36 +254,37 @@ def compare_drafting(work, posts, splits, traces, adapter, n_requests, n_drafts,
                 Counter(r.split(":")[0] for sc in rows[name]["scores"] for r in sc["gate_reasons"])
             ),
         }
+
     # pairs: the k-th draft for a topic from each model; a win is 1, a tie 0.5
-    wins = []
-    for t in topics:
-        a = [
+    def totals(name, topic):
+        return [
             s["total"]
-            for d, s in zip(rows["adapter"]["drafts"], rows["adapter"]["scores"], strict=True)
-            if d["topic"] == t["topic"]
+            for d, s in zip(rows[name]["drafts"], rows[name]["scores"], strict=True)
+            if d["topic"] == topic
         ]
-        b = [
-            s["total"]
-            for d, s in zip(rows["base"]["drafts"], rows["base"]["scores"], strict=True)
-            if d["topic"] == t["topic"]
+
+    for name in models_used:
+        if name == "base":
+            continue
+        wins = []
+        for t in topics:
+            pairs = list(zip(totals(name, t["topic"]), totals("base", t["topic"]), strict=False))
+            if pairs:
+                wins.append(
+                    statistics.fmean(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in pairs)
+                )
+        report[f"{name}_win_rate_over_base"] = bootstrap(wins)
+        report[f"{name}_drafts"] = [
+            {
+                "topic": d["topic"],
+                "text": d["text"],
+                "usable": bool(s["usable"]),
+                "gate_reasons": s["gate_reasons"],
+                "score": round(s["total"], 3),
+            }
+            for d, s in zip(rows[name]["drafts"], rows[name]["scores"], strict=True)
         ]
-        pairs = list(zip(a, b, strict=False))
-        if pairs:
-            wins.append(
-                statistics.fmean(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in pairs)
-            )
-    report["adapter_win_rate_over_base"] = bootstrap(wins)
-    verbatim = [
-        {
-            "topic": d["topic"],
-            "text": d["text"],
-            "usable": bool(s["usable"]),
-            "gate_reasons": s["gate_reasons"],
-            "score": round(s["total"], 3),
-        }
-        for d, s in zip(rows["adapter"]["drafts"], rows["adapter"]["scores"], strict=True)
-    ]
-    base_drafts = [
+    report["base_drafts"] = [
         {
             "topic": d["topic"],
             "text": d["text"],
@@ -238,8 +294,6 @@ def compare_drafting(work, posts, splits, traces, adapter, n_requests, n_drafts,
         for d, s in zip(rows["base"]["drafts"], rows["base"]["scores"], strict=True)
     ]
     report["topics"] = [{k: t[k] for k in ("topic", "source", "reference")} for t in topics]
-    report["adapter_drafts"] = verbatim
-    report["base_drafts"] = base_drafts
     return report
 
 
@@ -264,6 +318,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=10, help="held-out requests to draft for")
     ap.add_argument("--per-request", type=int, default=2, help="drafts per request and model")
     ap.add_argument("--draft-tokens", type=int, default=160)
+    ap.add_argument(
+        "--tune-calls", type=int, default=0, help="GEPA metric calls for adapter + tuned program"
+    )
     ap.add_argument("--skip-perplexity", action="store_true", help="only the drafting comparison")
     args = ap.parse_args()
     work = args.out.resolve()
@@ -314,6 +371,7 @@ def main() -> None:
             args.requests,
             args.per_request,
             args.draft_tokens,
+            args.tune_calls,
         )
         report |= {"load_average": os.getloadavg(), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (work / "drafting.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
