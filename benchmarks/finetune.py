@@ -309,6 +309,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int)
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--max-val", type=int, default=128)
@@ -338,6 +340,9 @@ def main() -> None:
         max_steps=args.max_steps,
         batch_tokens=args.batch_tokens,
         learning_rate=args.lr,
+        rank=args.rank,
+        alpha=2 * args.rank,
+        dropout=args.dropout,
         precision=args.precision,
         eval_every=args.eval_every,
         max_val_examples=args.max_val,

@@ -25,7 +25,7 @@ from typing import Any
 from dspy.clients.provider import Provider, TrainingJob
 from dspy.clients.utils_finetune import TrainDataFormat, TrainingStatus
 
-from reer_pipeline.finetune.data import Example, ExampleSplits
+from reer_pipeline.finetune.data import Example, ExampleSplits, write_jsonl
 from reer_pipeline.finetune.train import TrainConfig, train_adapter
 from reer_pipeline.lm.dspy_adapter import ProtocolEngine
 
@@ -81,7 +81,7 @@ class LocalTrainingJob(TrainingJob):
 
 class LocalLoRAProvider(Provider):
     """Fine-tunes `reer/<local uri>` models with `finetune.train_adapter`; adapters go to
-    `<adapters_root>/dspy-<hash of data and config>/`."""
+    `<adapters_root>/dspy-<hash of data and config>/`, their chat data to its `data/`."""
 
     def __init__(
         self,
@@ -136,6 +136,7 @@ class LocalLoRAProvider(Provider):
                 job.progress = p
 
         train_adapter(splits, base, out, cfg, on_progress=progress, models_dir=self.models_dir)
+        write_jsonl(splits, out / "data")  # what DSPy trained it on, beside the card
         if isinstance(job, LocalTrainingJob):
             job.adapter_dir = out
         return f"{PREFIX}{base}+adapter={out}"

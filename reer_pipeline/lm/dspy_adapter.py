@@ -153,6 +153,15 @@ class ProtocolEngine:
         pass
 
 
+def protocol_engine(lm) -> ProtocolEngine | None:
+    """The `ProtocolEngine` a `dspy.LM` runs on: its engine, or the one a routing engine picks
+    for its model name (`finetune.dspy_provider.RoutingEngine`); None for a provider's LM."""
+    engine = getattr(lm, "engine", None)
+    if hasattr(engine, "engine_for"):
+        engine = engine.engine_for(lm.model)
+    return engine if isinstance(engine, ProtocolEngine) else None
+
+
 def _parses(text: str) -> bool:
     try:
         json.loads(text)
@@ -198,13 +207,20 @@ def _list_items(text: str) -> list[str]:
     return [clean_reply(i) for i in items if i]
 
 
-class PlainTextAdapter(dspy.Adapter):
+class PlainTextAdapter(dspy.ChatAdapter):
     """Signature -> chat messages a small model can follow; its reply is the output as is.
 
     The system message is the signature's instructions (what optimizers tune); each demo is a
     user turn (its inputs) and an assistant turn (its output); the user message is the inputs,
     a single input as its bare text. A signature has one output field: a string (the whole
-    reply) or a list of strings (one item per line)."""
+    reply) or a list of strings (one item per line).
+
+    A ChatAdapter only because DSPy's fine-tuning (`BootstrapFinetune`, `infer_data_format`)
+    takes no other adapter; nothing of ChatAdapter's format is used, and a reply that does not
+    parse is not retried as JSON."""
+
+    def __init__(self):
+        super().__init__(use_json_adapter_fallback=False)
 
     def _user(self, signature, values: dict) -> str:
         present = [
@@ -231,6 +247,18 @@ class PlainTextAdapter(dspy.Adapter):
                 ]
         messages.append({"role": "user", "content": self._user(signature, inputs)})
         return messages
+
+    def format_finetune_data(self, signature, demos, inputs, outputs) -> dict:
+        """Chat training data: the prompt `format` makes, and the reply the model should give."""
+        out = next(iter(signature.output_fields))
+        value = outputs[out]
+        reply = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+        return {
+            "messages": [
+                *self.format(signature, demos, inputs),
+                {"role": "assistant", "content": reply},
+            ]
+        }
 
     def parse(self, signature, completion: str) -> dict:
         name, field = next(iter(signature.output_fields.items()))

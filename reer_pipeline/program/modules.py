@@ -262,7 +262,7 @@ class DraftProgram(dspy.Module):
         """n (post, error) samples of compose for each (inputs, demos), in one batched
         `generate` when the LM is one of ours, else one call per request. `stats` and `tags`:
         the stats each request counts into, and its strategy's name."""
-        from reer_pipeline.lm.dspy_adapter import ProtocolEngine
+        from reer_pipeline.lm.dspy_adapter import protocol_engine
 
         adapter, signature = self._adapter(), self.compose.signature
         demos = [list(self.compose.demos) + d for _, d in requests]
@@ -271,10 +271,10 @@ class DraftProgram(dspy.Module):
             for (inputs, _), d in zip(requests, demos, strict=True)
         ]
         lm = self.compose.lm or dspy.settings.lm
-        engine = getattr(lm, "engine", None)
+        engine = protocol_engine(lm)
         max_tokens = (getattr(lm, "kwargs", None) or {}).get("max_tokens") or 256
         cfg = {"temperature": temperature, "max_tokens": max_tokens}
-        if isinstance(engine, ProtocolEngine):
+        if engine is not None:
             extra = {"top_p": self.top_p} if temperature > 0 else {}
             if self.shape == "json" and engine.constrain:
                 extra["grammar"] = _json_grammar(signature, max_tokens)
@@ -284,7 +284,7 @@ class DraftProgram(dspy.Module):
         else:  # a dspy.LM of a cloud provider: its own n per request
             raw = [[_text_of(o) for o in lm(messages=p, n=n, **cfg)] for p in prompts]
         out = []
-        for (inputs, _), texts, st, tag in zip(requests, raw, stats, tags, strict=True):
+        for texts, st, tag in zip(raw, stats, tags, strict=True):
             counters = [st, st["by_predictor"]["compose"]]
             counters.append(st["by_strategy"].setdefault(tag, _counts()))
             samples = []
@@ -304,9 +304,6 @@ class DraftProgram(dspy.Module):
                 if kind:
                     for c in counters:
                         c[kind] += 1
-                if dspy.settings.trace is not None:  # what optimizers learn from, as Predict does
-                    pred = dspy.Prediction(post=post)
-                    dspy.settings.trace.append((self.compose, dict(inputs), pred))
                 samples.append((post, error))
             out.append(samples)
         return out
@@ -540,6 +537,15 @@ class DraftProgram(dspy.Module):
                 ctx["candidates"] = [
                     {**c, "angle_source": src} for c, (_, src, *_) in zip(picked, plan, strict=True)
                 ]
+        if dspy.settings.trace is not None:  # what optimizers learn from: the kept sample
+            for ctx, *_ in jobs:
+                for c in ctx["candidates"]:
+                    inputs = {
+                        "request": render_request(c["angle"], ctx["platform"], ctx["audience"])
+                    }
+                    dspy.settings.trace.append(
+                        (self.compose, inputs, dspy.Prediction(post=c["draft"]))
+                    )
         return [self._prediction(ctx, stats) for ctx, _, _, stats in jobs]
 
     def _plan(

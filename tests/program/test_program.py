@@ -131,7 +131,9 @@ def test_best_of_n_in_one_batched_call_through_draft_candidates(lm):
             program, lm, topics, CARDS, TRACES, STYLE, SLOTS, max_tokens=40, author_posts=POSTS
         )
     assert lm.usage.calls - calls == 1  # every sample of every candidate in one batch
-    assert [(p, set(i)) for p, i, _ in trace] == [(program.compose, {"request"})] * 6
+    # the sample the gate kept for each candidate: what the program did
+    assert [(p, set(i)) for p, i, _ in trace] == [(program.compose, {"request"})] * 2
+    assert sorted(o.post for _, _, o in trace) == sorted(c["draft"] for c in candidates)
     check(candidates, stats, "x", "single")
     assert len(candidates) == 2 and stats["samples"] == 6
     assert stats["by_predictor"]["compose"]["calls"] == 6
