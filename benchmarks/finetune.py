@@ -188,9 +188,53 @@ def tune_with_adapter(work, con, account, ctx, cutoff, scorer, adapter_uri, call
     return path
 
 
-def compare_drafting(
-    work, posts, splits, traces, adapter, n_requests, n_drafts, max_tokens, tune_calls=0
-):
+def bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args) -> str:
+    """The base model fine-tuned by DSPy's `BootstrapFinetune` (through `LocalLoRAProvider`) on
+    the drafting program's own drafts that score at least `--bootstrap-threshold`, for the
+    account's top posts older than `cutoff`; the fine-tuned model's URI."""
+    import dspy
+
+    from reer_pipeline.finetune.dspy_provider import LocalLoRAProvider, finetunable_lm
+    from reer_pipeline.lm.dspy_adapter import PlainTextAdapter
+    from reer_pipeline.optimize.data import build_splits
+    from reer_pipeline.program.modules import DraftProgram
+    from reer_pipeline.scoring.metric import DraftMetric
+
+    top = [
+        p
+        for p in read_top_posts(con, account.platform, account.author)
+        if str(p["created_at"]) < str(cutoff)
+    ]
+    splits = build_splits(top, [], ctx.cards, max_examples=args.bootstrap_examples)
+    trainset = splits.train + splits.val + splits.test  # all older than the held-out requests
+    metric = DraftMetric(scorer).with_references(trainset)
+    scores = []
+
+    def keep(gold, pred, trace=None) -> bool:
+        scores.append(metric.score_only(gold, pred, trace))
+        return scores[-1] >= args.bootstrap_threshold
+
+    cfg = TrainConfig(threads=args.threads, epochs=args.bootstrap_epochs, min_train_examples=8)
+    lm = finetunable_lm(
+        "hf::embedded", LocalLoRAProvider(work / "dspy", cfg, models_dir=models()), max_tokens=160
+    )
+    program = DraftProgram(n_angles=1)
+    program.set_lm(lm)
+    t0 = time.perf_counter()
+    tuned = dspy.BootstrapFinetune(metric=keep, adapter=PlainTextAdapter()).compile(
+        program, trainset=trainset
+    )
+    kept = sum(s >= args.bootstrap_threshold for s in scores)
+    print(
+        f"BootstrapFinetune: kept {kept} of {len(scores)} drafts (score >= "
+        f"{args.bootstrap_threshold}, median {statistics.median(scores):.3f}), bootstrap and "
+        f"training in {time.perf_counter() - t0:.0f}s",
+        flush=True,
+    )
+    return tuned.compose.lm.model.removeprefix("reer/")
+
+
+def compare_drafting(work, posts, splits, traces, adapter, args):
     """Base vs adapter (vs adapter + a GEPA-tuned program, when `tune_calls`) as the drafting
     program's proposer on held-out requests, judged by the validated scorer
     (`program.draft.make_scorer`, no engagement model: none is trained here)."""
@@ -212,20 +256,23 @@ def compare_drafting(
             p["text"] for p in reversed(posts) if p["created_at"] < cutoff and p.get("is_original")
         ]
         scorer = make_scorer(ctx, scorer_lm)
-        if tune_calls:
+        if args.tune_calls:
             uri = models_used["adapter"][0]
             program_path = tune_with_adapter(
-                work, con, account, ctx, cutoff, scorer, uri, tune_calls
+                work, con, account, ctx, cutoff, scorer, uri, args.tune_calls
             )
             models_used["adapter+tuned"] = (uri, program_path)
-    topics = heldout_topics(splits.test, traces, account.platform, n_requests)
+        if args.bootstrap_finetune:
+            uri = bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args)
+            models_used["bootstrap_finetune"] = (uri, None)
+    topics = heldout_topics(splits.test, traces, account.platform, args.requests)
     rows = {}
     for name, (uri, program_path) in models_used.items():
         lm = load_lm(uri, models_dir=models())
-        program, _ = make_program(program_path, n_angles=n_drafts)
+        program, _ = make_program(program_path, n_angles=args.per_request)
         seed_local_models(0)
         t0 = time.perf_counter()
-        drafts, stats = draft(program, lm, ctx, topics, max_tokens)
+        drafts, stats = draft(program, lm, ctx, topics, args.draft_tokens)
         scores = score_drafts(scorer, drafts)
         rows[name] = {
             "drafts": drafts,
@@ -323,6 +370,12 @@ def main() -> None:
     ap.add_argument(
         "--tune-calls", type=int, default=0, help="GEPA metric calls for adapter + tuned program"
     )
+    ap.add_argument(
+        "--bootstrap-finetune", action="store_true", help="add DSPy BootstrapFinetune's model"
+    )
+    ap.add_argument("--bootstrap-examples", type=int, default=200, help="top posts to draft for")
+    ap.add_argument("--bootstrap-threshold", type=float, default=0.0, help="score to keep a draft")
+    ap.add_argument("--bootstrap-epochs", type=float, default=3.0)
     ap.add_argument("--skip-perplexity", action="store_true", help="only the drafting comparison")
     args = ap.parse_args()
     work = args.out.resolve()
@@ -367,17 +420,7 @@ def main() -> None:
     train_wall = time.perf_counter() - t0
 
     def drafting() -> None:
-        report = compare_drafting(
-            work,
-            posts,
-            splits,
-            traces,
-            adapter.resolve(),
-            args.requests,
-            args.per_request,
-            args.draft_tokens,
-            args.tune_calls,
-        )
+        report = compare_drafting(work, posts, splits, traces, adapter.resolve(), args)
         report |= {"load_average": os.getloadavg(), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (work / "drafting.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
         print(json.dumps({k: v for k, v in report.items() if not k.endswith("drafts")}, indent=1))

@@ -621,7 +621,7 @@ class MineReport:
     ids: list[str] = field(default_factory=list)
 
 
-LOCKSTEP_POSTS = 10  # posts searched in lockstep by `mine` (measured: benchmarks/reer_mining.py)
+LOCKSTEP_POSTS = 20  # posts searched at once: 94, 144, 171 traces/h at 5, 10, 20 (docs/scaling.md)
 
 
 def mine(
