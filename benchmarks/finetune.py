@@ -190,7 +190,8 @@ def tune_with_adapter(work, con, account, ctx, cutoff, scorer, adapter_uri, call
 
 def bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args) -> str:
     """The base model fine-tuned by DSPy's `BootstrapFinetune` (through `LocalLoRAProvider`) on
-    the drafting program's own drafts that score at least `--bootstrap-threshold`, for the
+    the drafting program's own drafts that the gate passes and that score at least
+    `--bootstrap-threshold`, for the
     account's top posts older than `cutoff`; the fine-tuned model's URI."""
     import dspy
 
@@ -198,7 +199,7 @@ def bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args) -> str:
     from reer_pipeline.lm.dspy_adapter import PlainTextAdapter
     from reer_pipeline.optimize.data import build_splits
     from reer_pipeline.program.modules import DraftProgram
-    from reer_pipeline.scoring.metric import DraftMetric
+    from reer_pipeline.scoring.metric import DraftMetric, draft_text
 
     top = [
         p
@@ -208,11 +209,13 @@ def bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args) -> str:
     splits = build_splits(top, [], ctx.cards, max_examples=args.bootstrap_examples)
     trainset = splits.train + splits.val + splits.test  # all older than the held-out requests
     metric = DraftMetric(scorer).with_references(trainset)
-    scores = []
+    scores, usable = [], []
 
     def keep(gold, pred, trace=None) -> bool:
-        scores.append(metric.score_only(gold, pred, trace))
-        return scores[-1] >= args.bootstrap_threshold
+        [result] = metric.score_texts([gold], [draft_text(pred)])
+        scores.append(result["total"])
+        usable.append(bool(result["usable"]))
+        return usable[-1] and scores[-1] >= args.bootstrap_threshold
 
     cfg = TrainConfig(threads=args.threads, epochs=args.bootstrap_epochs, min_train_examples=8)
     lm = finetunable_lm(
@@ -224,11 +227,12 @@ def bootstrap_finetune(work, con, account, ctx, cutoff, scorer, args) -> str:
     tuned = dspy.BootstrapFinetune(metric=keep, adapter=PlainTextAdapter()).compile(
         program, trainset=trainset
     )
-    kept = sum(s >= args.bootstrap_threshold for s in scores)
+    kept = sum(u and s >= args.bootstrap_threshold for s, u in zip(scores, usable, strict=True))
     print(
-        f"BootstrapFinetune: kept {kept} of {len(scores)} drafts (score >= "
-        f"{args.bootstrap_threshold}, median {statistics.median(scores):.3f}), bootstrap and "
-        f"training in {time.perf_counter() - t0:.0f}s",
+        f"BootstrapFinetune: kept {kept} of {len(scores)} drafts (usable, score >= "
+        f"{args.bootstrap_threshold}; {sum(usable)} usable, median score "
+        f"{statistics.median(scores):.3f}), bootstrap and training in "
+        f"{time.perf_counter() - t0:.0f}s",
         flush=True,
     )
     return tuned.compose.lm.model.removeprefix("reer/")
