@@ -13,6 +13,13 @@ with `finetune.build_examples` (no traces unless --traces), trains with `finetun
 
 Held-out requests: the REER request x of the newest test posts that have a trace (--traces),
 else the test posts' key terms as topics (`finetune.data.post_request`).
+
+Drafting rows (each drafts the same held-out requests with the drafting program, seed 0):
+`base` (the embedded model), `adapter` (the account's adapter), `adapter+tuned` with
+--tune-calls N (the program tuned by GEPA, N metric calls, with the adapter drafting, on the
+account's top posts older than the held-out period) and `bootstrap_finetune` with
+--bootstrap-finetune (the base model fine-tuned by DSPy's `BootstrapFinetune` through
+`LocalLoRAProvider` on the program's own usable drafts for those top posts).
 """
 
 from __future__ import annotations
