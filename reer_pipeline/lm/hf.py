@@ -285,46 +285,55 @@ class HFModel:
 
         from reer_pipeline.lm.constrained import torch_logits_processor
 
-        tok = self.tokenizer
-        texts = [self.render(p) for p in prompts]
-        tok.padding_side = "left"
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        prompt_len = enc["input_ids"].shape[1]
-        kwargs = dict(
-            max_new_tokens=max_tokens,
-            num_return_sequences=n,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        if temperature and temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if stop:
-            kwargs.update(stop_strings=list(stop), tokenizer=tok)
-        processors = []
-        if grammar:  # first, so that the bans below see what the grammar allows
-            vocab = self.model.get_output_embeddings().weight.shape[0]
-            processors.append(
-                torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
+        # one thread at a time, tokenizer included: a fast tokenizer's padding setting is shared
+        with self._lock:
+            tok = self.tokenizer
+            texts = [self.render(p) for p in prompts]
+            tok.padding_side = "left"
+            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            prompt_len = enc["input_ids"].shape[1]
+            kwargs = dict(
+                max_new_tokens=max_tokens,
+                num_return_sequences=n,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
             )
-        processors += output_penalties(
-            prompt_len, repetition_penalty, no_repeat_ngram_size, no_copy_ngram_size
-        )
-        if processors:
-            kwargs["logits_processor"] = processors
-        with self._lock, torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
-        new = out[:, prompt_len:]
-        done = (new == tok.pad_token_id) | (new == tok.eos_token_id)
-        n_new = int((~done).sum())
-        texts_out = [cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)]
-        u = self.usage
-        u.calls += 1
-        u.prompt_tokens += int(enc["attention_mask"].sum()) * n
-        u.completion_tokens += n_new
-        u.by_kind["generate"] = u.by_kind.get("generate", 0) + 1
-        return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
+            if temperature and temperature > 0:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if stop:
+                kwargs.update(stop_strings=list(stop), tokenizer=tok)
+            processors = []
+            if grammar:  # first, so that the bans below see what the grammar allows
+                vocab = self.model.get_output_embeddings().weight.shape[0]
+                processors.append(
+                    torch_logits_processor(tok, grammar, len(texts) * n, vocab, prompt_len)
+                )
+            processors += output_penalties(
+                prompt_len, repetition_penalty, no_repeat_ngram_size, no_copy_ngram_size
+            )
+            if processors:
+                kwargs["logits_processor"] = processors
+            with torch.inference_mode():
+                out = self.model.generate(**enc, **kwargs)
+            new = out[:, prompt_len:]
+            done = (new == tok.pad_token_id) | (new == tok.eos_token_id)
+            n_new = int((~done).sum())
+            texts_out = [
+                cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)
+            ]
+            u = self.usage
+            u.calls += 1
+            u.prompt_tokens += int(enc["attention_mask"].sum()) * n
+            u.completion_tokens += n_new
+            u.by_kind["generate"] = u.by_kind.get("generate", 0) + 1
+            return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` (no special tokens), safe beside other threads' calls."""
+        with self._lock:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ---- scoring ----------------------------------------------------------------------------
     def _forward_logprobs(self, batch, shared_len, cache, out):
@@ -371,7 +380,8 @@ class HFModel:
         """Per-token logprobs of each continuation; shared token prefixes are computed once."""
         import torch
 
-        seqs, starts = encode_pairs(self.tokenizer, prefixes, continuations)
+        with self._lock:  # the tokenizer too (see `generate`)
+            seqs, starts = encode_pairs(self.tokenizer, prefixes, continuations)
         out: list[list[float]] = [[] for _ in seqs]
         cache, cached_for = None, None
         with self._lock, torch.inference_mode():

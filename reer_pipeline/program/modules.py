@@ -622,9 +622,9 @@ def trim_unfinished(text: str) -> str:
 
 def _hit_budget(text: str, max_tokens: int, engine) -> bool:
     """Whether a reply used its whole token budget (so its last sentence may be cut)."""
-    tok = getattr(getattr(engine, "lm", None), "tokenizer", None)
-    if tok is not None:
-        return len(tok(text, add_special_tokens=False)["input_ids"]) >= max_tokens - 1
+    count = getattr(getattr(engine, "lm", None), "count_tokens", None)
+    if count is not None:
+        return count(text) >= max_tokens - 1
     return len(text) >= 3 * max_tokens  # about 4 characters a token, with room
 
 
