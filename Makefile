@@ -38,10 +38,11 @@ bench: install
 	$(PY) benchmarks/decode.py  # starts one CPU-bound neighbour, about 10 minutes
 	$(PY) benchmarks/reer_search.py
 	$(PY) benchmarks/reer_mining.py --posts 20  # about 15 minutes on 2 cores (plus 2 posts one at a time)
+	$(PY) benchmarks/batching.py --topics 12 --rounds 2  # drafting across topics vs one at a time, about 8 minutes
 	$(PY) benchmarks/engagement.py data/samples/fivethirtyeight_BarackObama.csv $(wildcard ../shared/data/exports/*) --synthetic 20000
 	$(PY) benchmarks/scorer_validity.py --per-class 30  # about 12 minutes
 	$(PY) benchmarks/drafting.py setup --out .bench/drafting && $(PY) benchmarks/drafting.py draft --out .bench/drafting --variant after && $(PY) benchmarks/drafting.py report --out .bench/drafting
-	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune  # about 50 minutes: training, perplexity, 10 requests x 2 drafts per model
+	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune --tune-calls 60 --bootstrap-finetune --bootstrap-examples 60  # about 40 minutes: training, perplexity, GEPA, BootstrapFinetune, 10 requests x 2 drafts per model
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
