@@ -456,37 +456,10 @@ class DraftProgram(dspy.Module):
         return {**(b if pick == "b" else a), "selection": selection}
 
     # ---- the program ------------------------------------------------------------------------
-    def forward(
-        self,
-        topic: str,
-        platform: str,
-        audience: str = "a general audience",
-        strategies: Sequence[dict] = (),
-        traces: Sequence[dict] = (),
-        style: dict | None = None,
-        slots: list[dict] | None = None,
-        author_posts: Sequence[str] = (),
-        links: Sequence[str] = (),
-    ) -> dspy.Prediction:
-        """Candidates (plain dicts) for one topic, and `stats` of the LM calls.
-
-        `author_posts`: the author's own posts to show the nearest of as examples (default: the
-        posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
-        [pred] = self.draft_many(
-            [
-                {
-                    "topic": topic,
-                    "platform": platform,
-                    "audience": audience,
-                    "strategies": strategies,
-                    "traces": traces,
-                    "style": style,
-                    "slots": slots,
-                    "author_posts": author_posts,
-                    "links": links,
-                }
-            ]
-        )
+    def forward(self, **request) -> dspy.Prediction:
+        """Candidates (plain dicts) for one topic, and `stats` of the LM calls; `request` is the
+        keyword arguments of `_plan`."""
+        [pred] = self.draft_many([request])
         return pred
 
     def draft_many(self, requests: Sequence[dict]) -> list[dspy.Prediction]:
@@ -561,7 +534,10 @@ class DraftProgram(dspy.Module):
         links: Sequence[str] = (),
     ) -> tuple[dict, list[tuple], list[dict], dict]:
         """(ctx, plan, cards, stats) of one topic: plan is (angle, source, card, example trace,
-        demos) per candidate. Raises ValueError on an unknown platform or an empty topic."""
+        demos) per candidate. Raises ValueError on an unknown platform or an empty topic.
+
+        `author_posts`: the author's own posts to show the nearest of as examples (default: the
+        posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
         platform = platforms.get(platform).name
         topic = " ".join(str(topic or "").split())
         if not topic:
