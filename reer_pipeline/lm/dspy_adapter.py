@@ -202,6 +202,11 @@ def clean_reply(text: str) -> str:
     return text
 
 
+def _reply(value) -> str:
+    """An output value as the reply text: a list one item per line (what `parse` reads back)."""
+    return "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def _list_items(text: str) -> list[str]:
     items = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in text.splitlines()]
     return [clean_reply(i) for i in items if i]
@@ -239,20 +244,16 @@ class PlainTextAdapter(dspy.ChatAdapter):
         messages = [{"role": "system", "content": signature.instructions}]
         for d in demos or []:
             if d.get(out) and any(d.get(k) for k in signature.input_fields):
-                value = d[out]
-                reply = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
                 messages += [
                     {"role": "user", "content": self._user(signature, d)},
-                    {"role": "assistant", "content": reply},
+                    {"role": "assistant", "content": _reply(d[out])},
                 ]
         messages.append({"role": "user", "content": self._user(signature, inputs)})
         return messages
 
     def format_finetune_data(self, signature, demos, inputs, outputs) -> dict:
         """Chat training data: the prompt `format` makes, and the reply the model should give."""
-        out = next(iter(signature.output_fields))
-        value = outputs[out]
-        reply = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+        reply = _reply(outputs[next(iter(signature.output_fields))])
         return {
             "messages": [
                 *self.format(signature, demos, inputs),
