@@ -1,4 +1,4 @@
-"""Platforms and accounts: names, character limits, threading rules, display names.
+"""Platforms and accounts: names, character limits, threading rules, display names, links.
 
 The one place that knows what a platform is. An account, `<platform>:<author>`, is the unit of
 the product: every model-using asset is partitioned by it.
@@ -12,22 +12,51 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Platform:
-    name: str
-    display: str
-    limit: int  # characters per post
+    name: str  # the key: `posts.platform`, the first half of an account
+    display: str  # the name prompts and requests use ("Write a LinkedIn post about ...")
+    limit: int  # characters per post when drafting and posting
     threaded: bool  # a long draft becomes a numbered thread (else it is cut to one post)
+    # The longest text the platform itself lets a post have: an exported record beyond it is
+    # not a post that platform published, so ingest refuses it.
+    text_max: int
+    aliases: tuple[str, ...] = ()  # other names people use for it
+    shorteners: tuple[str, ...] = ()  # its link domains that appear without a scheme
 
 
 PLATFORMS = {
     p.name: p
     for p in (
-        Platform("x", "X (Twitter)", 280, threaded=True),
-        Platform("linkedin", "LinkedIn", 3000, threaded=False),
-        Platform("mastodon", "Mastodon", 500, threaded=True),
+        Platform(
+            name="x",
+            display="X (Twitter)",
+            limit=280,
+            threaded=True,
+            text_max=25_000,  # X Premium long posts
+            aliases=("twitter",),
+            shorteners=("pic.twitter.com", "t.co"),
+        ),
+        Platform(
+            name="linkedin",
+            display="LinkedIn",
+            limit=3000,
+            threaded=False,
+            text_max=3_000,
+            shorteners=("lnkd.in",),
+        ),
+        Platform(
+            name="mastodon",
+            display="Mastodon",
+            limit=500,
+            threaded=True,
+            text_max=100_000,  # 500 is only the default; instances raise it, some to 100,000
+        ),
     )
 }
 NAMES = tuple(PLATFORMS)
-ALIASES = {"twitter": "x"}
+ALIASES = {alias: p.name for p in PLATFORMS.values() for alias in p.aliases}
+# Link shorteners seen in posts without a scheme: the platforms' own, and bit.ly, which is
+# everyone's.
+SHORTENERS = tuple(d for p in PLATFORMS.values() for d in p.shorteners) + ("bit.ly",)
 
 
 def get(name: str) -> Platform:

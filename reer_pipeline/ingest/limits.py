@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-# The longest text each platform itself lets a post have: X Premium long posts (25,000), a
-# LinkedIn post (3,000), and Mastodon, whose 500 is only the default that instances raise (some
-# to 100,000). A record beyond this is not a post that platform published.
-PLATFORM_TEXT_MAX = {"x": 25_000, "linkedin": 3_000, "mastodon": 100_000}
+from reer_pipeline.platforms import PLATFORMS
+
+# The longest text each platform itself lets a post have (`Platform.text_max`).
+PLATFORM_TEXT_MAX = {p.name: p.text_max for p in PLATFORMS.values()}
 
 
 class IngestLimits(BaseModel):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator
 
-PLATFORMS = ("x", "linkedin", "mastodon")
+from reer_pipeline.platforms import NAMES, PLATFORMS
 
 
 class Post(BaseModel):
@@ -36,7 +36,7 @@ class Post(BaseModel):
     @classmethod
     def _known_platform(cls, v: str) -> str:
         if v not in PLATFORMS:
-            raise ValueError(f"platform must be one of {PLATFORMS}, got {v!r}")
+            raise ValueError(f"platform must be one of {NAMES}, got {v!r}")
         return v
 
     @field_validator("created_at")

@@ -12,7 +12,8 @@ from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_t
 
 DEFAULT_TAG_CAP = 3
 LINK = "[link]"  # what a link in the author model's training targets became
-URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:pic\.twitter\.com|t\.co|bit\.ly|lnkd\.in)/\S+", re.I)
+_SHORTENER = "|".join(re.escape(domain) for domain in platforms.SHORTENERS)
+URL = re.compile(rf"(?:https?://|www\.)\S+|\b(?:{_SHORTENER})/\S+", re.I)
 _MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
 _PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
 

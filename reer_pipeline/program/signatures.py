@@ -7,6 +7,10 @@ from typing import Literal
 
 import dspy
 
+from reer_pipeline.platforms import NAMES
+
+_PLATFORM_NAMES = ", ".join(NAMES[:-1]) + " or " + NAMES[-1]  # "x, linkedin or mastodon"
+
 
 class Ideate(dspy.Signature):
     """You help a person plan social media posts. List distinct angles for a new post on the
@@ -28,7 +32,7 @@ class Judge(dspy.Signature):
     """Compare two drafts of a social media post and pick the one likely to engage more."""
 
     topic: str = dspy.InputField()
-    platform: str = dspy.InputField(desc="x, linkedin or mastodon")
+    platform: str = dspy.InputField(desc=_PLATFORM_NAMES)
     draft_a: str = dspy.InputField()
     draft_b: str = dspy.InputField()
     better: Literal["a", "b"] = dspy.OutputField(desc="the better draft")
