@@ -1,6 +1,7 @@
 """Parsers on real exports (from ../shared) and on a corpus of bad files."""
 
 import csv
+import zipfile
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,13 +9,18 @@ from pathlib import Path
 import pytest
 
 from reer_pipeline.ingest.formats import (
+    FORMATS,
+    ExportError,
     ExportOptions,
+    IngestLimits,
     RecordError,
     detect_format,
     iter_posts,
 )
+from reer_pipeline.ingest.formats.base import Head
 from reer_pipeline.ingest.stage import stage_export
 from tests.conftest import SAMPLE
+from tests.ingest import hostile
 
 BAD = Path(__file__).parent / "bad"
 
@@ -241,3 +247,73 @@ def test_bad_record_does_not_stop_the_file(tmp_path):
     report = stage_export(path, tmp_path / "out.parquet")
     assert (report.records, report.posts, report.errors) == (31, 30, 1)
     assert report.error is None and "not a date" in report.error_samples[0]
+
+
+# --- the format table ----------------------------------------------------------------------------
+# One minimal export per format, each saved under a name that says nothing of its format.
+def _file(content: str):
+    def write(folder: Path) -> Path:
+        path = folder / "export.txt"
+        path.write_text(content, encoding="utf-8")
+        return path
+
+    return write
+
+
+def _zip(folder: Path) -> Path:
+    path = folder / "export.txt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data/tweets.js", hostile.TWEETS)
+    return path
+
+
+def _folder(folder: Path) -> Path:
+    (folder / "export" / "data").mkdir(parents=True)
+    (folder / "export" / "data" / "tweets.js").write_text(hostile.TWEETS, encoding="utf-8")
+    return folder / "export"
+
+
+LINKEDIN = {
+    "Date": "2024-05-01 10:00:00",
+    "ShareLink": "https://www.linkedin.com/feed/update/urn:li:share:7",
+    "ShareCommentary": "Hello there",
+}
+X_ANALYTICS = {
+    "Tweet id": "7",
+    "Tweet permalink": "https://twitter.com/ann/status/7",
+    "Tweet text": "Hello there",
+    "time": "2024-05-01 10:00 +0000",
+    "impressions": "5",
+}
+SAMPLES = {
+    "x_archive_dir": _folder,
+    "x_archive_zip": _zip,
+    "x_archive": _file(hostile.TWEETS),
+    "mastodon": _file(hostile.OUTBOX),
+    "linkedin": _file(hostile.csv_text([list(LINKEDIN.values())], header=list(LINKEDIN))),
+    "x_analytics": _file(hostile.csv_text([list(X_ANALYTICS.values())], header=list(X_ANALYTICS))),
+    "csv": _file(hostile.GOOD_CSV),
+}
+
+
+def _claims(fmt, head: Head) -> bool:
+    try:
+        return fmt.sniff(head)
+    except ExportError:  # a head this format cannot even look at (a folder, binary data)
+        return False
+
+
+def test_every_format_in_the_table_has_a_sample():
+    assert list(SAMPLES) == [f.name for f in FORMATS]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=[f.name for f in FORMATS])
+def test_each_format_reads_its_sample_and_no_other_format_claims_it(tmp_path, fmt):
+    path = SAMPLES[fmt.name](tmp_path)
+    assert detect_format(path) == fmt.name
+    # Formats do not overlap, so their order matters only for plain CSV, which takes any text.
+    head = Head.read(path, IngestLimits())
+    assert [f.name for f in FORMATS[:-1] if f is not fmt and _claims(f, head)] == []
+    posts, errors = parse(path)
+    assert posts and not errors
+    assert {p.source_file for p in posts} == {path.name}
