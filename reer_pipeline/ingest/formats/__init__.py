@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reer_pipeline.ingest.formats import linkedin, mastodon, plain_csv, x_analytics, x_archive
+from reer_pipeline.ingest.formats import (  # one module per format
+    linkedin,
+    mastodon,
+    plain_csv,
+    x_analytics,
+    x_archive,
+)
 from reer_pipeline.ingest.formats.base import (
     CHUNK,
     Context,
