@@ -66,7 +66,8 @@ class Format:
 
 
 # In order: the first format whose sniff says yes reads the file. The folder format takes
-# every folder and plain CSV every other text, so some format always does.
+# every folder and plain CSV every other text, so some format always does. Mastodon refuses
+# any other JSON, so a new JSON format goes before it.
 FORMATS = (
     Format("x_archive_dir", x_archive.sniff_dir, x_archive.parse_dir),
     Format("x_archive_zip", x_archive.sniff_zip, x_archive.parse_zip),
