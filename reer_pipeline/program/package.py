@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from reer_pipeline import platforms
 from reer_pipeline.platforms import pack, split_thread
 from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_tags
+from reer_pipeline.text import link_re
 
 DEFAULT_TAG_CAP = 3
 LINK = "[link]"  # what a link in the author model's training targets became
-URL = re.compile(r"(?:https?://|www\.)\S+|\b(?:pic\.twitter\.com|t\.co|bit\.ly|lnkd\.in)/\S+", re.I)
+SHORT_LINK_DOMAINS = ("pic.twitter.com", "t.co", "bit.ly", "lnkd.in")  # links with no scheme
+URL = link_re(SHORT_LINK_DOMAINS)  # any link, also "www." and bare short links
 _MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
 _PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
 
