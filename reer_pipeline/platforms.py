@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reer_pipeline.text import split_sentences
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -77,16 +79,13 @@ def display_name(name: str) -> str:
 
 
 # ---- threading --------------------------------------------------------------------------------
-SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-
-
 def _paragraphs(text: str) -> list[list[tuple[str, str]]]:
     """Paragraphs as lists of (separator before, sentence), keeping line breaks."""
     paragraphs = []
     for para in re.split(r"\n\s*\n", text):
         units = []
         for i, line in enumerate(para.splitlines()):
-            for s, sentence in enumerate(SENTENCE_END.split(line.strip())):
+            for s, sentence in enumerate(split_sentences(line)):
                 if sentence:
                     units.append((" " if s else "\n" if i else "", sentence))
         if units:

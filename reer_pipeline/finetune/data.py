@@ -32,6 +32,7 @@ from reer_pipeline.files import write_atomic
 from reer_pipeline.optimize.data import split_sizes
 from reer_pipeline.platforms import PLATFORMS
 from reer_pipeline.program.package import LINK, URL
+from reer_pipeline.text import request
 
 _LINK_RUN = re.compile(re.escape(LINK) + r"(?:\s*" + re.escape(LINK) + r")+")
 THINK_SYSTEM = (
@@ -95,11 +96,10 @@ def platform_display(platform: str) -> str:
 
 
 def post_request(platform: str, author: str, terms: Sequence[str]) -> str:
-    """The request of a post example: its key terms, the platform and the audience."""
+    """The request of a post example (`text.request`): its key terms, the platform and the
+    audience."""
     topic = ", ".join(terms) if terms else "what is on your mind"
-    name = platform_display(platform)
-    article = "an" if name[:1].upper() in "AEIOX" else "a"
-    return f"Write {article} {name} post about {topic} for people who follow {author}."
+    return request(platform_display(platform), topic, f"people who follow {author}")
 
 
 def reply_request(platform: str, author: str, terms: Sequence[str]) -> str:

@@ -1,4 +1,6 @@
-"""Text cleaning: HTML entities, Mastodon HTML, and link marking (mojibake: encoding.py)."""
+"""Text cleaning of raw exports: HTML entities and Mastodon HTML (mojibake: encoding.py).
+
+Links are found with `reer_pipeline.text.find_links`."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ import html
 import re
 from html.parser import HTMLParser
 
-LINK_RE = re.compile(r"https?://[^\s<>\"']+")
+# Re-exported for the modules that still import them from here (ingest/formats.py,
+# scoring/candidates.py, scoring/engagement.py, benchmarks/ingest.py); their home is text.py.
+from reer_pipeline.text import LINK_RE, find_links  # noqa: F401
+
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
 _BLANKS_RE = re.compile(r"\n{3,}")
 
@@ -42,8 +47,3 @@ def clean_text(raw: str, *, is_html: bool = False) -> str:
     if "\n" in text:
         text = _BLANKS_RE.sub("\n\n", "\n".join(line.strip() for line in text.split("\n")))
     return text.strip()
-
-
-def find_links(text: str) -> list[str]:
-    """Links stay in the text; this marks them (t.co and others) for features and filters."""
-    return [m.rstrip(".,;:!?)…") for m in LINK_RE.findall(text)]

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-URL = re.compile(r"(?:https?://|www\.)\S+|\b\w+\.(?:ly|co|gov|com|org|bo)/\S*", re.I)
+from reer_pipeline.program.package import URL
+from reer_pipeline.text import strip_links
+
 MIN_CHARS = 40  # shorter posts show too little of the voice
 TERM = re.compile(r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b")  # words of 2+ letters, no bare numbers
 
 
 def clean_post(text: str) -> str:
     """The post without links and with single spaces: links are noise a model copies."""
-    text = URL.sub("", str(text or ""))
+    text = strip_links(str(text or ""), "", URL)
     text = re.sub(r"[ \t\u00a0]+", " ", text)
     return re.sub(r"\s*\n\s*", "\n", text).strip(" \n:-—")
 

@@ -25,6 +25,7 @@ from reer_pipeline.program.examples import PostIndex
 from reer_pipeline.program.package import package
 from reer_pipeline.program.schedule import assign_slots
 from reer_pipeline.program.signatures import Compose, Ideate, Judge
+from reer_pipeline.text import cut_to_sentence, request
 
 GENERATIONS = ("single", "self_consistency", "debate")
 SHAPES = ("plain", "json")  # compose's reply: the post as plain text, or JSON under a grammar
@@ -38,6 +39,7 @@ BEST_OF = 4  # samples per candidate, drawn in one batched call; the gate picks
 MAX_SEQUENCES = 32  # sequences per batched compose call, across topics (docs/scaling.md)
 SAMPLING = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 4, "no_copy_ngram_size": 7}
 TOP_P = 0.9
+MIN_KEPT = 30  # characters a trimmed draft keeps at least, else it stays as it is
 
 Scorer = Callable[[list[str]], Sequence[float]]
 # (texts, topic, platform, author_posts, prompt_texts) -> [(usable, reasons)] per text
@@ -91,12 +93,9 @@ def format_card(card: dict) -> str:
     return f"{card.get('name', 'strategy')}. {rest}".strip()
 
 
-def render_request(subject: str, platform: str, audience: str = "", hint: str = "") -> str:
-    """The compose request: what to write about, where, for whom (plain words, one line)."""
-    text = f"Write a {platforms.display_name(platform)} post about {subject.strip().rstrip('.')}."
-    if audience and audience.strip().lower() not in ("a general audience", "general", ""):
-        text += f" It is for {audience.strip().rstrip('.')}."
-    return text + (f" {hint.strip()}" if hint and hint.strip() else "")
+def render_request(subject: str, platform: str, audience: str = "") -> str:
+    """The compose request (`text.request`): what to write about, where, for whom."""
+    return request(platforms.display_name(platform), subject, audience)
 
 
 def _post_ids(traces) -> list:
@@ -294,7 +293,7 @@ class DraftProgram(dspy.Module):
                 try:
                     post = str(adapter.parse(signature, text).get("post") or "")
                     if self.trim and _hit_budget(text, max_tokens, engine):
-                        post = trim_unfinished(post)
+                        post = cut_to_sentence(post, MIN_KEPT)
                 except (AdapterParseError, ValueError) as e:
                     post, error, kind = "", _describe(e), "parse_failures"
                 else:
@@ -580,20 +579,6 @@ class DraftProgram(dspy.Module):
                 key = re.sub(r"[:(].*", "", str(r)).strip()
                 stats["gate_reasons"][key] = stats["gate_reasons"].get(key, 0) + 1
         return dspy.Prediction(candidates=assign_slots(candidates, ctx["slots"]), stats=stats)
-
-
-SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*(?=\s|$)")
-TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
-MIN_KEPT = 30  # characters a trimmed draft keeps at least, else it stays as it is
-
-
-def trim_unfinished(text: str) -> str:
-    """The draft without a last sentence the token budget cut off (kept when nothing else)."""
-    text = text.rstrip()
-    if not text or text.endswith(TERMINAL):
-        return text
-    ends = [m.end() for m in SENTENCE_END.finditer(text) if m.end() >= MIN_KEPT]
-    return text[: ends[-1]] if ends else text
 
 
 def _hit_budget(text: str, max_tokens: int, engine) -> bool:

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from reer_pipeline import platforms
 from reer_pipeline.platforms import pack, split_thread
 from reer_pipeline.program.style import DEFAULT_STYLE, HASHTAG, split_trailing_tags
+from reer_pipeline.text import link_re
 
 DEFAULT_TAG_CAP = 3
 LINK = "[link]"  # what a link in the author model's training targets became
-_SHORTENER = "|".join(re.escape(domain) for domain in platforms.SHORTENERS)
-URL = re.compile(rf"(?:https?://|www\.)\S+|\b(?:{_SHORTENER})/\S+", re.I)
+URL = link_re(platforms.SHORTENERS)  # any link, also "www." and bare short links
 _MD_LINK = re.compile(r"\[+[^\]\n]{0,40}\]+\((?:[^)\s]*)\)")  # [text](url), [[Link]](url)
 _PLACEHOLDER = re.compile(r"\[+\s*link\s*\]+(?!\()", re.I)  # [link], [Link], [[link]]
 

@@ -29,9 +29,19 @@ from reer_pipeline.lm.base import (
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.schema import SCHEMA_VERSION
 from reer_pipeline.reer.store import TraceStore, trace_id
+from reer_pipeline.text import (
+    copied_ngrams,
+    cut_to_sentence,
+    ends_sentence,
+    first_sentence,
+    paragraphs,
+    request,
+    split_sentences,
+    word_ngrams,
+    words,
+)
 
-PROMPT_VERSION = 3  # part of the config hash: changing a prompt changes every trace id
-TERMINAL = (".", "!", "?", "…", '"', "'", ")", "”", "’")
+PROMPT_VERSION = 4  # part of the config hash: changing a prompt changes every trace id
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class SearchConfig:
 # -- text utilities ------------------------------------------------------------------------------
 def segment(z: str, min_chars: int = 100) -> list[str]:
     """Split on blank lines; a segment under `min_chars` is merged into the next one."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", z) if p.strip()]
+    parts = paragraphs(z)
     if len(parts) <= 1:  # a one-block draft: fall back to single newlines (as the reference)
         parts = [p.strip() for p in z.splitlines() if p.strip()]
     out: list[str] = []
@@ -90,16 +100,9 @@ def segment(z: str, min_chars: int = 100) -> list[str]:
     return out
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[\w']+", text.lower())
-
-
-def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-
-
 def repeats_ngrams(text: str, n: int, max_repeats: int) -> bool:
-    counts = Counter(_ngrams(_words(text), n))
+    """Whether a word n-gram of `text` occurs more than `max_repeats` times."""
+    counts = Counter(word_ngrams(text, n))
     return bool(counts) and max(counts.values()) > max_repeats
 
 
@@ -109,7 +112,7 @@ def drop_repeats(text: str, n: int, max_repeats: int) -> str:
     kept: list[str] = []
     out = []
     for line in text.split("\n"):
-        sentences = [s for s in re.split(r"(?<=[.!?…])\s+", line) if s.strip()]
+        sentences = split_sentences(line)
         keep = []
         for s in sentences:
             if not repeats_ngrams(" ".join([*kept, s]), n, max_repeats):
@@ -122,29 +125,18 @@ def drop_repeats(text: str, n: int, max_repeats: int) -> str:
 
 def copies_post(text: str, y: str, n: int, allowed: str = "") -> bool:
     """True if `text` repeats a run of n words of the post that `allowed` does not already hold."""
-    grams = set(_ngrams(_words(y), n)) - set(_ngrams(_words(allowed), n))
-    return bool(grams & set(_ngrams(_words(text), n)))
+    return bool(copied_ngrams(text, [y], n, set(word_ngrams(allowed, n))))
 
 
 def trim_candidate(text: str, current: str) -> str:
     """Keep as many paragraphs as the segment has, and cut a sentence left unfinished."""
-    k = len([p for p in re.split(r"\n\s*\n", current) if p.strip()]) or 1
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return cut_to_sentence("\n\n".join(paras[:k]))
-
-
-def cut_to_sentence(text: str) -> str:
-    """`text` up to its last complete sentence when it ends mid-sentence (cut off by a token
-    cap); unchanged when it ends a sentence or has none."""
-    if concludes(text):
-        return text
-    ends = list(re.finditer(r"[.!?…][\"')\]”’]*(?=\s|$)", text))
-    return text[: ends[-1].end()] if ends else text
+    k = len(paragraphs(current)) or 1
+    return cut_to_sentence("\n\n".join(paragraphs(text)[:k]))
 
 
 def concludes(z: str) -> bool:
     """A trajectory concludes when its last line ends a sentence (not cut off by the budget)."""
-    return z.rstrip().rstrip("*_` ").endswith(TERMINAL)
+    return ends_sentence(z)
 
 
 def _strip_tags(text: str) -> str:
@@ -196,10 +188,8 @@ def request_prompts(post: PostRef) -> list[list[dict[str, str]]]:
 
 
 def render_request(platform: str, topic: str, audience: str, intent: str) -> str:
-    return (
-        f"Write a {_platform(platform)} post about {topic} for {audience}. "
-        f"Goal: {intent.rstrip('.')}."
-    )
+    """The request x in the one wording (`text.request`), the intent as its goal."""
+    return request(_platform(platform), topic, audience, intent)
 
 
 def _clean_answer(key: str, text: str) -> str | None:
@@ -209,11 +199,11 @@ def _clean_answer(key: str, text: str) -> str | None:
     text = re.sub(_ANSWER_LEADS[key], "", text, flags=re.I)
     if key != "intent":
         text = re.split(r"[,;.!?(]| as | who | because ", text)[0]
-    text = re.split(r"(?<=[.!?])\s", text)[0].strip().rstrip(".!").strip()
+    text = first_sentence(text).rstrip(".!").strip()
     if len(text) > 100:
         text = text[:100].rsplit(" ", 1)[0]
     low = text.lower()
-    if len(_words(text)) < 1 or "feel or do" in low or "feel, or do" in low or "?" in text:
+    if not words(text) or "feel or do" in low or "feel, or do" in low or "?" in text:
         return None
     return text
 
@@ -223,7 +213,7 @@ def parse_request(post: PostRef, answers: Sequence[str]) -> dict[str, Any]:
     raw = [a if isinstance(a, str) else "" for a in answers][: len(QUESTIONS)]
     raw += [""] * (len(QUESTIONS) - len(raw))
     found = {k: v for k, a in zip(QUESTIONS, raw, strict=True) if (v := _clean_answer(k, a))}
-    first = re.split(r"(?<=[.!?])\s|\n", post.text.strip())[0]
+    first = first_sentence(post.text)
     defaults = {
         "topic": " ".join(first.split()[:8]).rstrip(".!?:") or "this",
         "audience": f"people who follow {post.author or 'the author'}",

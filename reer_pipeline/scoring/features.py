@@ -11,7 +11,7 @@ import re
 import duckdb
 import pyarrow as pa
 
-from reer_pipeline.ingest.text import LINK_RE
+from reer_pipeline.text import LINK_RE, first_sentence, strip_links
 
 HOOKS = ("quote", "question", "list", "story", "number", "bold_claim", "none")
 
@@ -25,7 +25,6 @@ EMOJI_RE = re.compile(
 )
 NUMBER_RE = re.compile(r"(?<![\w/])[$€£]?\d[\d,.]*(?:%|[kKmMbB]\b|x\b)?")
 LIST_LINE_RE = re.compile(r"^\s*(?:[-*•·→▪✅]|\d{1,2}[.)]|\(\d{1,2}\))\s+")
-SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+")
 QUOTE_OPENERS = ('"', "“", "„", "«", "'", "‘")
 STORY_RE = re.compile(
     r"^(?:i|i'm|i’m|i've|i’ve|i was|my|when i|yesterday|today i|this morning|last "
@@ -40,13 +39,6 @@ BOLD_WORDS_RE = re.compile(
 )
 
 
-def first_sentence(text: str) -> str:
-    """The first sentence of the first non-empty line, links removed."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = LINK_RE.sub("", line).strip()
-    return SENTENCE_END_RE.split(line, maxsplit=1)[0].strip()
-
-
 def _opens_list(text: str) -> bool:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
@@ -54,7 +46,7 @@ def _opens_list(text: str) -> bool:
     if LIST_LINE_RE.match(lines[0]):
         return True
     items = sum(bool(LIST_LINE_RE.match(ln)) for ln in lines[1:])
-    return LINK_RE.sub("", lines[0]).rstrip().endswith(":") and items >= 2
+    return strip_links(lines[0], "").rstrip().endswith(":") and items >= 2
 
 
 def hook_type(text: str) -> str:
@@ -67,7 +59,7 @@ def hook_type(text: str) -> str:
     number: it holds a number ('3 ways', '50%', '$2M'). bold_claim: it ends with '!' or uses an
     absolute word (never, always, best, only, ...). Else none.
     """
-    sentence = first_sentence(text)
+    sentence = first_sentence(strip_links(text.strip().split("\n", 1)[0], ""))
     if not sentence:
         return "none"
     if sentence.startswith(QUOTE_OPENERS):
@@ -87,7 +79,7 @@ def hook_type(text: str) -> str:
 
 def text_features(text: str) -> dict:
     """The features that the text alone determines: hook and counts (see COUNTS)."""
-    bare = LINK_RE.sub(" ", text)
+    bare = strip_links(text)
     return {
         "hook": hook_type(text),
         "chars": len(text),

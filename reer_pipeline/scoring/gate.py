@@ -32,9 +32,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.scoring.heuristics import thread_parts
 from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, topic_score
+from reer_pipeline.text import copied_ngrams, ngrams, strip_links, word_ngrams, words
 
 RULES = (
     "empty",
@@ -82,7 +82,6 @@ INSTRUCTION_PATTERNS = re.compile(
     re.I,
 )
 
-WORD_RE = re.compile(r"[\w']+")
 ECHO_N = 6  # a run of this many prompt words (not topic, not the author's posts) is an echo
 COPY_N = 8  # a draft repeating a run of this many words of one of the author's posts,
 COPY_SHARE = 0.6  # when the run is this share of the draft, is a copy;
@@ -113,19 +112,11 @@ class GateResult:
         return self.usable
 
 
-def words(text: str) -> list[str]:
-    return WORD_RE.findall(LINK_RE.sub(" ", text).lower())
-
-
-def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-
-
 def normalized(text: str) -> str:
     """The text without links, case, punctuation or spacing differences (for exact copies)."""
     return " ".join(
         re.sub(
-            r"[^\w\s#@\U0001f000-\U0001faff\u2600-\u27bf]", " ", LINK_RE.sub(" ", text.lower())
+            r"[^\w\s#@\U0001f000-\U0001faff\u2600-\u27bf]", " ", strip_links(text.lower())
         ).split()
     )
 
@@ -140,13 +131,8 @@ def residue(text: str) -> str | None:
 def echo(text: str, topic: str, prompt_texts: Iterable[str], index: AuthorIndex):
     if m := INSTRUCTION_PATTERNS.search(text):
         return f"it repeats instructions ({m.group(0)!r})"
-    prompt_grams = set()
-    for prompt in prompt_texts:
-        prompt_grams |= set(ngrams(words(prompt), ECHO_N))
-    if not prompt_grams:
-        return None
-    allowed = set(ngrams(words(topic), ECHO_N)) | index.echo_grams
-    echoed = [g for g in ngrams(words(text), ECHO_N) if g in prompt_grams and g not in allowed]
+    allowed = set(word_ngrams(topic, ECHO_N)) | index.echo_grams
+    echoed = copied_ngrams(text, prompt_texts, ECHO_N, allowed)
     return f"it repeats the prompt ({' '.join(echoed[0])!r})" if echoed else None
 
 

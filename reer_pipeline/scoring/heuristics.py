@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 from reer_pipeline import platforms
-from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.platforms import split_thread
 from reer_pipeline.scoring.features import MENTION_RE, hook_type
+from reer_pipeline.text import split_sentences, strip_links, words
 
 PLATFORM_LIMITS = {name: p.limit for name, p in platforms.PLATFORMS.items()}
 THREADED = {name for name, p in platforms.PLATFORMS.items() if p.threaded}
@@ -21,8 +21,6 @@ THREAD_LENGTH_SCORE = 0.8  # a clean thread is postable, but a single post is ti
 WEIGHTS = {"length": 0.4, "readability": 0.3, "hook": 0.3}
 READABLE = (30.0, 70.0)  # Flesch ease mapped linearly to 0..1 between these (70+: plain English)
 
-SENTENCE_RE = re.compile(r"[.!?…]+|\n+")
-WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 VOWELS_RE = re.compile(r"[aeiouy]+")
 
 
@@ -38,15 +36,19 @@ def syllables(word: str) -> int:
 def flesch_reading_ease(text: str) -> float | None:
     """206.835 - 1.015 words/sentence - 84.6 syllables/word; None for text without words.
 
-    Links and @mentions are left out; higher is easier (60-70 is plain English).
+    Links, @mentions and bare numbers are left out; a line break ends a sentence too; higher is
+    easier (60-70 is plain English).
     """
-    text = MENTION_RE.sub(" ", LINK_RE.sub(" ", text))
-    words = WORD_RE.findall(text)
-    if not words:
+    lines = MENTION_RE.sub(" ", strip_links(text)).splitlines()
+    sentences = [
+        [w for w in words(s) if not w.isdigit()] for line in lines for s in split_sentences(line)
+    ]
+    found = [w for sentence in sentences for w in sentence]
+    if not found:
         return None
-    sentences = max(1, sum(1 for s in SENTENCE_RE.split(text) if WORD_RE.search(s)))
-    per_word = sum(syllables(w) for w in words) / len(words)
-    return 206.835 - 1.015 * len(words) / sentences - 84.6 * per_word
+    n_sentences = sum(1 for sentence in sentences if sentence)
+    per_word = sum(syllables(w) for w in found) / len(found)
+    return 206.835 - 1.015 * len(found) / n_sentences - 84.6 * per_word
 
 
 def thread_parts(text: str, platform: str) -> int:

@@ -14,9 +14,8 @@ from collections import Counter
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from reer_pipeline.ingest.text import LINK_RE
+from reer_pipeline.text import strip_links, words
 
-WORD_RE = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 # words that say what kind of text is wanted, not what it is about
 TOPIC_FILLER = frozenset(
     "post posts tweet tweets thread threads write writing about regarding topic thoughts "
@@ -37,9 +36,8 @@ def stem(word: str) -> str:
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-case words of `text` without links, stop words or one-letter words."""
-    words = WORD_RE.findall(LINK_RE.sub(" ", text).lower())
-    return [w.strip("'’-") for w in words if len(w) > 1 and w.strip("'’-") not in STOP]
+    """Lower-case words of `text` without links, numbers, stop words or one-letter words."""
+    return [w for w in words(text) if len(w) > 1 and not w[0].isdigit() and w not in STOP]
 
 
 def _grams(text: str, n: int = 4) -> Counter:
@@ -65,9 +63,8 @@ def topic_score(text: str, topic: str) -> float:
     terms = topic_terms(topic)
     if not terms:
         return float("nan")
-    words = content_words(text)
-    stems = {stem(w) for w in words}
-    squashed = re.sub(r"[^\w]+", "", LINK_RE.sub(" ", text).lower())
+    stems = {stem(w) for w in content_words(text)}
+    squashed = re.sub(r"[^\w]+", "", strip_links(text).lower())
     found = sum(1 for t in terms if t in stems or (len(t) >= 4 and t in squashed))
     coverage = found / len(terms)
     return max(coverage, min(1.0, _cosine(_grams(topic), _grams(text))))

@@ -85,7 +85,7 @@ def test_bootstrap_finetune_trains_the_drafting_program_on_its_kept_drafts(tmp_p
     for d in seen:
         roles = [m["role"] for m in d["messages"]]
         assert roles[0] == "system" and roles[-2:] == ["user", "assistant"]
-        assert d["messages"][-2]["content"].startswith("Write a X (Twitter) post about ")
+        assert d["messages"][-2]["content"].startswith("Write an X (Twitter) post about ")
         assert "[[ ##" not in d["messages"][-1]["content"] and d["messages"][-1]["content"]
     pred = tuned(topic="the lake at night", platform="x")
     engines = tuned.compose.lm._engine_spec._engines

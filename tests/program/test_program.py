@@ -388,10 +388,12 @@ def test_the_default_gate_is_the_projects_and_names_its_rules():
 
 
 def test_trim_drops_only_a_sentence_the_budget_cut_off():
-    from reer_pipeline.program.modules import trim_unfinished
+    from reer_pipeline.program.modules import MIN_KEPT
+    from reer_pipeline.text import cut_to_sentence
 
     done = "Tests are docs. They never lie."
-    assert trim_unfinished(done) == done
+    assert cut_to_sentence(done, MIN_KEPT) == done
     cut = "Unit tests are the best documentation we have. They tell you what the code was"
-    assert trim_unfinished(cut) == "Unit tests are the best documentation we have."
-    assert trim_unfinished("Ship it. Now we wait for the") == "Ship it. Now we wait for the"
+    assert cut_to_sentence(cut, MIN_KEPT) == "Unit tests are the best documentation we have."
+    short = "Ship it. Now we wait for the"  # its only full sentence is under MIN_KEPT
+    assert cut_to_sentence(short, MIN_KEPT) == short

@@ -12,7 +12,6 @@ from reer_pipeline.reer.search import (
     clipped_score,
     concludes,
     copies_post,
-    cut_to_sentence,
     drop_repeats,
     parse_request,
     repeats_ngrams,
@@ -20,6 +19,7 @@ from reer_pipeline.reer.search import (
     segment,
     trim_candidate,
 )
+from reer_pipeline.text import cut_to_sentence
 
 POST = PostRef("42", "linkedin", "ada", "Ship small.\n\nTalk to users before you build.")
 
