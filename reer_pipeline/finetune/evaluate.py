@@ -8,11 +8,13 @@ perplexity is. Intervals resample texts (not tokens) with replacement.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from reer_pipeline.lm.base import LanguageModel
+from reer_pipeline.stats import bootstrap_interval
 
 
 @dataclass
@@ -35,20 +37,9 @@ class Perplexity:
         return d
 
 
-def _ppl(nll: Sequence[float], tokens: Sequence[int], idx: Sequence[int]) -> float:
-    return math.exp(sum(nll[i] for i in idx) / max(1, sum(tokens[i] for i in idx)))
-
-
-def _interval(values: list[float], level: float) -> tuple[float, float]:
-    values = sorted(values)
-    lo = values[int((1 - level) / 2 * (len(values) - 1))]
-    hi = values[int((1 + level) / 2 * (len(values) - 1))]
-    return lo, hi
-
-
-def _resamples(n: int, n_boot: int, seed: int) -> list[list[int]]:
-    rng = random.Random(seed)
-    return [[rng.randrange(n) for _ in range(n)] for _ in range(n_boot)]
+def _ppl(nll, tokens) -> float:
+    """Token-weighted perplexity of texts with summed negative logprobs `nll`."""
+    return math.exp(float(np.sum(nll)) / max(1.0, float(np.sum(tokens))))
 
 
 def heldout_perplexity(
@@ -73,10 +64,8 @@ def heldout_perplexity(
             nll.append(-sum(lps))
             tokens.append(len(lps))
     per_text = [math.exp(n / max(1, t)) for n, t in zip(nll, tokens, strict=True)]
-    idx = list(range(len(texts)))
-    boots = [_ppl(nll, tokens, s) for s in _resamples(len(texts), n_boot, seed)]
-    lo, hi = _interval(boots, level)
-    return Perplexity(_ppl(nll, tokens, idx), lo, hi, level, per_text, nll, tokens)
+    ppl, lo, hi = bootstrap_interval((nll, tokens), stat=_ppl, n=n_boot, level=level, seed=seed)
+    return Perplexity(ppl, lo, hi, level, per_text, nll, tokens)
 
 
 def relative_reduction(
@@ -85,10 +74,11 @@ def relative_reduction(
     """1 - ppl(adapted)/ppl(base) with a paired bootstrap interval (same resampled texts)."""
     if base.tokens != adapted.tokens:
         raise ValueError("the two perplexities were not measured on the same tokens")
-    value = 1 - adapted.ppl / base.ppl
-    boots = [
-        1 - _ppl(adapted.nll, adapted.tokens, s) / _ppl(base.nll, base.tokens, s)
-        for s in _resamples(len(base.tokens), n_boot, seed)
-    ]
-    lo, hi = _interval(boots, base.level)
+
+    def reduction(base_nll, tokens, adapted_nll):
+        return 1 - _ppl(adapted_nll, tokens) / _ppl(base_nll, tokens)
+
+    value, lo, hi = bootstrap_interval(
+        (base.nll, base.tokens, adapted.nll), stat=reduction, n=n_boot, level=base.level, seed=seed
+    )
     return {"reduction": value, "low": lo, "high": hi, "level": base.level}

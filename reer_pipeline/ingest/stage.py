@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reer_pipeline.files import atomic_path
 from reer_pipeline.ingest.formats import (
     ExportError,
     ExportOptions,
@@ -95,48 +95,48 @@ def stage_export(
     path, out = Path(path), Path(out)
     report = ParseReport(file=path.name)
     stats = ParseStats()
-    tmp = out.with_name(out.name + ".tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    writer = None
-    try:
-        mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        for item in iter_posts(path, options, digest or file_hash(path), stats):
-            report.records += 1
-            if isinstance(item, RecordError):
-                report.errors += 1
-                if len(report.error_samples) < SAMPLES:
-                    report.error_samples.append(str(item))
-                continue
-            report.posts += 1
-            rows.append(item.model_dump() | {"source_mtime": mtime, "source_row": report.records})
-            if len(rows) >= BATCH_ROWS:
-                writer = writer or pq.ParquetWriter(tmp, STAGED_SCHEMA)
-                writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STAGED_SCHEMA))
-                rows.clear()
-    except ExportError as exc:  # the records before the damage stand
-        report.error = str(exc)
-    except OSError as exc:
-        report.error = f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})"
-    except Exception:  # noqa: BLE001 - whatever it was, the user gets one sentence
-        report.error = (
-            f"{path.name}: reading stopped after record {report.records:,} on content this "
-            "reader does not understand"
-        )
-    if rows:
-        writer = writer or pq.ParquetWriter(tmp, STAGED_SCHEMA)
-        writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STAGED_SCHEMA))
-    if writer is not None:
-        writer.close()
+    with atomic_path(out) as tmp:
+        rows: list[dict] = []
+        writer = None
+        try:
+            mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            for item in iter_posts(path, options, digest or file_hash(path), stats):
+                report.records += 1
+                if isinstance(item, RecordError):
+                    report.errors += 1
+                    if len(report.error_samples) < SAMPLES:
+                        report.error_samples.append(str(item))
+                    continue
+                report.posts += 1
+                rows.append(
+                    item.model_dump() | {"source_mtime": mtime, "source_row": report.records}
+                )
+                if len(rows) >= BATCH_ROWS:
+                    writer = writer or pq.ParquetWriter(tmp, STAGED_SCHEMA)
+                    writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STAGED_SCHEMA))
+                    rows.clear()
+        except ExportError as exc:  # the records before the damage stand
+            report.error = str(exc)
+        except OSError as exc:
+            report.error = f"{path.name}: cannot be read ({exc.strerror or 'input/output error'})"
+        except Exception:  # noqa: BLE001 - whatever it was, the user gets one sentence
+            report.error = (
+                f"{path.name}: reading stopped after record {report.records:,} on content this "
+                "reader does not understand"
+            )
+        if rows:
+            writer = writer or pq.ParquetWriter(tmp, STAGED_SCHEMA)
+            writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STAGED_SCHEMA))
+        if writer is not None:
+            writer.close()
+        if not report.posts:  # nothing to stage: an older `out` goes too
+            tmp.unlink(missing_ok=True)
+            out.unlink(missing_ok=True)
     for key in ("format", "encoding", "mapping", "columns", "members", "author_from"):
         setattr(report, key, getattr(stats, key))
     for key in ("nul_removed", "repaired_lines", "lost_chars"):
         setattr(report, key, getattr(stats, key))
     if report.error is None and report.records == 0:
         report.error = f"{path.name}: no records found"
-    if report.posts and tmp.exists():
-        os.replace(tmp, out)
-    else:
-        tmp.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
     return report

@@ -96,6 +96,21 @@ def build_posts(con: duckdb.DuckDBPyConnection, staged: list[Path], cfg: Engagem
         raise
 
 
+def ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: str) -> list[str]:
+    """Create `table` with `columns` (DuckDB column definitions), or add to an existing one the
+    declared columns it lacks (NULL in its old rows), so an older warehouse takes new columns.
+    Returns the names of the columns added."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    have = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE declared_columns ({columns})")
+    declared = con.execute("DESCRIBE declared_columns").fetchall()
+    con.execute("DROP TABLE declared_columns")
+    added = [(name, kind) for name, kind, *_ in declared if name not in have]
+    for name, kind in added:
+        con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+    return [name for name, _ in added]
+
+
 def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
     """Rows of a query as dicts keyed by column name."""
     rel = con.execute(sql, list(params))

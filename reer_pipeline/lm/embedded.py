@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
+
+from reer_pipeline.files import atomic_path
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 MANIFEST = "reer_manifest.json"
@@ -172,23 +172,20 @@ def convert_gguf(src: Path, dst: Path) -> Path:
     n_kv = int(_field(reader, "llama.attention.head_count_kv"))
     weights = _weights(reader, n_head, n_kv)
     tied = "lm_head.weight" not in weights
-    tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    (tmp / "config.json").write_text(json.dumps(_config(reader, tied), indent=1))
-    tok, tokens = _tokenizer(reader)
-    tok.save(str(tmp / "tokenizer.json"))
-    (tmp / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(reader, tokens)))
-    files = sorted(p.name for p in tmp.iterdir())
-    manifest = {
-        "source": src.name,
-        "source_sha256": sha256_file(src),
-        "files": {n: sha256_file(tmp / n) for n in files},
-    }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)
+    with atomic_path(dst) as tmp:
+        tmp.mkdir(parents=True)
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(_config(reader, tied), indent=1))
+        tok, tokens = _tokenizer(reader)
+        tok.save(str(tmp / "tokenizer.json"))
+        (tmp / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(reader, tokens)))
+        files = sorted(p.name for p in tmp.iterdir())
+        manifest = {
+            "source": src.name,
+            "source_sha256": sha256_file(src),
+            "files": {n: sha256_file(tmp / n) for n in files},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return dst
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import dspy
 import numpy as np
-from scipy import stats
 
 from reer_pipeline.lm.base import seed_local_models
 from reer_pipeline.optimize.data import Splits
 from reer_pipeline.program.modules import DraftProgram
 from reer_pipeline.scoring.metric import DraftMetric, draft_text
+from reer_pipeline.stats import bootstrap_interval
 
 OPTIMIZERS = ("gepa", "mipro", "bootstrap", "auto")
 SMALL_TRAINSET = 10  # `auto` uses BootstrapFewShot below this many train examples
@@ -289,27 +289,10 @@ def tune(
     )
 
 
-def bootstrap_interval(values, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high): the mean with a percentile bootstrap interval (scipy.stats.bootstrap)."""
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean()) if len(values) else float("nan")
-    if len(values) < 2 or np.ptp(values) == 0:
-        return mean, mean, mean
-    res = stats.bootstrap(
-        (values,),
-        np.mean,
-        confidence_level=level,
-        n_resamples=2000,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def compare(base: list[dict], tuned: list[dict], seed: int = 0) -> dict:
     """Held-out comparison: mean scores, the mean difference with its 95% interval, per example."""
     deltas = [t["total"] - b["total"] for b, t in zip(base, tuned, strict=True)]
-    mean, low, high = bootstrap_interval(deltas, seed=seed)
+    mean, low, high = bootstrap_interval(deltas, n=2000, seed=seed)
     return {
         "n_test": len(deltas),
         "base_mean": float(np.mean([b["total"] for b in base])) if base else float("nan"),

@@ -15,7 +15,7 @@ from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.platforms import Account
 from reer_pipeline.program.context import AuthorContext
 from reer_pipeline.program.modules import DraftProgram, draft_candidates, load_program
-from reer_pipeline.scoring.candidates import CandidateScorer
+from reer_pipeline.scoring.candidates import SCORE_COMPONENTS, CandidateScorer
 from reer_pipeline.scoring.engagement import EngagementModel
 from reer_pipeline.scoring.judge import judge_with
 from reer_pipeline.tables import query_table, rows_table
@@ -100,10 +100,10 @@ CANDIDATE_COLUMNS = """platform VARCHAR, author VARCHAR, id INTEGER, topic VARCH
     trajectory_post_ids VARCHAR[], generation VARCHAR, program VARCHAR, text VARCHAR,
     parts VARCHAR[], within_limit BOOLEAN, parse_ok BOOLEAN, usable BOOLEAN,
     gate_reasons VARCHAR[], error VARCHAR, slot JSON, selection JSON"""
-SCORE_COLUMNS = """platform VARCHAR, author VARCHAR, candidate_id INTEGER, topic VARCHAR,
-    heuristics DOUBLE, fluency DOUBLE, ending DOUBLE, style_fit DOUBLE, "topic_fit" DOUBLE,
-    engagement DOUBLE, judge DOUBLE, total DOUBLE, usable BOOLEAN, gate_reasons VARCHAR[],
-    within_limit BOOLEAN, feedback VARCHAR, rank INTEGER"""
+SCORE_FIELDS = """total DOUBLE, usable BOOLEAN, gate_reasons VARCHAR[], within_limit BOOLEAN,
+    feedback VARCHAR, rank INTEGER"""  # after the components' columns
+SCORE_COLUMNS = f"""platform VARCHAR, author VARCHAR, candidate_id INTEGER, topic VARCHAR,
+    {", ".join(f'"{c.column}" DOUBLE' for c in SCORE_COMPONENTS)}, {SCORE_FIELDS}"""
 ACCOUNT = "WHERE platform = ? AND author = ?"
 
 
@@ -158,8 +158,8 @@ def save_scores(con, account: Account, drafts: Sequence[dict], scores: Sequence[
             "author": account.author,
             "candidate_id": d["id"],
             "topic": d["topic"],
-            **{k: s.get(k) for k in _names(SCORE_COLUMNS)[4:] if k not in ("topic_fit",)},
-            "topic_fit": s.get("topic"),
+            **{c.column: s.get(c.name) for c in SCORE_COMPONENTS},
+            **{k: s.get(k) for k in _names(SCORE_FIELDS)},
         }
         for d, s in zip(drafts, scores, strict=True)
     ]

@@ -7,7 +7,9 @@ two rules of its own (LM_RULES): cut (the LM would go on with the last word, or 
 the text to end there) and garbled (far less natural than the author's own posts, or its words in
 no order: shuffling them barely makes it less likely).
 
-Components (each 0..1, NaN when its input is missing):
+Components (each 0..1, NaN when its input is missing), declared once in SCORE_COMPONENTS (name,
+weight, warehouse column, how it is computed, its feedback), from which the total, the
+`candidate_scores` columns and GEPA's feedback follow:
 - heuristics: platform limits, readability, a hook (`heuristics.heuristic_score`);
 - fluency: the share of the author's own posts (a calibration set) that the scorer LM finds at
   least as surprising per token as the draft, under a generic prefix;
@@ -46,16 +48,6 @@ from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft
 from reer_pipeline.scoring.heuristics import heuristic_score
 from reer_pipeline.scoring.topic import topic_score
 
-DEFAULT_WEIGHTS = {  # style_fit is an exponent on the product (see `combine`), the rest weights
-    "heuristics": 0.1,
-    "fluency": 0.1,
-    "ending": 0.1,
-    "style_fit": 1.0,
-    "topic": 0.1,
-    "engagement": 0.3,
-    "judge": 0.0,
-}
-COMPONENTS = ("heuristics", "fluency", "ending", "style_fit", "topic", "engagement", "judge")
 CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a mean
 END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?
 CONTEXT_POSTS = 4  # author posts the conditioned prefix shows
@@ -69,6 +61,127 @@ ORDER_MIN_GAIN, ORDER_MIN_WORDS = 0.05, 6  # nats two shuffles must lose, for te
 ORDER_SHUFFLES = 2
 NEXT_CHARS = 200  # the end of a text the LM reads to guess its next token (the cut rule)
 LAST_WORD_RE = re.compile(r"(?<![#@\w])[^\W\d_]+$")  # a plain word (no hashtag, mention, digit)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One scorer component: how it is computed, how it counts in the total, its column in
+    `candidate_scores`, and what GEPA's metric says when it falls short.
+
+    `weight` weighs it in the mean of the quality components; a `factor` instead multiplies
+    that mean, raised to its weight (see `combine`). `low_note` (formatted with `value`) is the
+    feedback below `low`; otherwise `behind_note` (with `value` and `reference`) is the feedback
+    when it is more than `behind` below the reference post's value.
+    """
+
+    name: str
+    weight: float
+    column: str
+    compute: Callable[[Batch], list[float]]  # one value per text, 0..1 (NaN: not measured)
+    factor: bool = False
+    low: float | None = None
+    low_note: str = ""
+    behind: float | None = None
+    behind_note: str = ""
+
+    def note(self, value: float, reference: float | None = None) -> str | None:
+        """The feedback on `value` (None when it is fine or missing)."""
+        if math.isnan(value):
+            return None
+        if self.low is not None and value < self.low:
+            return self.low_note.format(value=value)
+        if self.behind is not None and reference is not None and value < reference - self.behind:
+            return self.behind_note.format(value=value, reference=reference)
+        return None
+
+
+@dataclass
+class Batch:
+    """The texts of one `CandidateScorer.score` call and what its components share."""
+
+    scorer: CandidateScorer
+    texts: list[str]
+    topics: list[str | None]
+    heuristics: list  # `heuristic_score` of each text
+    lm: dict  # `CandidateScorer.lm_components`: one batched scorer-LM pass
+    style_clf: list[float]
+
+
+def _not_measured(batch: Batch) -> list[float]:
+    return [math.nan] * len(batch.texts)
+
+
+def _engagement(batch: Batch) -> list[float]:
+    model = batch.scorer.engagement
+    if model is None:
+        return _not_measured(batch)
+    return [float(v) for v in model.predict_content(batch.texts)]
+
+
+def _judge(batch: Batch) -> list[float]:
+    judge = batch.scorer.judge
+    return _not_measured(batch) if judge is None else list(judge(batch.texts))
+
+
+SCORE_COMPONENTS = (
+    Component(
+        name="heuristics",
+        weight=0.1,
+        column="heuristics",
+        compute=lambda b: [h.score for h in b.heuristics],
+    ),
+    Component(
+        name="fluency",
+        weight=0.1,
+        column="fluency",
+        compute=lambda b: b.lm["fluency"],
+        low=0.1,
+        low_note="It reads unnaturally (fluency {value:.2f}).",
+    ),
+    Component(
+        name="ending",
+        weight=0.1,
+        column="ending",
+        compute=lambda b: b.lm["ending"],
+        low=0.1,
+        low_note="It seems to stop mid-thought: end on a complete sentence.",
+    ),
+    Component(
+        name="style_fit",
+        weight=1.0,
+        column="style_fit",
+        compute=lambda b: combine_style(b.lm["style_lm"], b.style_clf),
+        factor=True,
+        low=0.3,
+        low_note=(
+            "Low style fit ({value:.2f}): the author's own posts predict it no better than "
+            "generic text does; it does not sound like them."
+        ),
+        behind=0.2,
+        behind_note="Style fit {value:.2f} is below the reference post's {reference:.2f}.",
+    ),
+    Component(
+        name="topic",
+        weight=0.1,
+        column="topic_fit",  # `topic` is the topic's text
+        compute=lambda b: [topic_score(t, p or "") for t, p in zip(b.texts, b.topics, strict=True)],
+        low=0.5,
+        low_note="It only touches the topic (topic adherence {value:.2f}).",
+    ),
+    Component(
+        name="engagement",
+        weight=0.3,
+        column="engagement",
+        compute=_engagement,
+        behind=0.0,
+        behind_note=(
+            "Predicted engagement {value:.2f} is below the reference post's {reference:.2f}."
+        ),
+    ),
+    Component(name="judge", weight=0.0, column="judge", compute=_judge),
+)
+COMPONENTS = tuple(c.name for c in SCORE_COMPONENTS)
+DEFAULT_WEIGHTS = {c.name: c.weight for c in SCORE_COMPONENTS}
 
 
 def shuffled_words(text: str, k: int = 0) -> str:
@@ -382,14 +495,15 @@ class CandidateScorer:
         refs = list(references or [None] * len(texts))
         prompts = [*self.prompt_texts, *prompt_texts]
         lm = self.lm_components(texts)
-        clf = self._style_clf(texts)
-        style = combine_style(lm["style_lm"], clf)
-        engagement = (
-            [float(v) for v in self.engagement.predict_content(texts)]
-            if self.engagement is not None
-            else [float("nan")] * len(texts)
+        batch = Batch(
+            scorer=self,
+            texts=texts,
+            topics=topics,
+            heuristics=[heuristic_score(t, self.platform) for t in texts],
+            lm=lm,
+            style_clf=self._style_clf(texts),
         )
-        judged = self.judge(texts) if self.judge is not None else [float("nan")] * len(texts)
+        values = {c.name: c.compute(batch) for c in SCORE_COMPONENTS}
         results = []
         for i, text in enumerate(texts):
             ref = refs[i] or {}
@@ -403,22 +517,14 @@ class CandidateScorer:
                     gate.reasons + [f"{rule}: {why}" for rule, why in lm["rules"][i]],
                     gate.rules + [rule for rule, _ in lm["rules"][i]],
                 )
-            h = heuristic_score(text, self.platform)
-            parts = {
-                "heuristics": h.score,
-                "fluency": lm["fluency"][i],
-                "ending": lm["ending"][i],
-                "style_fit": style[i],
-                "topic": topic_score(text, topics[i] or ""),
-                "engagement": engagement[i],
-                "judge": judged[i],
-            }
+            h = batch.heuristics[i]
+            parts = {name: v[i] for name, v in values.items()}
             total = combine(parts, self.weights) if gate.usable and h.postable else 0.0
             results.append(
                 {
                     **parts,
                     "style_lm": lm["style_lm"][i],
-                    "style_clf": clf[i],
+                    "style_clf": batch.style_clf[i],
                     "total": total,
                     "usable": gate.usable,
                     "gate_reasons": gate.reasons,
@@ -445,19 +551,21 @@ def combine_style(style_lm: list[float], style_clf: list[float]) -> list[float]:
 
 def combine(parts: dict[str, float], weights: dict[str, float]) -> float:
     """The total of a usable draft: the weighted mean of the quality components present, times
-    style fit raised to its weight. Voice multiplies rather than adds, so a fluent, on-topic post
-    in someone else's voice cannot outrank the author's own (measured: another author's posts
-    against held-out posts, AUC 0.68 as a sixth of a mean, 0.84 as a factor)."""
+    each factor (style fit) raised to its weight. Voice multiplies rather than adds, so a fluent,
+    on-topic post in someone else's voice cannot outrank the author's own (measured: another
+    author's posts against held-out posts, AUC 0.68 as a sixth of a mean, 0.84 as a factor)."""
+    factors = {c.name for c in SCORE_COMPONENTS if c.factor}
     quality = {
-        k: v for k, v in parts.items() if k != "style_fit" and not math.isnan(v) and weights.get(k)
+        k: v for k, v in parts.items() if k not in factors and not math.isnan(v) and weights.get(k)
     }
+    present = {k: parts[k] for k in factors if not math.isnan(parts.get(k, math.nan))}
     weight = sum(weights[k] for k in quality)
-    style = parts.get("style_fit", math.nan)
-    if not weight and math.isnan(style):
+    if not weight and not present:
         return 0.0
     total = sum(weights[k] * v for k, v in quality.items()) / weight if weight else 1.0
-    if not math.isnan(style) and weights.get("style_fit"):
-        total *= style ** weights["style_fit"]
+    for k, v in present.items():
+        if weights.get(k):
+            total *= v ** weights[k]
     return float(total)
 
 
@@ -477,25 +585,10 @@ def feedback(parts: dict, h, ref: dict, gate=None) -> str:
         notes.append("No hook: open with a question, a number, a list, a bold claim or a story.")
     if h.components.get("readability", 1.0) < 0.5:
         notes.append("Hard to read: use shorter sentences and plainer words.")
-    style, gold_style = parts["style_fit"], ref.get("style_fit")
-    if not math.isnan(style) and style < 0.3:
-        notes.append(
-            f"Low style fit ({style:.2f}): the author's own posts predict it no better than "
-            "generic text does; it does not sound like them."
-        )
-    elif gold_style is not None and not math.isnan(style) and style < gold_style - 0.2:
-        notes.append(f"Style fit {style:.2f} is below the reference post's {gold_style:.2f}.")
-    if not math.isnan(parts.get("fluency", math.nan)) and parts["fluency"] < 0.1:
-        notes.append(f"It reads unnaturally (fluency {parts['fluency']:.2f}).")
-    if not math.isnan(parts.get("ending", math.nan)) and parts["ending"] < 0.1:
-        notes.append("It seems to stop mid-thought: end on a complete sentence.")
-    if not math.isnan(parts.get("topic", math.nan)) and parts["topic"] < 0.5:
-        notes.append(f"It only touches the topic (topic adherence {parts['topic']:.2f}).")
-    eng, gold_eng = parts["engagement"], ref.get("engagement")
-    if gold_eng is not None and not math.isnan(eng) and eng < gold_eng:
-        notes.append(
-            f"Predicted engagement {eng:.2f} is below the reference post's {gold_eng:.2f}."
-        )
+    for c in SCORE_COMPONENTS:
+        note = c.note(parts.get(c.name, math.nan), ref.get(c.name))
+        if note:
+            notes.append(note)
     if ref.get("strategy") and not ref.get("strategy_followed", True):
         notes.append(f"It ignores the strategy '{ref['strategy']}'.")
     return " ".join(notes) or (

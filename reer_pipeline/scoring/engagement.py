@@ -36,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.features import COUNTS, HOOKS, text_features
+from reer_pipeline.stats import percentile_interval, resample_counts
 
 TARGETS = ("raw", "detrended")
 BASELINES = ("constant", "length", "rolling_mean", "rolling_mean_length")
@@ -375,9 +376,7 @@ def _weighted_ranks(values, weights: np.ndarray) -> np.ndarray:
 def _interval(estimate: float, samples: np.ndarray | None) -> dict:
     if samples is None:
         return {"value": _num(estimate), "low": None, "high": None}
-    samples = samples[~np.isnan(samples)]
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail]) if len(samples) else (math.nan,) * 2
+    low, high = percentile_interval(samples, CONFIDENCE)
     return {"value": _num(estimate), "low": _num(low), "high": _num(high)}
 
 
@@ -406,10 +405,7 @@ def evaluate(
     weeks, week_of = np.unique(groups, return_inverse=True)
     unit = "week" if len(weeks) >= MIN_CLUSTERS else "post"
     n_units = len(weeks) if unit == "week" else len(actual)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, (resamples, n_units))
-    copies = np.zeros((resamples, n_units))  # how often each week (or post) was drawn
-    np.add.at(copies, (np.arange(resamples)[:, None], draws), 1.0)
+    copies = resample_counts(n_units, resamples, np.random.default_rng(seed))
     post_copies = copies[:, week_of] if unit == "week" else copies
     rho, acc, counts = {}, {}, {}
     for name, p in predictions.items():

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 from scipy import sparse
 
+from reer_pipeline.stats import percentile_interval, resample_counts
+
 METRICS = ("engagement_pct", "engagement")
 COUNTED = ("line_breaks", "hashtags", "mentions", "links", "emojis", "media")
 QUARTILED = ("chars", "words")
@@ -128,8 +130,7 @@ def _bootstrap(rows: dict, n_groups: int, n_boot: int, rng, ci: float):
         lifts = []
         for start in range(0, n_boot, BOOT_CHUNK):
             b = min(BOOT_CHUNK, n_boot - start)
-            draws = rng.integers(0, n, size=(b, n)) + np.arange(b)[:, None] * n
-            weights = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
+            weights = resample_counts(n, b, rng)
             counts = (member.T @ weights.T).T
             sums = (member.T @ (weights * y_post).T).T
             overall = (weights @ y_post) / n
@@ -137,14 +138,8 @@ def _bootstrap(rows: dict, n_groups: int, n_boot: int, rng, ci: float):
                 lifts.append(sums / counts / overall[:, None])
         lifts = np.vstack(lifts)
         lifts[~np.isfinite(lifts)] = np.nan
-        tail = (1 - ci) / 2 * 100
-        seen = ~np.all(np.isnan(lifts), axis=0)
-        if not seen.any():  # e.g. an author whose posts all have zero engagement
-            continue
-        with np.errstate(all="ignore"):
-            lo, hi = np.nanpercentile(lifts[:, seen], [tail, 100 - tail], axis=0)
-        low[g0 : g0 + ng][seen] = lo
-        high[g0 : g0 + ng][seen] = hi
+        # NaN for a group no resample saw, e.g. an author whose posts all have zero engagement
+        low[g0 : g0 + ng], high[g0 : g0 + ng] = percentile_interval(lifts, ci, axis=0)
     return low, high
 
 

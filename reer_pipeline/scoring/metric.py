@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import dspy
 import numpy as np
 
-from reer_pipeline.scoring.candidates import CandidateScorer
+from reer_pipeline.scoring.candidates import COMPONENTS, CandidateScorer
 
 # Structural cues a strategy card can name, and how to see them in a draft.
 STRATEGY_CUES = {
@@ -51,8 +51,8 @@ def draft_text(pred) -> str:
 class DraftMetric:
     """Scores a program's draft for an example against the example's real post.
 
-    `references` maps an example's `post_id` to the gold post's `style_fit` and `engagement`,
-    computed once for all examples (one batched score call) by `with_references`.
+    `references` maps an example's `post_id` to the gold post's components and total, computed
+    once for all examples (one batched score call) by `with_references`.
     """
 
     def __init__(
@@ -71,11 +71,7 @@ class DraftMetric:
         if todo:
             gold = self.scorer.score([e.reference for e in todo])
             for e, s in zip(todo, gold, strict=True):
-                self.references[e.post_id] = {
-                    "style_fit": s["style_fit"],
-                    "engagement": s["engagement"],
-                    "total": s["total"],
-                }
+                self.references[e.post_id] = {k: s[k] for k in (*COMPONENTS, "total")}
         return self
 
     def reference(self, gold: dspy.Example, text: str) -> dict:

@@ -70,3 +70,29 @@ def test_top_posts_quantile_and_minimum(con, staged, quantile, min_count):
         "AND post_id NOT IN (SELECT post_id FROM top_posts)"
     ).fetchone()[0]
     assert worst_top >= best_rest
+
+
+def test_an_existing_table_gains_a_declared_column_and_keeps_its_rows(tmp_path):
+    """An older warehouse file (a table without a newer component's column) takes rows with it."""
+    from reer_pipeline.ingest.warehouse import ensure_table
+
+    old = 'platform VARCHAR, author VARCHAR, "topic_fit" DOUBLE, gate_reasons VARCHAR[]'
+    path = str(tmp_path / "old.duckdb")
+    with duckdb.connect(path) as con:
+        assert ensure_table(con, "candidate_scores", old) == []
+        con.execute("INSERT INTO candidate_scores VALUES ('x', 'a', 0.5, ['loop'])")
+    with duckdb.connect(path) as con:
+        added = ensure_table(con, "candidate_scores", old + ", length_fit DOUBLE, slot JSON")
+        assert added == ["length_fit", "slot"]
+        assert ensure_table(con, "candidate_scores", old + ", length_fit DOUBLE, slot JSON") == []
+        con.execute(
+            "INSERT INTO candidate_scores BY NAME SELECT 'x' AS platform, 'b' AS author, "
+            "0.25 AS length_fit, '{\"k\": 1}'::JSON AS slot"
+        )
+        rows = con.execute(
+            "SELECT author, topic_fit, gate_reasons, length_fit, slot FROM candidate_scores "
+            "ORDER BY author"
+        ).fetchall()
+        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns()").fetchall())
+    assert rows == [("a", 0.5, ["loop"], None, None), ("b", None, None, 0.25, '{"k": 1}')]
+    assert types["length_fit"] == "DOUBLE" and types["slot"] == "JSON"

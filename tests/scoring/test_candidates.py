@@ -161,3 +161,35 @@ def test_style_fit_multiplies_the_total():
     no_voice = {**DEFAULT_WEIGHTS, "style_fit": 0.0}
     assert combine({**quality, "style_fit": 0.2, "engagement": 0.9}, no_voice) > own
     assert combine({k: math.nan for k in DEFAULT_WEIGHTS}, DEFAULT_WEIGHTS) == 0.0
+
+
+@pytest.mark.slow
+def test_scores_are_saved_one_column_per_component(lm, tmp_path):
+    """Every declared component lands in its own `candidate_scores` column, beside the total."""
+    from reer_pipeline.ingest.warehouse import fetch_dicts
+    from reer_pipeline.platforms import Account
+    from reer_pipeline.program.draft import save_candidates, save_scores, score_drafts
+    from reer_pipeline.scoring.candidates import SCORE_COMPONENTS
+
+    texts = ["Why do small code reviews ship faster? Three reasons.", "That's a great idea!"]
+    drafts = [
+        {"id": i, "topic": "code review", "text": t, "usable": True, "gate_reasons": []}
+        for i, t in enumerate(texts)
+    ]
+    scores = score_drafts(CandidateScorer("x", OWN, scorer=lm), drafts)
+    account = Account("x", "someone")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        save_candidates(con, account, drafts, "base")
+        report = save_scores(con, account, drafts, scores)
+        rows = fetch_dicts(con, "SELECT * FROM candidate_scores ORDER BY candidate_id")
+    assert report["dagster/row_count"] == len(rows) == 2
+    for row, score in zip(rows, scores, strict=True):
+        for c in SCORE_COMPONENTS:
+            stored, value = row[c.column], score[c.name]
+            assert stored == value or (math.isnan(stored) and math.isnan(value)), c.name
+        assert (row["total"], row["feedback"], row["rank"]) == (
+            score["total"],
+            score["feedback"],
+            score["rank"],
+        )
+    assert rows[0]["topic_fit"] > rows[1]["topic_fit"]  # the topic's adherence, not its text
