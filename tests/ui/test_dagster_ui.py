@@ -142,11 +142,18 @@ def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path, sample_facts):
 
 
 def save_asset_graph(page, url: str, asset_names: list[str]) -> None:
-    """The global asset lineage, every asset drawn, as `$REER_SCREENSHOT_DIR/asset-graph.png`."""
+    """The global asset lineage, every group expanded, as `$REER_SCREENSHOT_DIR/asset-graph.png`."""
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 1800, "height": 1100})
+    page.set_viewport_size({"width": 1600, "height": 800})
     page.goto(url + "/asset-groups")
+    settings = page.get_by_role("button", name="settings").last  # the graph's own menu
+    settings.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # the menu lists "Expand" only once the groups are known
+    settings.click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.get_by_role("button", name="Hide navigation").click()
+    page.reload()  # the graph fits itself to the window when it loads, expanded now
     for name in asset_names:
         expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
     page.wait_for_timeout(2000)  # the graph animates into place after the nodes appear
