@@ -1,5 +1,8 @@
+import csv
 import os
 import shutil
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,47 @@ def shared_exports() -> Path:
     if not SHARED_EXPORTS.is_dir():
         pytest.skip("../shared/data/exports is absent")
     return SHARED_EXPORTS
+
+
+@dataclass(frozen=True)
+class SampleFacts:
+    """What the shipped sample holds, read with the `csv` module (not the project's parser), so
+    tests compare the pipeline's counts with an independent reading instead of a typed number."""
+
+    posts: int
+    reposts: int
+    replies: int
+    authors: frozenset[str]
+
+    @property
+    def originals(self) -> int:
+        return self.posts - self.reposts - self.replies
+
+    @property
+    def account(self) -> str:
+        [author] = self.authors
+        return f"x:{author}"
+
+
+@cache
+def read_sample_facts() -> SampleFacts:
+    """The facts of `SAMPLE`, read once per process."""
+    # Mac Roman decodes every byte; the columns counted here are plain ASCII either way.
+    with SAMPLE.open(encoding="mac_roman", newline="") as f:
+        rows = list(csv.DictReader(f))
+    texts = [row["text"] for row in rows]
+    return SampleFacts(
+        posts=len(texts),
+        reposts=sum(t.startswith("RT @") for t in texts),
+        replies=sum(t.startswith("@") for t in texts),
+        authors=frozenset(row["user"] for row in rows),
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_facts() -> SampleFacts:
+    """The shipped sample's post counts and account, for tests that check what ingest made."""
+    return read_sample_facts()
 
 
 def copy_export(src: Path, root: Path, name: str | None = None) -> Path:

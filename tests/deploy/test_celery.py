@@ -63,7 +63,8 @@ def celery_worker(redis_server, data_root, tmp_path):
         stop_group(proc)
 
 
-def test_ingest_steps_run_on_the_celery_worker(celery_worker, data_root):
+@pytest.mark.slow  # starts Redis and a celery worker
+def test_ingest_steps_run_on_the_celery_worker(celery_worker, data_root, sample_facts):
     home, env, worker, log = celery_worker
     key = partition_key(copy_export(SAMPLE, data_root))
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -112,4 +113,4 @@ def test_ingest_steps_run_on_the_celery_worker(celery_worker, data_root):
     assert worker_log.count("Task execute_plan[") >= len(steps), worker_log[-3000:]
 
     with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM posts").fetchall() == [(3207,)]
+        assert con.execute("SELECT count(*) FROM posts").fetchall() == [(sample_facts.posts,)]

@@ -1,10 +1,13 @@
-"""deploy/k8s/: validated, not run. The Helm values are parsed and the fields that matter are
-checked; with dagster-k8s installed, the run launcher config the chart renders from them is
-validated against dagster-k8s's own config schema and turned into the Kubernetes Job a run gets."""
+"""deploy/k8s/: validated, not run (no cluster, no helm here). Properties of the deployment are
+checked rather than its values copied: one image everywhere, the run launcher is the
+K8sRunLauncher, the data root is one shared volume, no secret is written out. With dagster-k8s
+installed, the launcher config the chart renders is validated against dagster-k8s's own schema
+and turned into the Kubernetes Job a run gets."""
 
 import re
 import tomllib
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +32,47 @@ def env_of(deploy: dict) -> dict[str, Any]:
     return {e["name"]: e for e in deploy["env"]}
 
 
-def test_run_launcher_is_k8s():
+def image_of(deploy: dict) -> str:
+    return f"{deploy['image']['repository']}:{deploy['image']['tag']}"
+
+
+def test_run_launcher_is_k8s_and_reaches_the_cluster():
     launcher = VALUES["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
-    assert "k8sRunLauncher" in launcher["config"]
-    assert launcher["config"]["k8sRunLauncher"]["loadInclusterConfig"] is True
+    k8s = launcher["config"]["k8sRunLauncher"]
+    assert k8s.get("loadInclusterConfig") or k8s.get("kubeconfigFile")
+
+
+def test_every_image_is_the_one_the_dockerfile_builds():
+    """The image built, pushed and deployed is one image: each `-t` in the docs is the code
+    server's, and run pods get it from the code server (includeConfigInLaunchedRuns)."""
+    deploy = deployment()
+    named = re.findall(r"(?:-t|push) (\S+:\S+)", (K8S / "Dockerfile").read_text())
+    named += re.findall(r"(?:-t|push) (\S+:\S+)", (K8S / "README.md").read_text())
+    assert named and set(named) == {image_of(deploy)}
+    assert deploy["includeConfigInLaunchedRuns"]["enabled"] is True
+    assert "image" not in VALUES["runLauncher"]["config"]["k8sRunLauncher"]
+
+
+def test_the_chart_version_is_the_installed_dagster():
+    """The Helm chart is versioned with dagster: the command installs the one we test with."""
+    pinned = set(re.findall(r"dagster/dagster --version (\S+)", (K8S / "README.md").read_text()))
+    pinned |= set(re.findall(r"dagster/dagster --version (\S+)", (K8S / "values.yaml").read_text()))
+    assert pinned == {version("dagster")}
+
+
+def test_the_image_pins_torch_as_the_makefile_does():
+    pins = {
+        path.name: set(re.findall(r"torch==([\w.]+)", path.read_text()))
+        for path in (ROOT / "Makefile", K8S / "Dockerfile")
+    }
+    assert len(set(map(frozenset, pins.values()))) == 1 and all(pins.values()), pins
+
+
+def test_pools_get_the_limit_the_local_instance_gives_them():
+    local = yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]["pools"]
+    chart = VALUES["concurrency"]
+    assert chart["enabled"] and chart["pools"]["defaultLimit"] == local["default_limit"]
 
 
 def test_user_code_deployment_serves_this_project():
@@ -44,9 +83,7 @@ def test_user_code_deployment_serves_this_project():
     args = deploy["dagsterApiGrpcArgs"]
     flag = next(i for i, a in enumerate(args) if a in ("-m", "--module-name"))
     assert args[flag + 1] == module
-    image = deploy["image"]
-    assert image["repository"] and str(image["tag"]) not in ("", "latest")
-    assert deploy["includeConfigInLaunchedRuns"]["enabled"] is True
+    assert str(deploy["image"]["tag"]) not in ("", "latest")  # every run gets the same code
     assert "resources" not in deploy  # it would override the run launcher's for every run pod
 
 
@@ -62,14 +99,12 @@ def test_data_root_is_a_shared_volume():
     assert env_of(deploy)["REER_EXECUTOR"]["value"] in ("multiprocess", "k8s")
 
 
-def test_postgres_storage_uses_psycopg2_and_a_secret():
+def test_postgres_storage_is_the_local_deploys_with_its_password_from_a_secret():
     pg = VALUES["postgresql"]
-    assert pg["postgresqlScheme"] == "postgresql+psycopg2"
     local = yaml.safe_load((ROOT / "deploy" / "postgres" / "dagster.yaml").read_text())
     assert pg["postgresqlScheme"] == local["storage"]["postgres"]["postgres_db"]["scheme"]
-    assert pg["enabled"] is False and pg["postgresqlHost"]
-    assert pg.get("postgresqlPassword", "") == ""
-    assert VALUES["generatePostgresqlPasswordSecret"] is False
+    assert pg["enabled"] or pg["postgresqlHost"]  # the bundled server, or an external one
+    assert not pg.get("postgresqlPassword") and not VALUES["generatePostgresqlPasswordSecret"]
     assert VALUES["global"]["postgresqlSecretName"]
 
 
@@ -253,7 +288,7 @@ def test_the_job_a_run_gets():
         }
     )
     context = from_launcher.merge(from_code_location)
-    image = f"{deploy['image']['repository']}:{deploy['image']['tag']}"
+    image = image_of(deploy)  # what the code server reports as DAGSTER_CURRENT_IMAGE
     job = construct_dagster_k8s_job(
         job_config=DagsterK8sJobConfig(
             job_image=image,
@@ -267,20 +302,20 @@ def test_the_job_a_run_gets():
         component="run_worker",
     )
     [container] = job.spec.template.spec.containers
-    assert container.image == image
     env = {e.name: e for e in container.env}
     pg = env["DAGSTER_PG_PASSWORD"].value_from.secret_key_ref
     assert (pg.name, pg.key) == (VALUES["global"]["postgresqlSecretName"], "postgresql-password")
     data_dir = env_of(deploy)["REER_DATA_DIR"]["value"]
     assert env["REER_DATA_DIR"].value == data_dir
-    assert {"reer-llm-keys"} <= {f.secret_ref.name for f in container.env_from if f.secret_ref}
+    secrets = {s["name"] for s in deploy.get("envSecrets", [])} | set(launcher["env_secrets"])
+    assert secrets <= {f.secret_ref.name for f in container.env_from if f.secret_ref}
     assert [m.mount_path for m in container.volume_mounts if m.mount_path == data_dir]
     claims = {
         v.persistent_volume_claim.claim_name
         for v in job.spec.template.spec.volumes
         if v.persistent_volume_claim
     }
-    assert claims == {"reer-data"}
+    assert claims == {yaml.safe_load((K8S / "pvc.yaml").read_text())["metadata"]["name"]}
     assert container.resources.limits["memory"] == launcher["resources"]["limits"]["memory"]
     for e in container.env:  # nothing secret-looking is passed by value
         assert not (SECRETISH.search(e.name) and e.value), e.name

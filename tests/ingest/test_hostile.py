@@ -346,7 +346,7 @@ def test_reer_parse_on_every_case_one_clear_line(tmp_path):
 # --- the ingest path: staged beside a good file ------------------------------------------------
 
 
-def test_hostile_files_beside_a_good_one_leave_it_intact(tmp_path):
+def test_hostile_files_beside_a_good_one_leave_it_intact(tmp_path, sample_facts):
     folder = tmp_path / "corpus"
     folder.mkdir()
     staged = tmp_path / "staged"
@@ -364,4 +364,4 @@ def test_hostile_files_beside_a_good_one_leave_it_intact(tmp_path):
         n = con.execute(
             "SELECT count(*) FROM posts WHERE source_file = ?", [SAMPLE.name]
         ).fetchone()[0]
-    assert n == good.posts == 3207
+    assert n == good.posts == sample_facts.posts

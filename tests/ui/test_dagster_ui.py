@@ -1,4 +1,8 @@
-"""The Dagster UI in a real browser: find the assets, launch the ingest job, read the result."""
+"""The Dagster UI in a real browser: find the assets, launch the ingest job, read the result.
+
+With `REER_SCREENSHOT_DIR` set (e.g. `docs`, relative to the project root), the test also saves
+the global asset lineage as `asset-graph.png` there: the README's picture is made by this test.
+"""
 
 import os
 import shutil
@@ -20,7 +24,10 @@ from tests.conftest import ROOT, SAMPLE, copy_export
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,  # starts `dagster dev` and a browser
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed"),
+]
 
 
 def free_port() -> int:
@@ -72,7 +79,7 @@ def dagster_dev(data_root, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path):
+def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path, sample_facts):
     from playwright.sync_api import expect, sync_playwright
 
     asset_names = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
@@ -109,24 +116,47 @@ def test_materialize_ingest_from_the_ui(dagster_dev, tmp_path):
             launch_run.click()
             expect(dialog).to_have_count(0, timeout=60_000)
 
+            # the runs page polls by itself; reloading it on a busy machine can cut every load
             page.goto(dagster_dev + "/runs")
-            success = page.get_by_text("Success", exact=True).first
-            deadline = time.time() + 240
-            while not success.is_visible() and time.time() < deadline:
-                page.wait_for_timeout(3000)
-                page.reload()
-            if not success.is_visible():
+            try:
+                expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=600_000)
+            except AssertionError as error:
                 log = (tmp_path / "dagster_dev.log").read_text(errors="replace")[-4000:]
-                raise AssertionError(f"no successful run listed; dagster dev's log ends:\n{log}")
+                message = f"no successful run listed; dagster dev's log ends:\n{log}"
+                raise AssertionError(message) from error
 
             page.goto(dagster_dev + "/assets/posts")
             row_count = page.get_by_text("Row count").locator("xpath=following-sibling::*[1]")
-            expect(row_count).to_have_text("3,207", timeout=60_000)
+            expect(row_count).to_have_text(f"{sample_facts.posts:,}", timeout=60_000)
 
             # ingest registered the account: its partition shows on every per-account asset
             page.goto(dagster_dev + "/assets/reer_traces?view=partitions")
-            expect(page.get_by_text("x:BarackObama").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(sample_facts.account).first).to_be_visible(timeout=60_000)
+
+            if os.environ.get("REER_SCREENSHOT_DIR"):
+                save_asset_graph(page, dagster_dev, asset_names)
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "ui_posts.png"), full_page=True)
             browser.close()
+
+
+def save_asset_graph(page, url: str, asset_names: list[str]) -> None:
+    """The global asset lineage, every group expanded, as `$REER_SCREENSHOT_DIR/asset-graph.png`."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1600, "height": 800})
+    page.goto(url + "/asset-groups")
+    settings = page.get_by_role("button", name="settings").last  # the graph's own menu
+    settings.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # the menu lists "Expand" only once the groups are known
+    settings.click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.get_by_role("button", name="Hide navigation").click()
+    page.reload()  # the graph fits itself to the window when it loads, expanded now
+    for name in asset_names:
+        expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(2000)  # the graph animates into place after the nodes appear
+    folder = ROOT / os.environ["REER_SCREENSHOT_DIR"]
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "asset-graph.png"))
