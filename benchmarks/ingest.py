@@ -25,7 +25,8 @@ from pathlib import Path
 from reer_pipeline.ingest.formats import parse_x_time
 from reer_pipeline.ingest.schema import Post
 from reer_pipeline.ingest.stage import stage_export
-from reer_pipeline.ingest.text import clean_text, find_links
+from reer_pipeline.ingest.text import clean_text
+from reer_pipeline.text import find_links
 
 WORDS = "ship build data model post thread launch team learn write test fast small open".split()
 

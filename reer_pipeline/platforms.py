@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from reer_pipeline.text import split_sentences
+from reer_pipeline.text import paragraphs, split_sentences
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,16 @@ def display_name(name: str) -> str:
 # ---- threading --------------------------------------------------------------------------------
 def _paragraphs(text: str) -> list[list[tuple[str, str]]]:
     """Paragraphs as lists of (separator before, sentence), keeping line breaks."""
-    paragraphs = []
-    for para in re.split(r"\n\s*\n", text):
+    found = []
+    for para in paragraphs(text):
         units = []
         for i, line in enumerate(para.splitlines()):
             for s, sentence in enumerate(split_sentences(line)):
                 if sentence:
                     units.append((" " if s else "\n" if i else "", sentence))
         if units:
-            paragraphs.append(units)
-    return paragraphs
+            found.append(units)
+    return found
 
 
 def _fit(sentence: str, limit: int) -> list[str]:

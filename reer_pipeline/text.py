@@ -76,6 +76,9 @@ def strip_links(text: str, replacement: str = " ", pattern: re.Pattern = LINK_RE
 
 
 # ---- words and n-grams --------------------------------------------------------------------------
+# a hashtag: "#1" is no tag, nor "/#anchor" or "&#39;"; group 1 is the tag without "#"
+HASHTAG_RE = re.compile(r"(?<![\w#/&])#(\w*[^\W\d_]\w*)")
+
 WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters and digits; an apostrophe inside
 
 

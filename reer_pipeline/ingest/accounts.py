@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from reer_pipeline import platforms
+from reer_pipeline.ingest.warehouse import ensure_table
 from reer_pipeline.platforms import Account
 
 
@@ -77,8 +78,8 @@ def replace_account_rows(
     con: duckdb.DuckDBPyConnection, table: str, columns: str, account: Account, rows
 ) -> None:
     """Replace `account`'s rows of `table` (created with `columns` if missing) with the Arrow
-    table `rows`, in one transaction. A table of an older shape, without `platform` and
-    `author` columns, is recreated."""
+    table `rows`, in one transaction. A table of an older shape gains the declared columns it
+    lacks; one without `platform` and `author` columns is recreated."""
     exists = table_exists(con, table)
     names = (
         {d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
@@ -89,7 +90,7 @@ def replace_account_rows(
     try:
         if exists and not {"platform", "author"} <= names:
             con.execute(f"DROP TABLE {table}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        ensure_table(con, table, columns)
         con.execute(
             f"DELETE FROM {table} WHERE platform = ? AND author = ?",
             [account.platform, account.author],

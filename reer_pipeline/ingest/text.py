@@ -8,10 +8,6 @@ import html
 import re
 from html.parser import HTMLParser
 
-# Re-exported for the modules that still import them from here (ingest/formats.py,
-# scoring/candidates.py, scoring/engagement.py, benchmarks/ingest.py); their home is text.py.
-from reer_pipeline.text import LINK_RE, find_links  # noqa: F401
-
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
 _BLANKS_RE = re.compile(r"\n{3,}")
 

@@ -6,7 +6,9 @@ import re
 from collections import Counter
 from statistics import median
 
-HASHTAG = re.compile(r"(?<![\w#])#(\w*[^\W\d_]\w*)")  # "#1" is not a tag
+from reer_pipeline.text import HASHTAG_RE
+
+HASHTAG = HASHTAG_RE
 TRAILING_TAGS = re.compile(r"(^|[.!?…:)]\s+|\n\s*)((?:#\w+\s*)+)$")  # a closing block of tags
 MIN_SHARE = 0.2  # authors tagging fewer posts than this are treated as not tagging
 TOP_TAGS = 5

@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reer_pipeline import platforms
-from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.scoring.engagement import EngagementModel
 from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft
 from reer_pipeline.scoring.heuristics import heuristic_score
 from reer_pipeline.scoring.topic import topic_score
+from reer_pipeline.text import LINK_RE
 
 CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a mean
 END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?

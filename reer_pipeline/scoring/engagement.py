@@ -33,10 +33,10 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.preprocessing import StandardScaler
 
-from reer_pipeline.ingest.text import LINK_RE
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.features import COUNTS, HOOKS, text_features
 from reer_pipeline.stats import percentile_interval, resample_counts
+from reer_pipeline.text import LINK_RE
 
 TARGETS = ("raw", "detrended")
 BASELINES = ("constant", "length", "rolling_mean", "rolling_mean_length")

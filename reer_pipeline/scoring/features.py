@@ -11,14 +11,13 @@ import re
 import duckdb
 import pyarrow as pa
 
-from reer_pipeline.text import LINK_RE, first_sentence, strip_links
+from reer_pipeline.text import HASHTAG_RE, LINK_RE, first_sentence, strip_links
 
 HOOKS = ("quote", "question", "list", "story", "number", "bold_claim", "none")
 
 # Counted features, in the order the model and the lift table use them.
 COUNTS = ("chars", "words", "line_breaks", "hashtags", "mentions", "links", "emojis")
 
-HASHTAG_RE = re.compile(r"(?<![\w#/&])#\w*[^\W\d]\w*")
 MENTION_RE = re.compile(r"(?<![\w@/])@\w{1,30}")
 EMOJI_RE = re.compile(
     "[\U0001f300-\U0001faff\U0001f1e6-\U0001f1ff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff]"

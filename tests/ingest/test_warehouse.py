@@ -96,3 +96,25 @@ def test_an_existing_table_gains_a_declared_column_and_keeps_its_rows(tmp_path):
         types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns()").fetchall())
     assert rows == [("a", 0.5, ["loop"], None, None), ("b", None, None, 0.25, '{"k": 1}')]
     assert types["length_fit"] == "DOUBLE" and types["slot"] == "JSON"
+
+
+def test_replacing_an_accounts_rows_migrates_an_older_table(tmp_path):
+    """`replace_account_rows` writes a new column into a table made before the column existed,
+    and leaves the other accounts' rows as they were."""
+    import pyarrow as pa
+
+    from reer_pipeline.ingest.accounts import replace_account_rows
+    from reer_pipeline.platforms import Account
+
+    old = "platform VARCHAR, author VARCHAR, total DOUBLE"
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute(f"CREATE TABLE candidate_scores ({old})")
+        con.execute("INSERT INTO candidate_scores VALUES ('x', 'a', 0.5), ('x', 'b', 0.1)")
+        rows = pa.table({"platform": ["x"], "author": ["b"], "total": [0.7], "length_fit": [0.3]})
+        replace_account_rows(
+            con, "candidate_scores", old + ", length_fit DOUBLE", Account("x", "b"), rows
+        )
+        got = con.execute(
+            "SELECT author, total, length_fit FROM candidate_scores ORDER BY author"
+        ).fetchall()
+    assert got == [("a", 0.5, None), ("b", 0.7, 0.3)]

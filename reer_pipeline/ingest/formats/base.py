@@ -17,7 +17,7 @@ from reer_pipeline.ingest.jsonstream import JsonDamage, JsonStream, Skipped, hum
 from reer_pipeline.ingest.limits import IngestLimits
 from reer_pipeline.ingest.mapping import CsvMapping
 from reer_pipeline.ingest.schema import Post
-from reer_pipeline.ingest.text import find_links
+from reer_pipeline.text import find_links
 
 CHUNK = 1 << 20
 HEAD = 1 << 16
