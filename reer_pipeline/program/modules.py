@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dspy
 from dspy.evaluate import normalize_text
@@ -370,16 +370,17 @@ class DraftProgram(dspy.Module):
         return angles + [(topic, "fallback")] * (self.n_angles - len(angles))
 
     # ---- candidates -----------------------------------------------------------------------
-    def _candidate(self, ctx, angle, card, example, temperature, post, error) -> dict:
+    def _candidate(self, ctx, planned: AnglePlan, temperature, post, error) -> dict:
         packed = package(post, ctx["platform"], ctx["style"], ctx["topic"], ctx["links"])
+        card = planned.card
         return {
             "topic": ctx["topic"],
             "platform": ctx["platform"],
             "audience": ctx["audience"],
-            "angle": angle,
+            "angle": planned.angle,
             "strategy": card.get("name", "strategy"),
             "strategy_post_ids": list(card.get("source_post_ids") or []),
-            "trajectory_post_ids": _post_ids([*ctx["shown"], example]),
+            "trajectory_post_ids": _post_ids([*ctx["shown"], planned.example]),
             "generation": self.generation,
             "temperature": temperature,
             "draft": post,
@@ -443,18 +444,21 @@ class DraftProgram(dspy.Module):
             picked.append(best)
         return picked
 
-    def _debate(self, ctx, angle, cards, i, examples, demos, stats) -> dict:
+    def _debate(self, plan: Plan, i: int) -> dict:
+        """Candidate `i` of `plan`: two drafts, with its card and the next one, and the judge's
+        pick."""
+        ctx, planned, cards, stats = plan.ctx, plan.angles[i], plan.cards, plan.stats
         (t_a, t_b), j = self.debate_temperatures, (i + 1) % len(cards)
         pair = []
-        for card, example, t in (
-            (cards[i % len(cards)], examples[0], t_a),
-            (cards[j], examples[1], t_b),
-        ):
-            request = render_request(angle, ctx["platform"], ctx["audience"])
+        for card, t in ((planned.card, t_a), (cards[j], t_b)):
             [[(post, error)]] = self._sample_compose(
-                [({"request": request}, demos)], 1, t, [stats], [card.get("name", "strategy")]
+                [({"request": planned.request}, planned.demos)],
+                1,
+                t,
+                [stats],
+                [card.get("name", "strategy")],
             )
-            pair.append(self._candidate(ctx, angle, card, example, t, post, error))
+            pair.append(self._candidate(ctx, replace(planned, card=card), t, post, error))
         a, b = pair
         self._pick(ctx, [[a], [b]], stats)
         if not (a["usable"] and b["usable"]):
@@ -493,13 +497,7 @@ class DraftProgram(dspy.Module):
         if self.generation == "debate":
             for p in plans:
                 p.ctx["candidates"] = [
-                    {
-                        **self._debate(
-                            p.ctx, a.angle, p.cards, i, (a.example, a.example), a.demos, p.stats
-                        ),
-                        "angle_source": a.source,
-                    }
-                    for i, a in enumerate(p.angles)
+                    {**self._debate(p, i), "angle_source": a.source} for i, a in enumerate(p.angles)
                 ]
         else:
             n = self.n_samples if self.generation == "self_consistency" else self.best_of
@@ -519,10 +517,7 @@ class DraftProgram(dspy.Module):
             it = iter(samples)
             for p in plans:
                 groups = [
-                    [
-                        self._candidate(p.ctx, a.angle, a.card, a.example, t, post, err)
-                        for post, err in next(it)
-                    ]
+                    [self._candidate(p.ctx, a, t, post, err) for post, err in next(it)]
                     for a in p.angles
                 ]
                 picked = self._pick(p.ctx, groups, p.stats)
