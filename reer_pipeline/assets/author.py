@@ -1,7 +1,6 @@
 """The author model: a LoRA adapter of the local model trained on the account's posts and traces."""
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from reer_pipeline.assets.config import domain_config, run_config
@@ -46,8 +45,7 @@ def author_adapter(
     with warehouse.get_connection(read_only=True) as con:
         rows = read_account_posts(con, account.platform, account.author)
         top = read_top_posts(con, account.platform, account.author)
-    with duckdb.connect() as mem:
-        traces = kept_traces(mem, layout.traces, account)
+        traces = kept_traces(con, layout.traces, account)
     cfg = domain_config(config, TrainConfig)
     context.log.info(
         f"training the author model of {account} on {len(rows)} posts and {len(traces)} kept "

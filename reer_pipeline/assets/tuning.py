@@ -1,7 +1,6 @@
 """Tuning: the drafting program optimized per account x optimizer against the project's scorer."""
 
 import dagster as dg
-import duckdb
 
 from reer_pipeline.assets.author import author_adapter
 from reer_pipeline.assets.config import domain_config, run_config
@@ -51,8 +50,7 @@ def tuned_program(
     with warehouse.get_connection(read_only=True) as con:
         ctx = load_context(con, account, layout.traces)
         posts = read_top_posts(con, account.platform, account.author)
-    with duckdb.connect() as mem:
-        traces = kept_traces(mem, layout.traces, account)
+        traces = kept_traces(con, layout.traces, account)
     # the models: the scorer behind the metric, the proposer (the author model when it won)
     scorer_lm = language_models.get("scorer_lm")
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
