@@ -706,20 +706,14 @@ def train_adapter(
     cfg = config or TrainConfig()
     splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
     scheme, name = local_base(base)
+    out_dir = Path(out_dir).resolve()
     if scheme == "mlx":
         from reer_pipeline.finetune.mlx_train import train_adapter_mlx
 
         return train_adapter_mlx(
-            splits,
-            name,
-            Path(out_dir).resolve(),
-            cfg,
-            on_progress=on_progress,
-            models_dir=models_dir,
+            splits, name, out_dir, cfg, on_progress=on_progress, models_dir=models_dir
         )
-    run = prepare(
-        splits, name, Path(out_dir).resolve(), cfg, work_dir=work_dir, models_dir=models_dir
-    )
+    run = prepare(splits, name, out_dir, cfg, work_dir=work_dir, models_dir=models_dir)
     card = finished_card(run.out_dir, run.key)
     if card is not None:  # same base, data and config: nothing to train
         return AdapterResult.from_card(run.out_dir, card, reused=True)
