@@ -1,35 +1,30 @@
 """The author model: a LoRA adapter of the local model trained on the account's posts and traces."""
 
-import base64
-
 import dagster as dg
-import duckdb
+from pydantic import Field
 
+from reer_pipeline.assets.config import domain_config, run_config
 from reer_pipeline.assets.ingest import posts, top_posts
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
-from reer_pipeline.finetune import (
-    TooFewExamples,
-    TrainConfig,
-    train_author_model,
-    tuning_holdout_ids,
-)
+from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.warehouse import Warehouse
-from reer_pipeline.tables import Markdown
 
 
-class AuthorAdapterConfig(dg.Config):
-    """How long to train and how much to measure; the rest are `TrainConfig`'s defaults."""
+class AuthorAdapterConfig(run_config(TrainConfig)):
+    """The training run (`TrainConfig`), the base model and how much to measure."""
 
-    base: str = "embedded"  # the local model to adapt: `embedded` or a local HF model folder
-    epochs: float = 1.0
-    max_steps: int | None = None  # stop after this many steps (a budget)
-    rank: int = 16  # LoRA rank
-    batch_tokens: int = 2048  # padded tokens per step (memory grows with it)
-    max_test: int | None = 200  # newest held-out posts the perplexity is measured on (None: all)
+    base: str = Field(
+        "embedded",
+        description="the local model to adapt: `embedded`, a local model folder, or `hf::` or "
+        "`mlx::` either (default: mlx on Apple Silicon, torch elsewhere)",
+    )
+    max_test: int | None = Field(
+        200, description="newest held-out posts the perplexity is measured on (None: all)"
+    )
 
 
 @dg.asset(
@@ -45,20 +40,13 @@ def author_adapter(
 ):
     """A LoRA adapter of the local model on the account's older posts and kept REER traces,
     judged by the held-out perplexity of its newest posts against the base model. Drafting and
-    tuning use it (`hf::<base>+adapter=<dir>`) only when it beat the base."""
+    tuning use it (`<hf or mlx>::<base>+adapter=<dir>`) only when it beat the base."""
     account, layout = account_of(context), warehouse.storage.layout
     with warehouse.get_connection(read_only=True) as con:
         rows = read_account_posts(con, account.platform, account.author)
         top = read_top_posts(con, account.platform, account.author)
-    with duckdb.connect() as mem:
-        traces = kept_traces(mem, layout.traces, account)
-    cfg = TrainConfig(
-        epochs=config.epochs,
-        max_steps=config.max_steps,
-        rank=config.rank,
-        alpha=2 * config.rank,
-        batch_tokens=config.batch_tokens,
-    )
+        traces = kept_traces(con, layout.traces, account)
+    cfg = domain_config(config, TrainConfig)
     context.log.info(
         f"training the author model of {account} on {len(rows)} posts and {len(traces)} kept "
         f"traces (base {config.base}, rank {cfg.rank}, epochs {cfg.epochs}, "
@@ -69,49 +57,24 @@ def author_adapter(
             rows,
             traces,
             layout.adapters(account),
+            top_posts=top,
             base=config.base,
             config=cfg,
             on_progress=lambda p: context.log.info(p.line()),
-            exclude_ids=tuning_holdout_ids(top),
             max_test=config.max_test,
             models_dir=layout.models,
         )
     except TooFewExamples as e:
-        reason = f"no author model for {account}: {e}"
-        context.log.warning(reason)
-        yield dg.MaterializeResult(metadata={"skipped": reason})
-        yield dg.AssetCheckResult(
-            check_name="adapter_beats_base",
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=reason,
-        )
-        return
-    meta = model.metadata()
-    context.log.info(meta["verdict"])
-    png = base64.b64encode(model.loss_curve.read_bytes()).decode()
-    yield dg.MaterializeResult(
-        metadata=metadata(
-            meta
-            | {
-                "loss_curve": Markdown(
-                    f"![training and validation loss](data:image/png;base64,{png})"
-                ),
-                "loss_curve_png": model.loss_curve,
-                "adapter": model.adapter_dir,
-            }
-        )
-    )
+        model, verdict = None, f"no author model for {account}: {e}"
+        context.log.warning(verdict)
+    else:
+        verdict = model.verdict
+        context.log.info(verdict)
+    yield dg.MaterializeResult(metadata=metadata(model.report()) if model else {"skipped": verdict})
     yield dg.AssetCheckResult(
         check_name="adapter_beats_base",
-        passed=model.beats_base,
+        passed=bool(model and model.beats_base),
         severity=dg.AssetCheckSeverity.WARN,
-        description=meta["verdict"],
-        metadata=metadata(
-            {
-                k: meta[k]
-                for k in ("heldout_ppl_base", "heldout_ppl_adapter", "heldout_ppl_reduction")
-                if k in meta
-            }
-        ),
+        description=verdict,
+        metadata=metadata(model.heldout()) if model else {},
     )

@@ -2,9 +2,10 @@
 
 import dagster as dg
 import pyarrow as pa
+from pydantic import Field
 
 from reer_pipeline.assets.ingest import posts
-from reer_pipeline.assets.metadata import markdown_table
+from reer_pipeline.assets.metadata import markdown_table, metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.ingest.accounts import list_accounts, replace_account_rows
@@ -16,11 +17,12 @@ from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.engagement import train_engagement_model
 from reer_pipeline.scoring.features import build_post_features
 from reer_pipeline.scoring.lift import build_feature_lift
+from reer_pipeline.tables import Markdown
 
 
 class PostFeaturesConfig(dg.Config):
-    n_boot: int = 1000
-    seed: int = 0
+    n_boot: int = Field(1000, description="bootstrap resamples of each feature's lift interval")
+    seed: int = Field(0, description="seed of the bootstrap")
 
 
 @dg.asset(deps=[posts], group_name="ingest", kinds={"duckdb"}, pool="duckdb")
@@ -53,9 +55,9 @@ def post_features(
 
 
 class WritingStrategiesConfig(dg.Config):
-    max_clusters: int = 5
-    examples_per_card: int = 3
-    max_tokens: int = 160
+    max_clusters: int = Field(5, description="strategy cards at most (clusters of traces)")
+    examples_per_card: int = Field(3, description="traces shown to the model per card")
+    max_tokens: int = Field(160, description="tokens of each card the model writes")
 
 
 CARD_COLUMNS = """platform VARCHAR, author VARCHAR, card_id VARCHAR, name VARCHAR,
@@ -109,9 +111,9 @@ def writing_strategies(
 
 
 class EngagementModelConfig(dg.Config):
-    test_fraction: float = 0.2
-    rolling_window: int = 20
-    min_posts: int = 30
+    test_fraction: float = Field(0.2, description="the newest share of posts held out")
+    rolling_window: int = Field(20, description="posts in the rolling-mean baseline")
+    min_posts: int = Field(30, description="fewer posts with engagement train no model")
 
 
 @dg.asset(
@@ -127,17 +129,14 @@ def engagement_model(
     """The account's model of a post's engagement, validated on its newest posts."""
     account = account_of(context)
     with warehouse.get_connection(read_only=True) as con:
-        n = len(list_accounts(con, config.min_posts, account, with_engagement=True))
-        model = (
-            train_engagement_model(
+        model = None
+        if list_accounts(con, config.min_posts, account, with_engagement=True):
+            model = train_engagement_model(
                 con,
                 account,
                 test_fraction=config.test_fraction,
                 rolling_window=config.rolling_window,
             )
-            if n
-            else None
-        )
     if model is None:
         reason = f"{account} has fewer than {config.min_posts} posts with engagement: no model"
         yield dg.MaterializeResult(metadata={"skipped": reason})
@@ -151,20 +150,15 @@ def engagement_model(
     path = model.save(warehouse.storage.layout.engagement_model(account))
     png = model.plot(path.with_suffix(".png"))
     context.log.info(f"engagement model {account}: {model.rho}")
-    yield dg.MaterializeResult(
-        metadata=model.metadata()
-        | {
-            "report": dg.MetadataValue.md(model.markdown()),
-            "predicted_vs_actual": dg.MetadataValue.path(str(png)),
-            "model_path": dg.MetadataValue.path(str(path)),
-        }
-    )
+    report = {"report": Markdown(model.markdown()), "predicted_vs_actual": png, "model_path": path}
+    yield dg.MaterializeResult(metadata=model.metadata() | metadata(report))
+    losing = ", ".join(model.losing_baselines)
     yield dg.AssetCheckResult(
         check_name="beats_every_baseline",
         passed=model.beats_baselines,
         severity=dg.AssetCheckSeverity.WARN,
         description="beats every baseline by its 95% interval"
         if model.beats_baselines
-        else f"not beaten by its interval: {', '.join(model.losing_baselines)}",
-        metadata={"losing": ", ".join(model.losing_baselines) or "none"},
+        else f"not beaten by its interval: {losing}",
+        metadata={"losing": losing or "none"},
     )

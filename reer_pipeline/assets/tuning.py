@@ -1,9 +1,9 @@
 """Tuning: the drafting program optimized per account x optimizer against the project's scorer."""
 
 import dagster as dg
-import duckdb
 
 from reer_pipeline.assets.author import author_adapter
+from reer_pipeline.assets.config import domain_config, run_config
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, tuning_partitions
@@ -21,23 +21,8 @@ from reer_pipeline.scoring.judge import judge_with
 from reer_pipeline.scoring.metric import DraftMetric
 
 
-class TunedProgramConfig(dg.Config):
-    """Budget, seed and data of one tuning run. `max_metric_calls` or `auto_level` is the budget;
-    with `time_limit_s` a run stops early and the next materialization resumes it (GEPA)."""
-
-    max_metric_calls: int | None = 40
-    auto_level: str | None = None  # light | medium | heavy, used when max_metric_calls is None
-    seed: int = 0
-    reflection_minibatch_size: int = 3
-    max_demos: int = 2
-    min_demo_score: float = 0.5
-    time_limit_s: float | None = None
-    num_threads: int = 8  # DSPy threads over examples; a local model merges their calls
-    max_examples: int = 60  # the newest top posts, split by time 60/20/20
-    max_tokens: int = 160  # per program call
-    reflection_max_tokens: int = 384
-    temperature: float = 0.0  # greedy drafts make base and tuned comparable
-    judge_feedback: bool = False  # add judge_lm's rating to GEPA's feedback (one call per draft)
+class TunedProgramConfig(run_config(TuneConfig, exclude=("optimizer",))):
+    """One tuning run (`TuneConfig`); the optimizer is the partition's."""
 
 
 @dg.asset(
@@ -65,8 +50,8 @@ def tuned_program(
     with warehouse.get_connection(read_only=True) as con:
         ctx = load_context(con, account, layout.traces)
         posts = read_top_posts(con, account.platform, account.author)
-    with duckdb.connect() as mem:
-        traces = kept_traces(mem, layout.traces, account)
+        traces = kept_traces(con, layout.traces, account)
+    # the models: the scorer behind the metric, the proposer (the author model when it won)
     scorer_lm = language_models.get("scorer_lm")
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
     metric = DraftMetric(make_scorer(ctx, scorer_lm, layout.engagement_model(account)), judge)
@@ -74,27 +59,19 @@ def tuned_program(
         language_models.get("proposer_lm"), layout.adapters(account), language_models.load
     )
     context.log.info(choice)
-    cfg = TuneConfig(
-        optimizer=optimizer,
-        **{k: getattr(config, k) for k in TuneConfig.__dataclass_fields__ if k != "optimizer"},
-    )
     try:
         report = tune_account(
             account,
-            posts,
-            traces,
-            ctx.cards,
-            metric,
-            proposer,
-            language_models.get("reflection_lm"),
-            scorer_lm.uri,
-            cfg,
-            layout.programs(account) / optimizer,
-            config.max_examples,
-            {"n_angles": 1, "temperature": config.temperature},
-            config.max_tokens,
-            config.reflection_max_tokens,
-            context.log.info,
+            domain_config(config, TuneConfig, optimizer=optimizer),
+            posts=posts,
+            traces=traces,
+            cards=ctx.cards,
+            metric=metric,
+            proposer=proposer,
+            reflection=language_models.get("reflection_lm"),
+            scorer_uri=scorer_lm.uri,
+            folder=layout.programs(account) / optimizer,
+            log=context.log.info,
         )
     except ValueError as e:
         raise dg.Failure(str(e)) from None

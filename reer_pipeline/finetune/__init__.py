@@ -2,7 +2,7 @@
 
 No dagster import: the `author_adapter` asset calls `train_author_model`; drafting picks the
 model with `drafting_model` and uses the adapter through the LM URI `hf::<base>+adapter=<dir>`
-(`load_lm`).
+(`load_lm`), or `mlx::<base>+adapter=<dir>` where the local backend is MLX (`mlx_train`).
 """
 
 from reer_pipeline.finetune.author import (
@@ -19,7 +19,6 @@ from reer_pipeline.finetune.data import (
     build_examples,
     read_splits,
     replace_links,
-    tuning_holdout_ids,
     write_jsonl,
 )
 from reer_pipeline.finetune.evaluate import Perplexity, heldout_perplexity, relative_reduction
@@ -54,7 +53,6 @@ __all__ = [
     "replace_links",
     "train_adapter",
     "train_author_model",
-    "tuning_holdout_ids",
     "write_jsonl",
     "write_loss_curve",
 ]

@@ -12,9 +12,10 @@ assets and `reer draft`).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from reer_pipeline.finetune.train import (
     train_adapter,
 )
 from reer_pipeline.lm.base import LanguageModel
-from reer_pipeline.lm.registry import ADAPTER_SEP
+from reer_pipeline.lm.registry import ADAPTER_SEP, build_lm
+from reer_pipeline.tables import Markdown
 
 EVALUATION = "evaluation.json"
 
@@ -77,12 +79,28 @@ class AuthorModel:
             "loss_curve_png": str(self.loss_curve),
             **self.timings,
         }
-        for key in ("heldout_ppl_base", "heldout_ppl_adapter", "heldout_ppl_reduction"):
-            if key in self.evaluation:
-                meta[key] = self.evaluation[key]
+        meta |= self.heldout()
         meta["beats_base"] = self.beats_base
-        meta["verdict"] = self.evaluation.get("verdict", "")
+        meta["verdict"] = self.verdict
         return meta
+
+    @property
+    def verdict(self) -> str:
+        return self.evaluation.get("verdict", "")
+
+    def report(self) -> dict:
+        """`metadata()` with the loss curve inline (Markdown) and the adapter's folder."""
+        png = base64.b64encode(self.loss_curve.read_bytes()).decode()
+        return self.metadata() | {
+            "loss_curve": Markdown(f"![training and validation loss](data:image/png;base64,{png})"),
+            "loss_curve_png": self.loss_curve,
+            "adapter": self.adapter_dir,
+        }
+
+    def heldout(self) -> dict:
+        """The held-out perplexities of base and adapter and their reduction, when measured."""
+        keys = ("heldout_ppl_base", "heldout_ppl_adapter", "heldout_ppl_reduction")
+        return {k: self.evaluation[k] for k in keys if k in self.evaluation}
 
 
 def judge(ppl_base: Perplexity, ppl_adapter: Perplexity, reduction: dict) -> tuple[bool, str]:
@@ -97,25 +115,15 @@ def judge(ppl_base: Perplexity, ppl_adapter: Perplexity, reduction: dict) -> tup
     return beats, figures if beats else f"not better than the base: {figures}"
 
 
-def evaluate_adapter(
-    base_name: str, adapter_dir: Path, test: list, models_dir: Path | None = None
-) -> dict:
+def evaluate_adapter(base_uri: str, adapter_dir: Path, test: list, models_dir=None) -> dict:
     """Held-out perplexity of the `test` examples' targets under the base and the adapter (fp32
-    both), their paired reduction, and the verdict."""
-    from reer_pipeline.lm.hf import HFModel
-
+    both on torch), their paired reduction, and the verdict."""
     texts, requests = [e.target for e in test], [e.request for e in test]
-    uri = f"hf::{base_name}"
-    base_lm = HFModel(base_name, dtype="float32", uri=uri, models_dir=models_dir)
+    options = {"dtype": "float32"} if base_uri.startswith("hf::") else {}
+    base_lm = build_lm(base_uri, models_dir=models_dir, **options)
     ppl_base = heldout_perplexity(base_lm, texts, requests)
     del base_lm
-    tuned = HFModel(
-        base_name,
-        dtype="float32",
-        uri=f"{uri}{ADAPTER_SEP}{adapter_dir}",
-        adapter=str(adapter_dir),
-        models_dir=models_dir,
-    )
+    tuned = build_lm(f"{base_uri}{ADAPTER_SEP}{adapter_dir}", models_dir=models_dir, **options)
     ppl_adapter = heldout_perplexity(tuned, texts, requests)
     del tuned
     reduction = relative_reduction(ppl_base, ppl_adapter)
@@ -133,10 +141,11 @@ def train_author_model(
     posts: Iterable[dict],
     traces: Iterable[dict],
     account_dir: Path,
+    *,
+    top_posts: Iterable[dict] = (),
     base: str = "embedded",
     config: TrainConfig | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-    exclude_ids: Collection[str] = (),
     evaluate: bool = True,
     max_test: int | None = None,
     models_dir: Path | None = None,
@@ -145,15 +154,16 @@ def train_author_model(
     held-out perplexity of its newest 20% posts (`max_test` of them) under the base model and
     the adapter, and write that evaluation to `adapter/evaluation.json`.
 
-    `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `account_dir`:
-    `DataLayout.adapters(account)`; `base`: `embedded` (converted into `models_dir`) or a
-    local HF model folder.
+    `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `top_posts`: its
+    top posts (those tuning holds out never train); `account_dir`: `DataLayout.adapters(account)`;
+    `base`: `embedded` (converted into `models_dir`) or a local model folder, on the default
+    local backend, or `hf::`/`mlx::` either (see `train.local_base`).
     Raises TooFewExamples (nothing written but the example files) when there are too few; an
     adapter trained earlier is then retired (its evaluation no longer says it beat the base).
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)
-    splits = build_examples(posts, traces, exclude_ids=exclude_ids)
+    splits = build_examples(posts, traces, top_posts=top_posts)
     write_jsonl(splits, account_dir / "examples")
     out = (account_dir / "adapter").resolve()
     try:
@@ -166,10 +176,10 @@ def train_author_model(
                 out / EVALUATION, evaluation | {"beats_base": False, "verdict": f"retired: {e}"}
             )
         raise
-    base_name = result.card["base"]["model"]
+    base_uri = f"{result.backend}::{result.card['base']['model']}"
     timings = {"train_call_seconds": round(time.perf_counter() - t0, 1)}
     test = splits.test[:max_test] if max_test else splits.test
-    run = {"run_key": result.card["run_key"], "base_uri": f"hf::{base_name}", "n_test": len(test)}
+    run = {"run_key": result.card["run_key"], "base_uri": base_uri, "n_test": len(test)}
     evaluation = _read_json(out / EVALUATION)
     measured = evaluation.get("heldout_ppl_base") and all(
         evaluation.get(k) == v for k, v in run.items()
@@ -178,10 +188,10 @@ def train_author_model(
         evaluation = run | {"beats_base": False, "verdict": "not evaluated on held-out posts"}
     elif not measured:  # else this adapter was measured on these posts already
         t1 = time.perf_counter()
-        evaluation = run | evaluate_adapter(base_name, out, test, models_dir)
+        evaluation = run | evaluate_adapter(base_uri, out, test, models_dir)
         timings["eval_seconds"] = round(time.perf_counter() - t1, 1)
     write_json(out / EVALUATION, evaluation)
-    uri = f"hf::{base_name}{ADAPTER_SEP}{out}"
+    uri = f"{base_uri}{ADAPTER_SEP}{out}"
     return AuthorModel(uri, out, result, evaluation, time.perf_counter() - t0, timings)
 
 

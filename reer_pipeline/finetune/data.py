@@ -1,7 +1,8 @@
 """Training examples for the author model, from one account's posts and REER traces.
 
-Posts are split by time with the tuning split rule (`optimize.data.split_sizes`: oldest 60% train,
-20% validation, newest 20% test, ordered by created_at then post_id). Two kinds of example, both
+Posts are split by time with tuning's rule (`optimize.data.time_split`: oldest 60% train, 20%
+validation, newest 20% test, ordered by created_at then post_id), and the top posts tuning holds
+out (`optimize.data.holdout_ids`) never train. Two kinds of example, both
 chat messages `[user: request, assistant: target]` with the loss on the target only:
 
 * `trace`: a kept REER trace of a post (DeepWriter format): the request x as the prompt,
@@ -24,12 +25,12 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reer_pipeline.files import write_atomic
-from reer_pipeline.optimize.data import split_sizes
+from reer_pipeline.optimize.data import by_time, holdout_ids, time_split
 from reer_pipeline.platforms import PLATFORMS
 from reer_pipeline.program.package import LINK, URL
 from reer_pipeline.text import request
@@ -39,7 +40,6 @@ THINK_SYSTEM = (
     "Think about how to write the post inside <think></think>, then write the post inside "
     "<answer></answer>."
 )
-FRACTIONS = (0.2, 0.2)  # (validation, test), as tuning
 SPLITS = ("train", "valid", "test")
 _TERM = re.compile(r"(?u)[#@]?\b\w[\w']+\b")
 
@@ -148,26 +148,6 @@ def _plain(text: str) -> str:
     return URL.sub(" ", text)
 
 
-# ---- the split ----------------------------------------------------------------------------------
-def _key(p: dict) -> tuple[str, str]:
-    return (str(p["created_at"]), str(p["post_id"]))
-
-
-def time_split(posts: Sequence[dict]) -> tuple[list[dict], list[dict], list[dict]]:
-    """Posts oldest first, cut into train | valid | test by the tuning rule."""
-    ordered = sorted(posts, key=_key)
-    n_train, n_val, _ = split_sizes(len(ordered), FRACTIONS)
-    return ordered[:n_train], ordered[n_train : n_train + n_val], ordered[n_train + n_val :]
-
-
-def tuning_holdout_ids(top_posts: Sequence[dict], max_examples: int = 60) -> set[str]:
-    """Post ids that tuning (`optimize.data.build_splits`) holds out for validation and test:
-    excluded from training here so the tuned program is never tested on posts the adapter saw."""
-    ordered = sorted(top_posts, key=_key)[-max_examples:]
-    n_train, _, _ = split_sizes(len(ordered), FRACTIONS)
-    return {str(p["post_id"]) for p in ordered[n_train:]}
-
-
 def _trace_x(trace: dict) -> str:
     x = trace.get("x")
     if isinstance(x, dict):
@@ -182,7 +162,7 @@ def trace_target(z: str, y: str) -> str:
 def build_examples(
     posts: Iterable[dict],
     traces: Iterable[dict] = (),
-    exclude_ids: Collection[str] = (),
+    top_posts: Iterable[dict] = (),
     min_chars: int = 20,
     key_terms: int = 4,
     replies: bool = True,
@@ -193,9 +173,9 @@ def build_examples(
     created_at; rows with `is_original` false are left out when the column is there, except
     replies (`is_reply` true, `is_repost` false) when `replies`).
     `traces`: TraceStore records (x, trajectory, y, post_id, kept); only kept traces whose post
-    is in the same split are used. `exclude_ids`: posts never used in train or valid (for
-    example `tuning_holdout_ids(top_posts)`). Test examples are all `post` examples, so the
-    held-out perplexity compares models on the same requests.
+    is in the same split are used. `top_posts`: the account's top posts; those tuning holds
+    out (`holdout_ids`) are never used in train or valid. Test examples are all `post`
+    examples, so the held-out perplexity compares models on the same requests.
     """
     rows = [dict(p) for p in posts]
     accounts = {(str(p["platform"]), str(p["author"])) for p in rows}
@@ -221,15 +201,15 @@ def build_examples(
         else:
             originals.append(p)
     train, valid, test = time_split(originals)
-    first_held_out = _key((valid or test)[0]) if valid or test else None
-    train_replies = [p for p in reply_rows if first_held_out is None or _key(p) < first_held_out]
+    first_held_out = by_time((valid or test)[0]) if valid or test else None
+    train_replies = [p for p in reply_rows if first_held_out is None or by_time(p) < first_held_out]
     skipped["reply after the training period"] += len(reply_rows) - len(train_replies)
     kept = {}
     for t in traces:
         if t.get("kept") and t.get("trajectory") and _trace_x(t):
             kept.setdefault(str(t["post_id"]), t)
     terms = KeyTerms([p["text"] for p in train], k=key_terms)
-    exclude = {str(i) for i in exclude_ids}
+    exclude = holdout_ids(list(top_posts))
 
     def example(p: dict, allow_trace: bool) -> Example:
         pid, when = str(p["post_id"]), str(p["created_at"])
@@ -254,7 +234,7 @@ def build_examples(
         use = [p for p in split if str(p["post_id"]) not in exclude]
         skipped["held out for tuning"] += len(split) - len(use)
         out[name] = [example(p, allow_trace=True) for p in use]
-    for p in sorted(train_replies, key=_key):
+    for p in sorted(train_replies, key=by_time):
         target = replace_links(_LEADING_HANDLES.sub("", str(p["text"])))
         request = reply_request(p["platform"], p["author"], terms(target))
         messages = [{"role": "user", "content": request}, {"role": "assistant", "content": target}]

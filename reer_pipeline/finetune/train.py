@@ -29,6 +29,7 @@ from pathlib import Path
 from reer_pipeline.files import write_atomic
 from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
 from reer_pipeline.lm.hf import base_identity
+from reer_pipeline.lm.registry import LOCAL_SCHEMES, default_local_backend, parse_uri
 from reer_pipeline.lm.threads import apply_thread_policy
 
 CARD = "adapter_card.json"
@@ -39,29 +40,62 @@ CARD_VERSION = 1
 
 @dataclass(frozen=True)
 class TrainConfig:
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] = TARGETS
-    learning_rate: float = 3e-4
-    warmup_frac: float = 0.05
-    min_lr_frac: float = 0.1
-    weight_decay: float = 0.0
-    epochs: float = 1.0
-    batch_tokens: int = 2048  # padded tokens per batch (memory bound: activations scale with it)
-    max_batch: int = 32  # examples per batch at most
-    max_len: int = 512  # longer examples are left out
-    eval_every: int = 25  # steps between validation losses
-    save_every: int = 10  # steps between checkpoints
-    patience: int = 3  # evaluations without improvement before stopping
-    min_delta: float = 0.002
-    max_val_examples: int = 256
-    min_train_examples: int = 32
-    precision: str = "auto"  # auto (bf16 autocast when the CPU has it) | bf16 | fp32
-    share_prefix: bool = True  # compute a batch's common leading tokens once
-    threads: int | None = None
-    seed: int = 0
-    max_steps: int | None = None  # stop after this many steps (budgets, tests)
+    """One LoRA training run (torch or mlx-lm): the adapter, the schedule, the data's limits."""
+
+    rank: int = field(default=16, metadata={"help": "LoRA rank"})
+    alpha: int | None = field(
+        default=None, metadata={"help": "LoRA alpha; None means 2 x rank (scale 2)"}
+    )
+    dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
+    target_modules: tuple[str, ...] = field(
+        default=TARGETS, metadata={"help": "the projections that get an adapter"}
+    )
+    learning_rate: float = field(default=3e-4, metadata={"help": "AdamW's peak learning rate"})
+    warmup_frac: float = field(
+        default=0.05, metadata={"help": "share of the steps with a linear warmup"}
+    )
+    min_lr_frac: float = field(
+        default=0.1, metadata={"help": "the cosine decay ends at this share of the peak rate"}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW's weight decay"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the training examples"})
+    batch_tokens: int = field(
+        default=2048,
+        metadata={"help": "padded tokens per batch (memory: activations scale with it)"},
+    )
+    max_batch: int = field(default=32, metadata={"help": "examples per batch at most"})
+    max_len: int = field(default=512, metadata={"help": "longer examples (tokens) are left out"})
+    eval_every: int = field(default=25, metadata={"help": "steps between validation losses"})
+    save_every: int = field(default=10, metadata={"help": "steps between checkpoints"})
+    patience: int = field(
+        default=3, metadata={"help": "evaluations without improvement before stopping"}
+    )
+    min_delta: float = field(
+        default=0.002, metadata={"help": "a validation loss must improve by this to count"}
+    )
+    max_val_examples: int = field(
+        default=256, metadata={"help": "validation examples the loss is measured on"}
+    )
+    min_train_examples: int = field(
+        default=32, metadata={"help": "fewer training examples train no adapter"}
+    )
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 autocast when the CPU has it) | bf16 | fp32"}
+    )
+    share_prefix: bool = field(
+        default=True, metadata={"help": "compute a batch's common leading tokens once"}
+    )
+    threads: int | None = field(
+        default=None, metadata={"help": "torch threads; None means the thread policy's"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the batch order and the weights"})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "stop after this many steps (a budget)"}
+    )
+
+    def __post_init__(self):
+        if self.alpha is None:  # the one place alpha is derived from the rank
+            object.__setattr__(self, "alpha", 2 * self.rank)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -120,8 +154,13 @@ class AdapterResult:
         )
 
     @property
+    def backend(self) -> str:
+        """`hf` (peft on torch) or `mlx` (mlx-lm): the backend that loads the adapter."""
+        return self.card.get("backend", "hf")
+
+    @property
     def uri(self) -> str:
-        return f"hf::{self.card['base']['model']}+adapter={self.adapter_dir}"
+        return f"{self.backend}::{self.card['base']['model']}+adapter={self.adapter_dir}"
 
 
 class TooFewExamples(ValueError):
@@ -133,12 +172,12 @@ class TrainingStopped(RuntimeError):
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _sha(obj) -> str:
+def json_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def examples_hash(examples: Sequence[Example]) -> str:
-    return _sha([e.to_json() for e in examples])
+    return json_hash([e.to_json() for e in examples])
 
 
 def versions() -> dict:
@@ -160,7 +199,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _atomic_dir(tmp: Path, dst: Path) -> None:
+def replace_dir(tmp: Path, dst: Path) -> None:
     """Move the finished folder `tmp` to `dst`, replacing an older one."""
     old = dst.with_name(f".{dst.name}.old{os.getpid()}")
     if dst.exists():
@@ -300,14 +339,31 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 # ---- checkpoints ----------------------------------------------------------------------------
+@dataclass
+class History:
+    """Where a run stands: what a checkpoint's `state.json` holds, and the card reports."""
+
+    step: int = 0
+    train_losses: list = field(default_factory=list)  # [step, batch loss]
+    val_losses: list = field(default_factory=list)  # [step, validation loss]
+    best_val: float | None = None
+    best_step: int = 0
+    bad_evals: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+    train_s: float = 0.0
+    stop_reason: str | None = None
+
+
 def _lora_state(model) -> dict:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
 
-def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) -> None:
+def save_checkpoint(work: Path, model, opt, history: History, best: dict) -> None:
     import torch
     from safetensors.torch import save_file
 
+    step = history.step
     tmp = work / f".ckpt-{step:06d}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -317,7 +373,7 @@ def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) 
     torch.save(
         {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "optim.pt"
     )
-    (tmp / "state.json").write_text(json.dumps(state))
+    write_atomic(tmp / "state.json", json.dumps(asdict(history)))
     final = work / f"ckpt-{step:06d}"
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -325,13 +381,15 @@ def save_checkpoint(work: Path, step: int, model, opt, state: dict, best: dict) 
         shutil.rmtree(old, ignore_errors=True)
 
 
-def finished_card(out_dir: Path, run_key: str) -> dict | None:
+def finished_card(
+    out_dir: Path, run_key: str, weights: str = "adapter_model.safetensors"
+) -> dict | None:
     """The card of the finished adapter in `out_dir` when it is the same run, else None."""
     try:
         card = json.loads((out_dir / CARD).read_text())
     except (OSError, ValueError):
         return None
-    done = card.get("run_key") == run_key and (out_dir / "adapter_model.safetensors").is_file()
+    done = card.get("run_key") == run_key and (out_dir / weights).is_file()
     return card if done else None
 
 
@@ -342,7 +400,7 @@ def latest_checkpoint(work: Path) -> Path | None:
     return None
 
 
-def load_checkpoint(ckpt: Path, model, opt) -> tuple[dict, dict]:
+def load_checkpoint(ckpt: Path, model, opt) -> tuple[History, dict]:
     import torch
     from safetensors.torch import load_file
 
@@ -355,7 +413,19 @@ def load_checkpoint(ckpt: Path, model, opt) -> tuple[dict, dict]:
     opt.load_state_dict(extra["optimizer"])
     torch.set_rng_state(extra["torch_rng"])
     best = load_file(str(ckpt / "best.safetensors")) if (ckpt / "best.safetensors").exists() else {}
-    return json.loads((ckpt / "state.json").read_text()), best
+    return History(**json.loads((ckpt / "state.json").read_text())), best
+
+
+def local_base(base: str | Path) -> tuple[str, str]:
+    """(backend, model) of a local base model: `hf::<model>` or `mlx::<model>`, else (the
+    embedded model or a folder) the default local backend's: mlx on Apple Silicon."""
+    base = str(base)
+    if "::" not in base:
+        return default_local_backend(), base
+    scheme, model, _ = parse_uri(base)
+    if scheme not in LOCAL_SCHEMES:
+        raise ValueError(f"{base!r} is not a local model: only {LOCAL_SCHEMES} train an adapter")
+    return scheme, model
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -369,44 +439,63 @@ def _use_bf16(precision: str) -> bool:
     return bf16_supported()
 
 
-def train_adapter(
-    examples: ExampleSplits | Path | str,
-    base: str | Path,
+@dataclass
+class Run:
+    """One run's inputs: the config, the tokenized examples, the base model and the run key."""
+
+    cfg: TrainConfig
+    splits: ExampleSplits
+    train: list  # (token ids, target start) per example
+    valid: list
+    too_long: int  # training examples left out for length
+    pad_id: int
+    model_dir: Path
+    identity: dict  # the base model's name and hashes
+    data_hashes: dict
+    key: str
+    out_dir: Path
+    work: Path  # this run's checkpoints
+
+
+@dataclass
+class Training:
+    """A run under way: the model with its LoRA weights, the optimizer, the batch plan, where the
+    run stands and the best weights so far."""
+
+    run: Run
+    model: object
+    opt: object
+    sched: object
+    autocast: bool
+    batches: list[list[int]]
+    total: int  # steps of the run
+    history: History
+    best: dict
+    resumed: int  # the step this call started from
+
+
+def prepare(
+    splits: ExampleSplits,
+    base: str,
     out_dir: Path,
-    config: TrainConfig | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    cfg: TrainConfig,
+    *,
     work_dir: Path | None = None,
     models_dir: Path | None = None,
-) -> AdapterResult:
-    """Train a LoRA adapter of `base` (`embedded`, a local HF model folder, or `hf::<that>`)
-    on `examples` (an `ExampleSplits` or a folder of train/valid JSONL files) into `out_dir`.
-
-    Raises TooFewExamples when there are too few training examples (no adapter is written).
-    `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
-    inputs resumes from the last checkpoint, and returns the finished adapter when it is there.
-    """
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+) -> Run:
+    """Check and tokenize the examples, and name the run (base, data and config)."""
+    from transformers import AutoTokenizer
 
     from reer_pipeline.lm.embedded import resolve_model_path
 
-    cfg = config or TrainConfig()
-    splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
     if len(splits.train) < cfg.min_train_examples:
         raise TooFewExamples(
             f"too few training examples: {len(splits.train)} (need >= {cfg.min_train_examples})"
         )
     if not splits.valid:
         raise TooFewExamples("no validation examples: early stopping needs a validation split")
-    base_name = str(base).removeprefix("hf::")
-    model_dir = Path(resolve_model_path(base_name, models_dir))
-    out_dir = Path(out_dir).resolve()
-    apply_thread_policy(override=cfg.threads)  # None: the policy's default
-    torch.manual_seed(cfg.seed)
-
+    model_dir = Path(resolve_model_path(base, models_dir))
     tok = AutoTokenizer.from_pretrained(model_dir)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train, too_long = tokenize(tok, splits.train, cfg.max_len)
     valid, _ = tokenize(tok, splits.valid[: cfg.max_val_examples], cfg.max_len)
     if len(train) < cfg.min_train_examples or not valid:
@@ -415,15 +504,36 @@ def train_adapter(
             f"(need >= {cfg.min_train_examples}); validation: {len(valid)}"
         )
     data_hashes = {"train": examples_hash(splits.train), "valid": examples_hash(splits.valid)}
-    identity = {"model": base_name, **base_identity(model_dir)}
-    run_key = _sha({"base": identity, "data": data_hashes, "config": cfg.run_dict()})[:16]
-    card = finished_card(out_dir, run_key)
-    if card is not None:  # same base, data and config: nothing to train
-        return AdapterResult.from_card(out_dir, card, reused=True)
-    work = Path(work_dir or out_dir.with_name(f".{out_dir.name}.work")) / run_key
-    work.mkdir(parents=True, exist_ok=True)
+    identity = {"model": base, **base_identity(model_dir)}
+    key = json_hash({"base": identity, "data": data_hashes, "config": cfg.run_dict()})[:16]
+    return Run(
+        cfg=cfg,
+        splits=splits,
+        train=train,
+        valid=valid,
+        too_long=too_long,
+        pad_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        model_dir=model_dir,
+        identity=identity,
+        data_hashes=data_hashes,
+        key=key,
+        out_dir=out_dir,
+        work=Path(work_dir or out_dir.with_name(f".{out_dir.name}.work")) / key,
+    )
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+
+def start(run: Run) -> Training:
+    """The base model with fresh LoRA weights and its optimizer, resumed from the run's newest
+    checkpoint when there is one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    cfg = run.cfg
+    apply_thread_policy(override=cfg.threads)  # None: the policy's default
+    torch.manual_seed(cfg.seed)
+    run.work.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(run.model_dir, dtype=torch.float32)
     lora = LoraConfig(
         r=cfg.rank,
         lora_alpha=cfg.alpha,
@@ -435,130 +545,182 @@ def train_adapter(
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    autocast = _use_bf16(cfg.precision)
-
-    lengths = [len(s) for s, _ in train]
+    lengths = [len(s) for s, _ in run.train]
     n_epochs = max(1, math.ceil(cfg.epochs))
     plans = [plan_epoch(lengths, cfg, e) for e in range(n_epochs)]
-    flat = [b for plan in plans for b in plan]
-    total = max(1, round(len(plans[0]) * cfg.epochs)) if cfg.epochs < n_epochs else len(flat)
+    batches = [b for plan in plans for b in plan]
+    total = max(1, round(len(plans[0]) * cfg.epochs)) if cfg.epochs < n_epochs else len(batches)
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-
-    state = {
-        "step": 0,
-        "train_losses": [],
-        "val_losses": [],
-        "best_val": None,
-        "best_step": 0,
-        "bad_evals": 0,
-        "tokens": 0,
-        "target_tokens": 0,
-        "train_s": 0.0,
-        "stop_reason": None,
-    }
-    best: dict = {}
-    resumed = 0
-    ckpt = latest_checkpoint(work)
+    history, best = History(), {}
+    ckpt = latest_checkpoint(run.work)
     if ckpt is not None:
-        state, best = load_checkpoint(ckpt, model, opt)
-        resumed = state["step"]
+        history, best = load_checkpoint(ckpt, model, opt)
     sched = torch.optim.lr_scheduler.LambdaLR(  # resumed: the next step's rate
-        opt, lambda s: lr_at(s, total, cfg), last_epoch=state["step"] - 1
+        opt, lambda s: lr_at(s, total, cfg), last_epoch=history.step - 1
+    )
+    return Training(
+        run=run,
+        model=model,
+        opt=opt,
+        sched=sched,
+        autocast=_use_bf16(cfg.precision),
+        batches=batches,
+        total=total,
+        history=history,
+        best=best,
+        resumed=history.step,
     )
 
-    t_start = time.perf_counter()
-    if state["step"] == 0:
-        v = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
-        state["val_losses"].append([0, v])
-        state["best_val"] = v
-        best = _lora_state(model)  # the untrained adapter (the base model) until one beats it
-    while state["step"] < total and state["stop_reason"] is None:
-        batch = flat[state["step"]]
+
+def _validate(t: Training) -> float:
+    cfg = t.run.cfg
+    return eval_loss(
+        t.model, t.run.valid, t.run.pad_id, t.autocast, cfg.batch_tokens, cfg.share_prefix
+    )
+
+
+def train_steps(t: Training, on_progress: Callable[[Progress], None] | None = None) -> None:
+    """Train until the last step or early stopping: validation every `eval_every` steps (and
+    at step 0, the base model), the best weights kept, a checkpoint every `save_every`."""
+    import torch
+
+    cfg, h = t.run.cfg, t.history
+    if h.step == 0:
+        h.best_val = _validate(t)
+        h.val_losses.append([0, h.best_val])
+        t.best = _lora_state(t.model)  # the untrained adapter (the base model) until one beats it
+    trainable = [p for p in t.model.parameters() if p.requires_grad]
+    while h.step < t.total and h.stop_reason is None:
         t0 = time.perf_counter()
-        items = [train[i] for i in batch]
-        loss_sum, n_target, n_tok = batch_loss(model, items, pad_id, autocast, cfg.share_prefix)
+        items = [t.run.train[i] for i in t.batches[h.step]]
+        loss_sum, n_target, n_tok = batch_loss(
+            t.model, items, t.run.pad_id, t.autocast, cfg.share_prefix
+        )
         (loss_sum / n_target).backward()
         batch_mean = float(loss_sum.detach()) / n_target
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        state["train_s"] += time.perf_counter() - t0
-        state["step"] += 1
-        step = state["step"]
-        state["tokens"] += n_tok
-        state["target_tokens"] += n_target
-        state["train_losses"].append([step, batch_mean])
+        t.opt.step()
+        t.sched.step()
+        t.opt.zero_grad(set_to_none=True)
+        h.train_s += time.perf_counter() - t0
+        h.step += 1
+        h.tokens += n_tok
+        h.target_tokens += n_target
+        h.train_losses.append([h.step, batch_mean])
         val = None
-        if step % cfg.eval_every == 0 or step == total:
-            val = eval_loss(model, valid, pad_id, autocast, cfg.batch_tokens, cfg.share_prefix)
-            state["val_losses"].append([step, val])
-            if val < state["best_val"] - cfg.min_delta:
-                state["best_val"], state["best_step"], state["bad_evals"] = val, step, 0
-                best = _lora_state(model)
+        if h.step % cfg.eval_every == 0 or h.step == t.total:
+            val = _validate(t)
+            h.val_losses.append([h.step, val])
+            if val < h.best_val - cfg.min_delta:
+                h.best_val, h.best_step, h.bad_evals = val, h.step, 0
+                t.best = _lora_state(t.model)
             else:
-                state["bad_evals"] += 1
-                if state["bad_evals"] >= cfg.patience:
-                    state["stop_reason"] = "early_stopped"
-        if step % cfg.save_every == 0 or state["stop_reason"] or step == total:
-            save_checkpoint(work, step, model, opt, state, best)
+                h.bad_evals += 1
+                if h.bad_evals >= cfg.patience:
+                    h.stop_reason = "early_stopped"
+        if h.step % cfg.save_every == 0 or h.stop_reason or h.step == t.total:
+            save_checkpoint(t.run.work, t.model, t.opt, h, t.best)
         if on_progress is not None:
-            rate = state["tokens"] / max(1e-9, state["train_s"])
-            left = (total - step) * state["train_s"] / step if step - resumed > 0 else None
-            on_progress(Progress(step, total, batch_mean, val, state["train_s"], rate, left))
-    state["stop_reason"] = state["stop_reason"] or (
-        "max_steps" if cfg.max_steps is not None and total == cfg.max_steps else "epochs_done"
+            rate = h.tokens / max(1e-9, h.train_s)
+            left = (t.total - h.step) * h.train_s / h.step if h.step > t.resumed else None
+            on_progress(Progress(h.step, t.total, batch_mean, val, h.train_s, rate, left))
+    h.stop_reason = h.stop_reason or (
+        "max_steps" if cfg.max_steps is not None and t.total == cfg.max_steps else "epochs_done"
     )
-    wall = time.perf_counter() - t_start
 
-    # the adapter: the best weights by validation loss (the base itself scores as step 0)
-    if best:
-        params = dict(model.named_parameters())
+
+def finish(t: Training, wall_s: float) -> AdapterResult:
+    """Write the adapter with the best weights by validation loss (the base itself scores as
+    step 0), its card and loss curve, into `out_dir` atomically; drop the checkpoints."""
+    import torch
+
+    run, h = t.run, t.history
+    if t.best:
+        params = dict(t.model.named_parameters())
         with torch.no_grad():
-            for k, v in best.items():
+            for k, v in t.best.items():
                 params[k].copy_(v)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    tmp = run.out_dir.with_name(f".{run.out_dir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp))
+    t.model.save_pretrained(str(tmp))
     card = {
         "card_version": CARD_VERSION,
-        "base": {**identity, "path": str(model_dir)},
-        "config": cfg.as_dict(),
-        "run_key": run_key,
+        "backend": "hf",
+        "base": {**run.identity, "path": str(run.model_dir)},
+        "config": run.cfg.as_dict(),
+        "run_key": run.key,
         "data": {
-            "sha256": data_hashes,
-            "sizes": splits.sizes(),
-            "counts": splits.counts(),
-            "skipped": splits.skipped,
-            "bounds": splits.bounds,
-            "train_used": len(train),
-            "train_too_long": too_long,
+            "sha256": run.data_hashes,
+            "sizes": run.splits.sizes(),
+            "counts": run.splits.counts(),
+            "skipped": run.splits.skipped,
+            "bounds": run.splits.bounds,
+            "train_used": len(run.train),
+            "train_too_long": run.too_long,
         },
-        "steps": state["step"],
-        "total_steps": total,
-        "best_step": state["best_step"],
-        "best_val_loss": state["best_val"],
-        "stop_reason": state["stop_reason"],
-        "resumed_from_step": resumed,
-        "train_losses": state["train_losses"],
-        "val_losses": state["val_losses"],
-        "train_tokens": state["tokens"],
-        "target_tokens": state["target_tokens"],
-        "train_seconds": round(state["train_s"], 2),
-        "wall_seconds_this_call": round(wall, 2),
-        "tokens_per_s": round(state["tokens"] / max(1e-9, state["train_s"]), 1),
-        "precision": "bf16-autocast" if autocast else "fp32",
+        "steps": h.step,
+        "total_steps": t.total,
+        "best_step": h.best_step,
+        "best_val_loss": h.best_val,
+        "stop_reason": h.stop_reason,
+        "resumed_from_step": t.resumed,
+        "train_losses": h.train_losses,
+        "val_losses": h.val_losses,
+        "train_tokens": h.tokens,
+        "target_tokens": h.target_tokens,
+        "train_seconds": round(h.train_s, 2),
+        "wall_seconds_this_call": round(wall_s, 2),
+        "tokens_per_s": round(h.tokens / max(1e-9, h.train_s), 1),
+        "precision": "bf16-autocast" if t.autocast else "fp32",
         "threads": torch.get_num_threads(),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "versions": versions(),
     }
-    (tmp / CARD).write_text(json.dumps(card, indent=1))
+    write_atomic(tmp / CARD, json.dumps(card, indent=1))
     write_loss_curve(card, tmp / CURVE)
-    _atomic_dir(tmp, out_dir)
-    shutil.rmtree(work, ignore_errors=True)
-    return AdapterResult.from_card(out_dir, card)
+    replace_dir(tmp, run.out_dir)
+    shutil.rmtree(run.work, ignore_errors=True)
+    return AdapterResult.from_card(run.out_dir, card)
+
+
+def train_adapter(
+    examples: ExampleSplits | Path | str,
+    base: str | Path,
+    out_dir: Path,
+    config: TrainConfig | None = None,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    work_dir: Path | None = None,
+    models_dir: Path | None = None,
+) -> AdapterResult:
+    """Train a LoRA adapter of `base` (`embedded`, a local model folder, `hf::<that>`, or
+    `mlx::<that>` for mlx-lm) on `examples` (an `ExampleSplits` or a folder of train/valid
+    JSONL files) into `out_dir`.
+
+    Raises TooFewExamples when there are too few training examples (no adapter is written).
+    `on_progress` may raise `TrainingStopped` (or anything) to stop; a later call with the same
+    inputs resumes from the last checkpoint, and returns the finished adapter when it is there.
+    """
+    cfg = config or TrainConfig()
+    splits = examples if isinstance(examples, ExampleSplits) else read_splits(Path(examples))
+    scheme, name = local_base(base)
+    out_dir = Path(out_dir).resolve()
+    if scheme == "mlx":
+        from reer_pipeline.finetune.mlx_train import train_adapter_mlx
+
+        return train_adapter_mlx(
+            splits, name, out_dir, cfg, on_progress=on_progress, models_dir=models_dir
+        )
+    run = prepare(splits, name, out_dir, cfg, work_dir=work_dir, models_dir=models_dir)
+    card = finished_card(run.out_dir, run.key)
+    if card is not None:  # same base, data and config: nothing to train
+        return AdapterResult.from_card(run.out_dir, card, reused=True)
+    t0 = time.perf_counter()
+    training = start(run)
+    train_steps(training, on_progress)
+    return finish(training, time.perf_counter() - t0)
 
 
 def write_loss_curve(card: dict, path: Path) -> Path:

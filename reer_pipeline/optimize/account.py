@@ -20,6 +20,8 @@ from reer_pipeline.tables import Markdown, rows_table
 
 def tune_account(
     account: Account,
+    cfg: TuneConfig,
+    *,
     posts: list[dict],
     traces: list[dict],
     cards: list[dict],
@@ -27,12 +29,7 @@ def tune_account(
     proposer: LanguageModel,
     reflection: LanguageModel,
     scorer_uri: str | None,
-    cfg: TuneConfig,
     folder: Path,
-    max_examples: int,
-    program_config: dict,
-    max_tokens: int,
-    reflection_max_tokens: int,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Split the account's top posts by time, tune, compare base and tuned on the test split,
@@ -40,19 +37,29 @@ def tune_account(
 
     Returns report values, base vs tuned first. A ValueError when there are too few posts.
     """
-    splits = build_splits(posts, traces, cards, max_examples)
+    splits = build_splits(posts, traces, cards, cfg.max_examples)
     if not splits.val or not splits.test:
         raise ValueError(f"tuning {account} needs at least 3 top posts; found {len(posts)}")
     models = {"proposer": proposer.uri, "reflection": reflection.uri, "scorer": scorer_uri}
-    run = run_key(cfg, splits, program_config | {"max_tokens": max_tokens}, models)
+    program_config = cfg.program_config()
+    run = run_key(cfg, splits, program_config | {"max_tokens": cfg.max_tokens}, models)
     log(
         f"tuning {account} with {cfg.optimizer}: {len(splits.train)} train, {len(splits.val)} "
         f"val, {len(splits.test)} test examples; run {run}"
     )
-    lm = to_dspy(proposer, max_tokens=max_tokens)
-    reflection_lm = to_dspy(reflection, max_tokens=reflection_max_tokens, temperature=1.0)
+    lm = to_dspy(proposer, max_tokens=cfg.max_tokens)
+    reflection_lm = to_dspy(reflection, max_tokens=cfg.reflection_max_tokens, temperature=1.0)
     base = DraftProgram(**program_config)
-    result = tune(base, splits, metric, lm, reflection_lm, cfg, folder / "runs" / run, log)
+    result = tune(
+        base,
+        splits,
+        metric,
+        lm=lm,
+        reflection_lm=reflection_lm,
+        cfg=cfg,
+        log_dir=folder / "runs" / run,
+        log=log,
+    )
     log(
         f"{result.optimizer}: {result.metric_calls} metric calls ({result.rollouts_this_run} "
         f"this run) in {result.wall_time_s:.0f}s; evaluating on {len(splits.test)} test posts"

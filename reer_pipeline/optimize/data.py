@@ -20,6 +20,8 @@ from reer_pipeline.reer.search import parse_request
 
 INPUTS = ("topic", "platform", "audience", "strategies", "traces")
 MAX_SHOWN_TRACES = 5
+FRACTIONS = (0.2, 0.2)  # validation, test: the newest 40% is held out
+MAX_EXAMPLES = 60  # the newest top posts tuning draws on (at most)
 
 
 @dataclass
@@ -56,12 +58,35 @@ def split_sizes(n: int, fractions: tuple[float, float]) -> tuple[int, int, int]:
     return n - n_val - n_test, n_val, n_test
 
 
+def by_time(post: dict) -> tuple[str, str]:
+    """The order of every split: created_at, then post_id (ties never straddle by chance)."""
+    return str(post["created_at"]), str(post["post_id"])
+
+
+def time_split(
+    posts: Sequence[dict], newest: int | None = None
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """The `newest` posts (all when None), oldest first, cut by time into train | validation |
+    test by FRACTIONS: tuning's split, and the author model's."""
+    ordered = sorted(posts, key=by_time)
+    ordered = ordered[-newest:] if newest else ordered
+    n_train, n_val, _ = split_sizes(len(ordered), FRACTIONS)
+    return ordered[:n_train], ordered[n_train : n_train + n_val], ordered[n_train + n_val :]
+
+
+def holdout_ids(top_posts: Sequence[dict], max_examples: int = MAX_EXAMPLES) -> set[str]:
+    """Ids of the top posts tuning holds out (validation and test of its newest `max_examples`).
+    The author model never trains on those of the default window, which hold every smaller
+    window's (TuneConfig caps `max_examples` at MAX_EXAMPLES)."""
+    _, val, test = time_split(top_posts, max_examples)
+    return {str(p["post_id"]) for p in val + test}
+
+
 def build_splits(
     posts: Sequence[dict],
     traces: Sequence[dict],
     cards: Sequence[dict],
-    max_examples: int = 60,
-    fractions: tuple[float, float] = (0.2, 0.2),
+    max_examples: int = MAX_EXAMPLES,
 ) -> Splits:
     """The newest `max_examples` top posts, oldest first, cut by time into train | val | test.
 
@@ -70,9 +95,9 @@ def build_splits(
     audience, trajectory, score_after).
     """
     by_post = {t["post_id"]: t for t in traces}
-    ordered = sorted(posts, key=lambda p: (str(p["created_at"]), p["post_id"]))[-max_examples:]
-    n_train, n_val, _ = split_sizes(len(ordered), fractions)
-    train_ids = {p["post_id"] for p in ordered[:n_train]}
+    train, val, test = time_split(posts, max_examples)
+    ordered, n_train, n_val = train + val + test, len(train), len(val)
+    train_ids = {p["post_id"] for p in train}
     shown = sorted(
         (t for t in traces if t["post_id"] in train_ids), key=lambda t: t.get("score_after") or 0
     )

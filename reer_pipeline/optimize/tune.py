@@ -21,7 +21,7 @@ import dspy
 import numpy as np
 
 from reer_pipeline.lm.base import seed_local_models
-from reer_pipeline.optimize.data import Splits
+from reer_pipeline.optimize.data import MAX_EXAMPLES, Splits
 from reer_pipeline.program.modules import DraftProgram
 from reer_pipeline.scoring.metric import DraftMetric, draft_text
 from reer_pipeline.stats import bootstrap_interval
@@ -32,22 +32,76 @@ SMALL_TRAINSET = 10  # `auto` uses BootstrapFewShot below this many train exampl
 
 @dataclass
 class TuneConfig:
-    optimizer: str = "gepa"  # gepa | mipro | bootstrap | auto
-    max_metric_calls: int | None = 40  # the budget; None means use `auto_level`
-    auto_level: str | None = None  # light | medium | heavy (DSPy's presets), when no calls budget
-    seed: int = 0
-    reflection_minibatch_size: int = 3
-    max_demos: int = 2  # few-shot demos per predictor (bootstrap, mipro)
-    min_demo_score: float = 0.5  # a bootstrapped demo must score at least this
-    num_threads: int = 8  # DSPy threads over examples; a local model merges their calls
-    time_limit_s: float | None = None  # stop early; the next run resumes from the log
+    """One tuning run: the optimizer, its budget and seed, the data and the drafting settings.
+    `max_metric_calls` or `auto_level` is the budget; with `time_limit_s` a run stops early and
+    the next one resumes it (GEPA)."""
+
+    optimizer: str = field(default="gepa", metadata={"help": "gepa | mipro | bootstrap | auto"})
+    max_metric_calls: int | None = field(
+        default=40, metadata={"help": "the budget; None means use `auto_level`"}
+    )
+    auto_level: str | None = field(
+        default=None,
+        metadata={"help": "light | medium | heavy (DSPy's presets), when no calls budget"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the optimizer and of local sampling"})
+    reflection_minibatch_size: int = field(
+        default=3, metadata={"help": "examples GEPA reflects on per iteration"}
+    )
+    max_demos: int = field(
+        default=2, metadata={"help": "few-shot demos per predictor (bootstrap, mipro)"}
+    )
+    min_demo_score: float = field(
+        default=0.5, metadata={"help": "a bootstrapped demo must score at least this"}
+    )
+    num_threads: int = field(
+        default=8, metadata={"help": "DSPy threads over examples; a local model merges their calls"}
+    )
+    time_limit_s: float | None = field(
+        default=None, metadata={"help": "stop early; the next run resumes from the log (GEPA)"}
+    )
+    max_examples: int = field(
+        default=MAX_EXAMPLES,
+        metadata={
+            "help": f"the newest top posts tuned on, split by time 60/20/20; at most "
+            f"{MAX_EXAMPLES}, whose validation and test posts the author model never trains on"
+        },
+    )
+    max_tokens: int = field(default=160, metadata={"help": "tokens per program call"})
+    reflection_max_tokens: int = field(
+        default=384, metadata={"help": "tokens per call of the reflection model"}
+    )
+    temperature: float = field(
+        default=0.0,
+        metadata={"help": "drafting temperature: greedy makes base and tuned comparable"},
+    )
+    judge_feedback: bool = field(
+        default=False,
+        metadata={"help": "add judge_lm's rating to GEPA's feedback (one call per draft)"},
+    )
+
+    def __post_init__(self):
+        if self.max_examples > MAX_EXAMPLES:
+            raise ValueError(
+                f"max_examples is {self.max_examples}; at most {MAX_EXAMPLES}, the window whose "
+                "held-out posts the author model leaves out (optimize.data.holdout_ids)"
+            )
+
+    def program_config(self) -> dict:
+        """The drafting program's settings: one angle per example."""
+        return {"n_angles": 1, "temperature": self.temperature}
 
     def budget_key(self) -> dict:
-        """What identifies a run for resuming: everything but the budget and the time limit."""
+        """What identifies a run for resuming: the optimizer's settings but its budget (the data
+        and the program's settings count through the run key's other parts)."""
         d = asdict(self)
-        for k in ("max_metric_calls", "auto_level", "time_limit_s", "num_threads"):
+        for k in ("max_metric_calls", "auto_level", "time_limit_s", "num_threads", *NOT_KEYED):
             d.pop(k)
         return d
+
+
+# Fields the run key never held: leaving them out keeps the keys of existing runs.
+NOT_KEYED = ("max_examples", "max_tokens", "reflection_max_tokens", "temperature", "judge_feedback")
 
 
 @dataclass
@@ -148,7 +202,7 @@ class RanPredictorsRoundRobin:
         return [names[pid]]
 
 
-def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path, log):
+def _gepa(program, splits, metric, *, reflection_lm, cfg, log_dir: Path, log):
     from gepa.core.state import GEPAState
     from gepa.utils.stop_condition import TimeoutStopCondition
 
@@ -188,7 +242,7 @@ def _gepa(program, splits, metric, reflection_lm, cfg, log_dir: Path, log):
     return tuned, total, curve, results.to_dict(), calls_before, total < (planned or 0)
 
 
-def _bootstrap_or_mipro(name, program, splits, metric, lm, reflection_lm, cfg, log_dir: Path):
+def _bootstrap_or_mipro(name, program, splits, metric, *, lm, reflection_lm, cfg, log_dir: Path):
     if name == "bootstrap":
         optimizer = dspy.BootstrapFewShot(
             metric=metric.score_only,
@@ -244,6 +298,7 @@ def tune(
     program: DraftProgram,
     splits: Splits,
     metric: DraftMetric,
+    *,
     lm: dspy.BaseLM,
     reflection_lm: dspy.BaseLM,
     cfg: TuneConfig,
@@ -262,11 +317,24 @@ def tune(
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         if name == "gepa":
             tuned, total, curve, details, calls_before, early = _gepa(
-                program, splits, metric, reflection_lm, cfg, log_dir, log
+                program,
+                splits,
+                metric,
+                reflection_lm=reflection_lm,
+                cfg=cfg,
+                log_dir=log_dir,
+                log=log,
             )
         else:
             tuned = _bootstrap_or_mipro(
-                name, program, splits, metric, lm, reflection_lm, cfg, log_dir
+                name,
+                program,
+                splits,
+                metric,
+                lm=lm,
+                reflection_lm=reflection_lm,
+                cfg=cfg,
+                log_dir=log_dir,
             )
             total, details, calls_before, early = metric.calls - rollouts_before, None, 0, False
             base_val = np.mean(

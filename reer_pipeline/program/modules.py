@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import dspy
 from dspy.evaluate import normalize_text
@@ -154,6 +155,29 @@ def _json_grammar(signature, max_tokens: int) -> str:
 
     schema = _get_structured_outputs_response_format(signature).model_json_schema()
     return json_schema_grammar(bound_schema(schema, max_tokens))
+
+
+@dataclass(frozen=True)
+class AnglePlan:
+    """One planned candidate: its angle, where the angle came from, its strategy card, the
+    example trace of that card, the demos shown to compose and compose's request."""
+
+    angle: str
+    source: str
+    card: dict
+    example: dict | None
+    demos: list[dict]
+    request: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `_plan` prepares for one topic; `ctx` and `stats` fill in while drafting."""
+
+    ctx: dict
+    angles: list[AnglePlan]
+    cards: list[dict]
+    stats: dict
 
 
 class DraftProgram(dspy.Module):
@@ -345,16 +369,17 @@ class DraftProgram(dspy.Module):
         return angles + [(topic, "fallback")] * (self.n_angles - len(angles))
 
     # ---- candidates -----------------------------------------------------------------------
-    def _candidate(self, ctx, angle, card, example, temperature, post, error) -> dict:
+    def _candidate(self, ctx, planned: AnglePlan, temperature, post, error) -> dict:
         packed = package(post, ctx["platform"], ctx["style"], ctx["topic"], ctx["links"])
+        card = planned.card
         return {
             "topic": ctx["topic"],
             "platform": ctx["platform"],
             "audience": ctx["audience"],
-            "angle": angle,
+            "angle": planned.angle,
             "strategy": card.get("name", "strategy"),
             "strategy_post_ids": list(card.get("source_post_ids") or []),
-            "trajectory_post_ids": _post_ids([*ctx["shown"], example]),
+            "trajectory_post_ids": _post_ids([*ctx["shown"], planned.example]),
             "generation": self.generation,
             "temperature": temperature,
             "draft": post,
@@ -418,18 +443,21 @@ class DraftProgram(dspy.Module):
             picked.append(best)
         return picked
 
-    def _debate(self, ctx, angle, cards, i, examples, demos, stats) -> dict:
+    def _debate(self, plan: Plan, i: int) -> dict:
+        """Candidate `i` of `plan`: two drafts, with its card and the next one, and the judge's
+        pick."""
+        ctx, planned, cards, stats = plan.ctx, plan.angles[i], plan.cards, plan.stats
         (t_a, t_b), j = self.debate_temperatures, (i + 1) % len(cards)
         pair = []
-        for card, example, t in (
-            (cards[i % len(cards)], examples[0], t_a),
-            (cards[j], examples[1], t_b),
-        ):
-            request = render_request(angle, ctx["platform"], ctx["audience"])
+        for card, t in ((planned.card, t_a), (cards[j], t_b)):
             [[(post, error)]] = self._sample_compose(
-                [({"request": request}, demos)], 1, t, [stats], [card.get("name", "strategy")]
+                [({"request": planned.request}, planned.demos)],
+                1,
+                t,
+                [stats],
+                [card.get("name", "strategy")],
             )
-            pair.append(self._candidate(ctx, angle, card, example, t, post, error))
+            pair.append(self._candidate(ctx, replace(planned, card=card), t, post, error))
         a, b = pair
         self._pick(ctx, [[a], [b]], stats)
         if not (a["usable"] and b["usable"]):
@@ -464,61 +492,47 @@ class DraftProgram(dspy.Module):
     def draft_many(self, requests: Sequence[dict]) -> list[dspy.Prediction]:
         """`forward` for each of `requests` (its keyword arguments), with the compose samples of
         every request drawn in shared batched calls of at most MAX_SEQUENCES sequences."""
-        jobs = [self._plan(**r) for r in requests]
+        plans = [self._plan(**r) for r in requests]
         if self.generation == "debate":
-            for ctx, plan, cards, stats in jobs:
-                ctx["candidates"] = [
-                    {
-                        **self._debate(ctx, angle, cards, i, (ex, ex), demos, stats),
-                        "angle_source": src,
-                    }
-                    for i, (angle, src, card, ex, demos) in enumerate(plan)
+            for p in plans:
+                p.ctx["candidates"] = [
+                    {**self._debate(p, i), "angle_source": a.source} for i, a in enumerate(p.angles)
                 ]
         else:
             n = self.n_samples if self.generation == "self_consistency" else self.best_of
             t = self.temperature if n == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)
-            calls = [
-                (
-                    ctx,
-                    stats,
-                    angle,
-                    card,
-                    ({"request": render_request(angle, ctx["platform"], ctx["audience"])}, demos),
-                )
-                for ctx, plan, _, stats in jobs
-                for angle, _, card, _, demos in plan
-            ]
+            calls = [(p, a) for p in plans for a in p.angles]
             samples = []
             step = max(1, MAX_SEQUENCES // n)
             for i in range(0, len(calls), step):
                 chunk = calls[i : i + step]
                 samples += self._sample_compose(
-                    [c[4] for c in chunk],
+                    [({"request": a.request}, a.demos) for _, a in chunk],
                     n,
                     t,
-                    [c[1] for c in chunk],
-                    [c[3].get("name", "strategy") for c in chunk],
+                    [p.stats for p, _ in chunk],
+                    [a.card.get("name", "strategy") for _, a in chunk],
                 )
             it = iter(samples)
-            for ctx, plan, _, stats in jobs:
+            for p in plans:
                 groups = [
-                    [self._candidate(ctx, angle, card, ex, t, post, err) for post, err in next(it)]
-                    for angle, _, card, ex, _ in plan
+                    [self._candidate(p.ctx, a, t, post, err) for post, err in next(it)]
+                    for a in p.angles
                 ]
-                picked = self._pick(ctx, groups, stats)
-                ctx["candidates"] = [
-                    {**c, "angle_source": src} for c, (_, src, *_) in zip(picked, plan, strict=True)
+                picked = self._pick(p.ctx, groups, p.stats)
+                p.ctx["candidates"] = [
+                    {**c, "angle_source": a.source} for c, a in zip(picked, p.angles, strict=True)
                 ]
         if dspy.settings.trace is not None:  # what optimizers learn from: the kept sample
-            for ctx, *_ in jobs:
-                for c in ctx["candidates"]:
+            for p in plans:
+                for c in p.ctx["candidates"]:
                     inputs = {
-                        "request": render_request(c["angle"], ctx["platform"], ctx["audience"])
+                        "request": render_request(c["angle"], p.ctx["platform"], p.ctx["audience"])
                     }
                     dspy.settings.trace.append(
                         (self.compose, inputs, dspy.Prediction(post=c["draft"]))
                     )
-        return [self._prediction(ctx, stats) for ctx, _, _, stats in jobs]
+        return [self._prediction(p.ctx, p.stats) for p in plans]
 
     def _plan(
         self,
@@ -531,9 +545,9 @@ class DraftProgram(dspy.Module):
         slots: list[dict] | None = None,
         author_posts: Sequence[str] = (),
         links: Sequence[str] = (),
-    ) -> tuple[dict, list[tuple], list[dict], dict]:
-        """(ctx, plan, cards, stats) of one topic: plan is (angle, source, card, example trace,
-        demos) per candidate. Raises ValueError on an unknown platform or an empty topic.
+    ) -> Plan:
+        """The plan of one topic: its context, one `AnglePlan` per candidate, cards and stats.
+        Raises ValueError on an unknown platform or an empty topic.
 
         `author_posts`: the author's own posts to show the nearest of as examples (default: the
         posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
@@ -561,13 +575,15 @@ class DraftProgram(dspy.Module):
             ],
         }
         index = self._post_index(posts)
-        plan = []
+        angles = []
         for i, (angle, source) in enumerate(self._angles(topic, platform, audience, stats)):
             card = cards[i % len(cards)]
             sources = set(card.get("source_post_ids") or [])
             example = next((t for t in traces if t.get("post_id") in sources), None)
-            plan.append((angle, source, card, example, self._demos(index, angle, platform)))
-        return ctx, plan, cards, stats
+            demos = self._demos(index, angle, platform)
+            request = render_request(angle, platform, audience)
+            angles.append(AnglePlan(angle, source, card, example, demos, request))
+        return Plan(ctx, angles, cards, stats)
 
     def _prediction(self, ctx: dict, stats: dict) -> dspy.Prediction:
         candidates = ctx["candidates"]

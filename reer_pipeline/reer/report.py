@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, field
 
 import duckdb
 
 from reer_pipeline.platforms import Account
-from reer_pipeline.reer.search import LOCKSTEP_POSTS, mine
+from reer_pipeline.reer.search import LOCKSTEP_POSTS, SearchConfig, bind_models, mine
 from reer_pipeline.reer.store import TraceStore, create_duckdb_view
 from reer_pipeline.tables import query_table
 
@@ -90,34 +91,60 @@ def accounts_with_untraced_top_posts(con: duckdb.DuckDBPyConnection, traces_root
     return [r[0] for r in rows]
 
 
+@dataclass(frozen=True)
+class MiningRun:
+    """One mining run's budget and what its checks expect."""
+
+    max_posts: int | None = field(default=20, metadata={"help": "posts mined at most this run"})
+    time_limit_s: float | None = field(
+        default=3600.0, metadata={"help": "no new group of posts starts after this many seconds"}
+    )
+    lockstep_posts: int = field(
+        default=LOCKSTEP_POSTS,
+        metadata={"help": "posts searched at once: speed only, the same trace ids"},
+    )
+    min_improved_share: float = field(
+        default=0.5, metadata={"help": "the improvement check warns below this share of traces"}
+    )
+
+
 def mine_account(
     account: Account,
     posts: list[dict],
+    *,
     traces_root,
     proposer,
     scorer,
-    config,
-    max_posts: int | None,
-    time_limit_s: float | None,
+    search: SearchConfig,
+    run: MiningRun = MiningRun(),
     log=print,
-    lockstep: int = LOCKSTEP_POSTS,
 ) -> dict:
-    """Mine the account's top posts that have no trace under `config`, logging progress and
-    failures (`lockstep` posts searched at once); report this run's counts and the store's
-    state for the account."""
+    """Mine the account's top posts that have no trace under `search` (bound to the models'
+    URIs), logging progress and failures; report this run's counts and the store's state for
+    the account."""
 
     def progress(p):
         eta = "?" if p.eta_s is None else f"{p.eta_s / 60:.1f} min"
         log(f"post {p.i} of {p.n} ({p.post_id}): {p.status}; about {eta} left")
 
-    store = TraceStore(traces_root)
-    run = mine(posts, store, proposer, scorer, config, max_posts, time_limit_s, progress, lockstep)
-    for error in run.errors[:10]:
+    search = bind_models(search, proposer, scorer)
+    report = mine(
+        posts,
+        TraceStore(traces_root),
+        proposer,
+        scorer,
+        search,
+        max_posts=run.max_posts,
+        time_limit_s=run.time_limit_s,
+        on_progress=progress,
+        lockstep=run.lockstep_posts,
+    )
+    for error in report.errors[:10]:
         log(f"mining failed for {error}")
-    return trace_report(traces_root, config.config_hash, account) | {
-        "mined_this_run": run.mined,
-        "skipped_existing": run.skipped_existing,
-        "failed_this_run": run.failed,
-        "stopped": run.stopped,
-        "config_hash": config.config_hash,
+    return trace_report(traces_root, search.config_hash, account) | {
+        "mined_this_run": report.mined,
+        "skipped_existing": report.skipped_existing,
+        "failed_this_run": report.failed,
+        "stopped": report.stopped,
+        "config_hash": search.config_hash,
     }

@@ -48,26 +48,58 @@ PROMPT_VERSION = 4  # part of the config hash: changing a prompt changes every t
 class SearchConfig:
     """Every knob of the search. Defaults follow the paper (2 candidates, 10 steps, 0.25)."""
 
-    proposer_uri: str = "hf::embedded"
-    scorer_uri: str = "hf::embedded"
-    n_candidates: int = 2
-    max_steps: int = 10
-    threshold: float = 0.25
-    clip_low: float = -2.0
-    clip_high: float = 0.0
-    min_segment_chars: int = 100
-    max_tokens_request: int = 64
-    max_tokens_draft: int = 256  # a short plan; one cut off here ends at its last full sentence
-    max_tokens_rewrite: int = 128  # a rewrite is one short paragraph
-    no_repeat_ngram_size: int = 6  # no run of this many tokens twice in one output (if supported)
-    temperature: float = 0.8
-    top_p: float = 0.85
-    request_temperature: float = 0.0
-    seed: int = 0
-    ngram_n: int = 6  # a trajectory or rewrite repeating any word n-gram more than
-    ngram_max_repeats: int = 2  # this many times is degenerate
-    copy_ngram_n: int = 8  # a rewrite repeating n words of the post copies instead of reasoning
-    min_candidate_chars: int = 20
+    proposer_uri: str = field(
+        default="hf::embedded", metadata={"help": "the model that writes requests and plans"}
+    )
+    scorer_uri: str = field(
+        default="hf::embedded", metadata={"help": "the model whose logprobs score the post"}
+    )
+    n_candidates: int = field(default=2, metadata={"help": "rewrites asked for per segment"})
+    max_steps: int = field(default=10, metadata={"help": "segments refined at most (paper: 10)"})
+    threshold: float = field(
+        default=0.25, metadata={"help": "stop once the score is below this (paper: 0.25)"}
+    )
+    clip_low: float = field(
+        default=-2.0, metadata={"help": "lower clip of each token logprob before the mean"}
+    )
+    clip_high: float = field(
+        default=0.0, metadata={"help": "upper clip of each token logprob before the mean"}
+    )
+    min_segment_chars: int = field(
+        default=100, metadata={"help": "a plan's paragraph shorter than this joins the next"}
+    )
+    max_tokens_request: int = field(
+        default=64, metadata={"help": "tokens of each answer about the post's request"}
+    )
+    max_tokens_draft: int = field(
+        default=256,
+        metadata={"help": "tokens of the first plan; one cut off ends at its last sentence"},
+    )
+    max_tokens_rewrite: int = field(
+        default=128, metadata={"help": "tokens of a rewrite (one short paragraph)"}
+    )
+    no_repeat_ngram_size: int = field(
+        default=6, metadata={"help": "no run of this many tokens twice in one output"}
+    )
+    temperature: float = field(default=0.8, metadata={"help": "sampling temperature of plans"})
+    top_p: float = field(default=0.85, metadata={"help": "nucleus sampling of plans"})
+    request_temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature of the request's answers"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the local models' sampling"})
+    ngram_n: int = field(
+        default=6, metadata={"help": "words of the n-grams a degenerate plan repeats"}
+    )
+    ngram_max_repeats: int = field(
+        default=2,
+        metadata={"help": "a plan or rewrite repeating an n-gram more often is degenerate"},
+    )
+    copy_ngram_n: int = field(
+        default=8, metadata={"help": "a rewrite repeating this many words of the post copies it"}
+    )
+    min_candidate_chars: int = field(
+        default=20, metadata={"help": "a shorter rewrite is skipped unscored"}
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -620,6 +652,7 @@ def mine(
     proposer: LanguageModel,
     scorer: LanguageModel,
     config: SearchConfig,
+    *,
     max_posts: int | None = None,
     time_limit_s: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,

@@ -4,12 +4,19 @@ picks, and no link placeholder reaches a saved draft; too few posts skip with a 
 
 import csv
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
+from reer_pipeline.assets.author import AuthorAdapterConfig, author_adapter
+from reer_pipeline.assets.config import domain_config
+from reer_pipeline.assets.mining import reer_traces
+from reer_pipeline.assets.tuning import tuned_program
 from reer_pipeline.definitions import defs
+from reer_pipeline.finetune import TrainConfig
 from reer_pipeline.program.package import LINK, URL
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
@@ -100,3 +107,18 @@ def test_too_few_posts_skip_with_a_reason_and_a_warning(data_root):
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.description == meta["skipped"].value
     assert not (data_root / "adapters" / "x__BarackObama" / "adapter").exists()
+
+
+def test_every_run_config_field_has_help_and_demo_yaml_is_valid_run_config():
+    for asset in (reer_traces, tuned_program, author_adapter):
+        fields = asset.op.config_schema.config_type.fields
+        assert len(fields) > 10 and all(f.description for f in fields.values()), asset.key
+    demo = yaml.safe_load((Path(__file__).parents[2] / "demo.yaml").read_text())
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert dg.validate_run_config(job, demo)["ops"]["reer_traces"]["config"]["max_steps"] == 2
+
+
+def test_the_author_run_config_builds_the_train_config_with_alpha_from_the_rank():
+    cfg = domain_config(AuthorAdapterConfig(rank=8, target_modules=["q_proj"]), TrainConfig)
+    assert (cfg.rank, cfg.alpha, cfg.target_modules) == (8, 16, ("q_proj",))
+    assert domain_config(AuthorAdapterConfig(rank=8, alpha=4), TrainConfig).alpha == 4

@@ -11,10 +11,10 @@ from reer_pipeline.finetune.data import (
     build_examples,
     read_splits,
     replace_links,
-    tuning_holdout_ids,
     write_jsonl,
 )
-from reer_pipeline.optimize.data import split_sizes
+from reer_pipeline.optimize.data import MAX_EXAMPLES, build_splits, holdout_ids, split_sizes
+from reer_pipeline.optimize.tune import TuneConfig
 from reer_pipeline.program.package import fill_links
 
 
@@ -109,14 +109,18 @@ def test_non_originals_short_posts_and_tuning_holdouts_are_left_out():
     posts = [post(i) for i in range(40)]
     posts[0]["is_original"] = False
     posts[1]["text"] = "https://t.co/onlyalink ok"
-    held = tuning_holdout_ids(posts[10:30], max_examples=10)
-    s = build_examples(posts, exclude_ids=held)
+    top = posts[10:30]
+    held = holdout_ids(top)
+    s = build_examples(posts, top_posts=top)
     used = {e.post_id for e in s.train + s.valid}
     assert held and not held & used
     assert "p000" not in used and "p001" not in used
-    assert len(held) == 4  # tuning holds out the newest 40% of its (here) 10 newest top posts
-    # all four fall in this split's validation window, so each is counted once as held out
-    assert s.skipped == {"not original": 1, "too short without links": 1, "held out for tuning": 4}
+    # the held-out top posts fall in this split's validation window: each counted once
+    assert s.skipped == {
+        "not original": 1,
+        "too short without links": 1,
+        "held out for tuning": len(held),
+    }
     with pytest.raises(ValueError, match="one account"):
         build_examples([post(1), post(2, author="bob")])
 
@@ -181,3 +185,18 @@ def test_a_real_export_gives_examples_without_urls(shared_exports, tmp_path):
     n_orig = sum(bool(p["is_original"]) for p in posts)
     assert sum(s.sizes().values()) + s.skipped.get("too short without links", 0) == n_orig
     assert all(not URL.search(e.target) for e in s.train + s.valid + s.test)
+
+
+@pytest.mark.parametrize("max_examples", [3, 6, 10, MAX_EXAMPLES])
+def test_the_author_model_never_trains_on_a_post_tuning_validates_or_tests_on(max_examples):
+    posts = [post(i) for i in range(100)]
+    top = posts[::2]  # 50 top posts spread over the whole history
+    splits = build_splits(top, [], [], max_examples)
+    tuned_on = {e.post_id for e in splits.val + splits.test}
+    s = build_examples(posts, top_posts=top)
+    assert tuned_on and not tuned_on & {e.post_id for e in s.train + s.valid}
+
+
+def test_tuning_refuses_a_window_larger_than_the_author_models_holdout():
+    with pytest.raises(ValueError, match="max_examples"):
+        TuneConfig(max_examples=MAX_EXAMPLES + 1)

@@ -258,3 +258,27 @@ def test_a_replaced_adapter_folder_is_loaded_again(adapter, tmp_path):
     # a retrained adapter's atomic swap: new files in the same place
     shutil.copytree(adapter.adapter_dir, path, copy_function=shutil.copyfile)
     assert load_lm(f"hf::embedded+adapter={path}", models_dir=models()) is not first
+
+
+def test_an_mlx_base_trains_with_mlx_lm_through_the_same_entry_point(tmp_path):
+    """`mlx::` bases train with mlx_lm.lora; stock mlx[cpu] is slow here: 2 steps, 6 posts."""
+    pytest.importorskip("mlx_lm")
+    few = build_examples(posts(10))
+    cfg = tiny(max_steps=2, min_train_examples=4, max_batch=2)
+    seen = []
+    out = tmp_path / "mlx"
+    result = train_adapter(
+        few,
+        "mlx::embedded",
+        out,
+        cfg,
+        on_progress=lambda p: seen.append(p.step),
+        models_dir=models(),
+    )
+    assert [s for s, _ in result.train_losses] == seen == [1, 2]
+    assert result.card["val_losses"] and result.card["data"]["sizes"] == few.sizes()
+    assert result.backend == "mlx" and (out / "adapters.safetensors").is_file()
+    assert result.uri == f"mlx::embedded+adapter={out.resolve()}"
+    assert load_lm(result.uri, models_dir=models()).adapter == str(out.resolve())
+    again = train_adapter(few, "mlx::embedded", out, cfg, models_dir=models())
+    assert again.reused and again.card["run_key"] == result.card["run_key"]
