@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import time
 from collections import Counter
@@ -56,6 +55,7 @@ from reer_pipeline.ingest.warehouse import (
 from reer_pipeline.lm.base import seed_local_models
 from reer_pipeline.program.package import fill_links
 from reer_pipeline.reer.store import TraceStore
+from reer_pipeline.stats import bootstrap_interval
 
 
 def models():
@@ -125,16 +125,10 @@ def sample_drafts(base, tuned, splits, test, platform: str, batch: int = 10):
     return drafts, gate
 
 
-def bootstrap(values: list[float], n_boot: int = 1000, seed: int = 0) -> dict:
+def bootstrap(values: list[float]) -> dict:
     """Mean of `values` (one per request) with its 95% bootstrap interval."""
-    rng = random.Random(seed)
-    boots = sorted(statistics.fmean(rng.choice(values) for _ in values) for _ in range(n_boot))
-    return {
-        "mean": round(statistics.fmean(values), 4),
-        "low": round(boots[int(0.025 * (n_boot - 1))], 4),
-        "high": round(boots[int(0.975 * (n_boot - 1))], 4),
-        "n": len(values),
-    }
+    mean, low, high = bootstrap_interval(values)
+    return {"mean": round(mean, 4), "low": round(low, 4), "high": round(high, 4), "n": len(values)}
 
 
 def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict]:
@@ -180,10 +174,10 @@ def tune_with_adapter(work, con, account, ctx, cutoff, scorer, adapter_uri, call
         DraftProgram(n_angles=1, temperature=0.0),
         splits,
         DraftMetric(scorer),
-        to_dspy(proposer, max_tokens=160),
-        to_dspy(reflection, max_tokens=384, temperature=1.0),
-        TuneConfig(optimizer="gepa", max_metric_calls=calls),
-        work / "gepa",
+        lm=to_dspy(proposer, max_tokens=160),
+        reflection_lm=to_dspy(reflection, max_tokens=384, temperature=1.0),
+        cfg=TuneConfig(optimizer="gepa", max_metric_calls=calls),
+        log_dir=work / "gepa",
     )
     path = work / "tuned_program.json"
     result.program.save(str(path))
@@ -405,7 +399,6 @@ def main() -> None:
         batch_tokens=args.batch_tokens,
         learning_rate=args.lr,
         rank=args.rank,
-        alpha=2 * args.rank,
         dropout=args.dropout,
         precision=args.precision,
         eval_every=args.eval_every,

@@ -41,6 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from reer_pipeline.stats import percentile_interval
+from reer_pipeline.text import strip_links
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
 SHARED = ROOT.parent / "shared" / "data" / "exports"
@@ -108,13 +111,12 @@ def load_authors(exports: list[Path], workdir: Path):
 
 # ---- topics -----------------------------------------------------------------------------------
 TOPIC_WORD_RE = re.compile(r"(?<![@#/\w])[^\W\d_][\w'-]+")
-LINK_RE = re.compile(r"https?://\S+")
 
 
 def _terms(text: str) -> list[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    words = TOPIC_WORD_RE.findall(LINK_RE.sub(" ", text).lower())
+    words = TOPIC_WORD_RE.findall(strip_links(text).lower())
     return list(dict.fromkeys(w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS))
 
 
@@ -215,7 +217,7 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
         for t in pos:
             add("positive", 1, t, topics[t])
         for name, make in MAKERS.items():
-            source = [t for t in pos if name != "shuffled" or len(LINK_RE.sub("", t).split()) >= 6]
+            source = [t for t in pos if name != "shuffled" or len(strip_links(t, "").split()) >= 6]
             for t in rng.sample(source, min(len(source), max(5, per_class // 2))):
                 add(name, 0, make(t, rng), topics[t])
         for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
@@ -326,7 +328,7 @@ def auc_with_interval(groups, reps: int, rng: np.random.Generator) -> tuple[floa
                 ]
             )
         )
-    low, high = np.percentile(boots, [2.5, 97.5])
+    low, high = percentile_interval(boots)
     return point, float(low), float(high)
 
 
