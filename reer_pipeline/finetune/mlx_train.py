@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from reer_pipeline.files import write_json
+from reer_pipeline.files import atomic_path, write_json
 from reer_pipeline.finetune.data import ExampleSplits, write_jsonl
 from reer_pipeline.finetune.train import (
     CARD,
@@ -31,7 +31,6 @@ from reer_pipeline.finetune.train import (
     finished_card,
     json_hash,
     peak_rss_mb,
-    replace_dir,
     write_loss_curve,
 )
 
@@ -133,53 +132,51 @@ def train_adapter_mlx(
     if card is not None:
         return AdapterResult.from_card(out_dir, card, reused=True)
 
-    tmp = out_dir.with_name(f".{out_dir.name}.mlx-tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_jsonl(splits, tmp / "data")
-    config = mlx_config(tmp / "data", model_dir, tmp, cfg)
-    args = types.SimpleNamespace(**(CONFIG_DEFAULTS | config))
-    model, tokenizer = load(str(model_dir))
-    train_set, valid_set, _ = load_dataset(args, tokenizer)
-    losses = _Losses(args.iters, on_progress)
-    t0 = time.perf_counter()
-    train_model(args, model, train_set, valid_set, losses)
-    train_s = time.perf_counter() - t0
-    shutil.rmtree(tmp / "data")
-    best_val = min((v for _, v in losses.val), default=None)
-    card = {
-        "card_version": CARD_VERSION,
-        "backend": "mlx",
-        "base": {**identity, "path": str(model_dir)},
-        "config": cfg.as_dict(),
-        "run_key": key,
-        "data": {
-            "sha256": data_hashes,
-            "sizes": splits.sizes(),
-            "counts": splits.counts(),
-            "skipped": splits.skipped,
-            "bounds": splits.bounds,
-            "train_used": len(train_set),
-            "train_too_long": 0,  # mlx-lm truncates to max_seq_length instead
-        },
-        "steps": args.iters,
-        "total_steps": args.iters,
-        "best_step": args.iters,  # mlx-lm keeps the last weights
-        "best_val_loss": best_val,
-        "stop_reason": "max_steps" if cfg.max_steps else "epochs_done",
-        "resumed_from_step": 0,
-        "train_losses": losses.train,
-        "val_losses": losses.val,
-        "train_tokens": losses.tokens,
-        "target_tokens": None,
-        "train_seconds": round(train_s, 2),
-        "wall_seconds_this_call": round(train_s, 2),
-        "tokens_per_s": round(losses.tokens / max(1e-9, train_s), 1),
-        "precision": "mlx (the model's own dtype)",
-        "threads": None,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "versions": {"mlx": mx.__version__},
-    }
-    write_json(tmp / CARD, card, indent=1)
-    write_loss_curve(card, tmp / CURVE)
-    replace_dir(tmp, out_dir)
+    with atomic_path(out_dir) as tmp:
+        write_jsonl(splits, tmp / "data")
+        config = mlx_config(tmp / "data", model_dir, tmp, cfg)
+        args = types.SimpleNamespace(**(CONFIG_DEFAULTS | config))
+        model, tokenizer = load(str(model_dir))
+        train_set, valid_set, _ = load_dataset(args, tokenizer)
+        losses = _Losses(args.iters, on_progress)
+        t0 = time.perf_counter()
+        train_model(args, model, train_set, valid_set, losses)
+        train_s = time.perf_counter() - t0
+        shutil.rmtree(tmp / "data")
+        best_val = min((v for _, v in losses.val), default=None)
+        card = {
+            "card_version": CARD_VERSION,
+            "backend": "mlx",
+            "base": {**identity, "path": str(model_dir)},
+            "config": cfg.as_dict(),
+            "run_key": key,
+            "data": {
+                "sha256": data_hashes,
+                "sizes": splits.sizes(),
+                "counts": splits.counts(),
+                "skipped": splits.skipped,
+                "bounds": splits.bounds,
+                "train_used": len(train_set),
+                "train_too_long": 0,  # mlx-lm truncates to max_seq_length instead
+            },
+            "steps": args.iters,
+            "total_steps": args.iters,
+            "best_step": args.iters,  # mlx-lm keeps the last weights
+            "best_val_loss": best_val,
+            "stop_reason": "max_steps" if cfg.max_steps else "epochs_done",
+            "resumed_from_step": 0,
+            "train_losses": losses.train,
+            "val_losses": losses.val,
+            "train_tokens": losses.tokens,
+            "target_tokens": None,
+            "train_seconds": round(train_s, 2),
+            "wall_seconds_this_call": round(train_s, 2),
+            "tokens_per_s": round(losses.tokens / max(1e-9, train_s), 1),
+            "precision": "mlx (the model's own dtype)",
+            "threads": None,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "versions": {"mlx": mx.__version__},
+        }
+        write_json(tmp / CARD, card, indent=1)
+        write_loss_curve(card, tmp / CURVE)
     return AdapterResult.from_card(out_dir, card)

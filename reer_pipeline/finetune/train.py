@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
 import resource
 import shutil
@@ -26,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from reer_pipeline.files import write_atomic
+from reer_pipeline.files import atomic_path, write_atomic
 from reer_pipeline.finetune.data import Example, ExampleSplits, read_splits
 from reer_pipeline.lm.hf import base_identity
 from reer_pipeline.lm.registry import LOCAL_SCHEMES, default_local_backend, parse_uri
@@ -199,15 +198,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def replace_dir(tmp: Path, dst: Path) -> None:
-    """Move the finished folder `tmp` to `dst`, replacing an older one."""
-    old = dst.with_name(f".{dst.name}.old{os.getpid()}")
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def tokenize(tok, examples: Sequence[Example], max_len: int) -> tuple[list, int]:
     """(list of (ids, target start), number left out for length) with the model's chat template."""
     from reer_pipeline.lm.hf import encode_pairs
@@ -364,19 +354,15 @@ def save_checkpoint(work: Path, model, opt, history: History, best: dict) -> Non
     from safetensors.torch import save_file
 
     step = history.step
-    tmp = work / f".ckpt-{step:06d}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(_lora_state(model), str(tmp / "lora.safetensors"))
-    if best:
-        save_file(best, str(tmp / "best.safetensors"))
-    torch.save(
-        {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "optim.pt"
-    )
-    write_atomic(tmp / "state.json", json.dumps(asdict(history)))
-    final = work / f"ckpt-{step:06d}"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_path(work / f"ckpt-{step:06d}") as tmp:
+        tmp.mkdir(parents=True)
+        save_file(_lora_state(model), str(tmp / "lora.safetensors"))
+        if best:
+            save_file(best, str(tmp / "best.safetensors"))
+        torch.save(
+            {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "optim.pt"
+        )
+        write_atomic(tmp / "state.json", json.dumps(asdict(history)))
     for old in sorted(work.glob("ckpt-*"))[:-2]:  # keep the newest two
         shutil.rmtree(old, ignore_errors=True)
 
@@ -641,46 +627,44 @@ def finish(t: Training, wall_s: float) -> AdapterResult:
         with torch.no_grad():
             for k, v in t.best.items():
                 params[k].copy_(v)
-    tmp = run.out_dir.with_name(f".{run.out_dir.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    t.model.save_pretrained(str(tmp))
-    card = {
-        "card_version": CARD_VERSION,
-        "backend": "hf",
-        "base": {**run.identity, "path": str(run.model_dir)},
-        "config": run.cfg.as_dict(),
-        "run_key": run.key,
-        "data": {
-            "sha256": run.data_hashes,
-            "sizes": run.splits.sizes(),
-            "counts": run.splits.counts(),
-            "skipped": run.splits.skipped,
-            "bounds": run.splits.bounds,
-            "train_used": len(run.train),
-            "train_too_long": run.too_long,
-        },
-        "steps": h.step,
-        "total_steps": t.total,
-        "best_step": h.best_step,
-        "best_val_loss": h.best_val,
-        "stop_reason": h.stop_reason,
-        "resumed_from_step": t.resumed,
-        "train_losses": h.train_losses,
-        "val_losses": h.val_losses,
-        "train_tokens": h.tokens,
-        "target_tokens": h.target_tokens,
-        "train_seconds": round(h.train_s, 2),
-        "wall_seconds_this_call": round(wall_s, 2),
-        "tokens_per_s": round(h.tokens / max(1e-9, h.train_s), 1),
-        "precision": "bf16-autocast" if t.autocast else "fp32",
-        "threads": torch.get_num_threads(),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "versions": versions(),
-    }
-    write_atomic(tmp / CARD, json.dumps(card, indent=1))
-    write_loss_curve(card, tmp / CURVE)
-    replace_dir(tmp, run.out_dir)
+    with atomic_path(run.out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        t.model.save_pretrained(str(tmp))
+        card = {
+            "card_version": CARD_VERSION,
+            "backend": "hf",
+            "base": {**run.identity, "path": str(run.model_dir)},
+            "config": run.cfg.as_dict(),
+            "run_key": run.key,
+            "data": {
+                "sha256": run.data_hashes,
+                "sizes": run.splits.sizes(),
+                "counts": run.splits.counts(),
+                "skipped": run.splits.skipped,
+                "bounds": run.splits.bounds,
+                "train_used": len(run.train),
+                "train_too_long": run.too_long,
+            },
+            "steps": h.step,
+            "total_steps": t.total,
+            "best_step": h.best_step,
+            "best_val_loss": h.best_val,
+            "stop_reason": h.stop_reason,
+            "resumed_from_step": t.resumed,
+            "train_losses": h.train_losses,
+            "val_losses": h.val_losses,
+            "train_tokens": h.tokens,
+            "target_tokens": h.target_tokens,
+            "train_seconds": round(h.train_s, 2),
+            "wall_seconds_this_call": round(wall_s, 2),
+            "tokens_per_s": round(h.tokens / max(1e-9, h.train_s), 1),
+            "precision": "bf16-autocast" if t.autocast else "fp32",
+            "threads": torch.get_num_threads(),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "versions": versions(),
+        }
+        write_atomic(tmp / CARD, json.dumps(card, indent=1))
+        write_loss_curve(card, tmp / CURVE)
     shutil.rmtree(run.work, ignore_errors=True)
     return AdapterResult.from_card(run.out_dir, card)
 

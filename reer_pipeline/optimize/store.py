@@ -8,19 +8,19 @@ program that lost to the base program on its test split is never loaded for draf
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from reer_pipeline.files import write_json
+from reer_pipeline.files import atomic_path, write_json
 
 
 def save_program(folder: Path, program, evaluation: dict, detailed_results=None) -> Path:
     """Save a tuned DSPy program and its evaluation into `folder`; returns program.json."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "program.tmp.json"
-    program.save(str(tmp))
-    os.replace(tmp, folder / "program.json")
+    with atomic_path(folder / "program.json") as tmp:
+        saved = tmp.with_name(tmp.name + ".json")  # DSPy picks the format by the suffix
+        program.save(str(saved))
+        saved.rename(tmp)
     write_json(folder / "evaluation.json", evaluation)
     if detailed_results is not None:
         write_json(folder / "detailed_results.json", detailed_results)
