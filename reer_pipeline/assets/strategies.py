@@ -70,7 +70,7 @@ CARD_COLUMNS = """platform VARCHAR, author VARCHAR, card_id VARCHAR, name VARCHA
     partitions_def=account_partitions,
     group_name="mining",
     kinds={"duckdb"},
-    pool="duckdb",
+    pool="lm",  # it names its cards with the model; the warehouse resource waits out a writer
 )
 def writing_strategies(
     context: dg.AssetExecutionContext,

@@ -79,21 +79,7 @@ def test_every_model_step_is_per_account(asset):
     assert ACCOUNT in partition_names(ASSETS[asset.key]), asset.key
 
 
-@pytest.mark.parametrize(
-    "asset",
-    [
-        pytest.param(
-            a,
-            marks=pytest.mark.xfail(
-                strict=True, reason="names its cards with the model while in pool duckdb"
-            ),
-        )
-        if a.key.to_user_string() == "writing_strategies"
-        else a
-        for a in MODEL_ASSETS
-    ],
-    ids=lambda a: a.key.to_user_string(),
-)
+@pytest.mark.parametrize("asset", MODEL_ASSETS, ids=lambda a: a.key.to_user_string())
 def test_every_model_step_is_in_pool_lm(asset):
     assert asset.op.pools == {"lm"}, asset.key
 

@@ -2,13 +2,11 @@
 
 import base64
 
-import numpy as np
 import pytest
 
 from reer_pipeline.optimize.tune import (
     SMALL_TRAINSET,
     GEPAProgress,
-    bootstrap_interval,
     choose_optimizer,
     compare,
     plot_curve,
@@ -23,19 +21,6 @@ def test_auto_picks_bootstrap_for_small_sets_or_budgets_and_gepa_otherwise():
     assert choose_optimizer("mipro", 1, 1, 1) == "mipro"  # an explicit choice is kept
     with pytest.raises(ValueError, match="optimizer must be one of"):
         choose_optimizer("adam", 30, 10, 80)
-
-
-def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data():
-    rng = np.random.default_rng(1)
-    small = rng.normal(0.1, 0.2, 10)
-    large = rng.normal(0.1, 0.2, 400)
-    m, lo, hi = bootstrap_interval(small)
-    assert lo < m < hi and m == pytest.approx(small.mean())
-    m2, lo2, hi2 = bootstrap_interval(large)
-    assert hi2 - lo2 < hi - lo
-    assert lo2 < 0.1 < hi2  # the true mean, at 95%
-    assert bootstrap_interval([0.3, 0.3]) == (0.3, 0.3, 0.3)  # no spread, no interval
-    assert bootstrap_interval([0.5]) == (0.5, 0.5, 0.5)
 
 
 def test_compare_reports_the_mean_difference_per_example():
