@@ -75,7 +75,11 @@ def limit(name: str) -> int:
 
 
 def display_name(name: str) -> str:
-    return get(name).display
+    """How a prompt names the platform; a platform not in the table still reads as a name."""
+    try:
+        return get(name).display
+    except ValueError:
+        return str(name).strip().capitalize()
 
 
 # ---- threading --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from reer_pipeline.files import write_atomic
 from reer_pipeline.optimize.data import by_time, holdout_ids, time_split
-from reer_pipeline.platforms import PLATFORMS
+from reer_pipeline.platforms import display_name
 from reer_pipeline.program.package import LINK, URL
 from reer_pipeline.text import request
 
@@ -90,22 +90,17 @@ class ExampleSplits:
 
 
 # ---- requests without a model call --------------------------------------------------------------
-def platform_display(platform: str) -> str:
-    p = PLATFORMS.get(str(platform).lower())
-    return p.display if p else str(platform).capitalize()
-
-
 def post_request(platform: str, author: str, terms: Sequence[str]) -> str:
     """The request of a post example (`text.request`): its key terms, the platform and the
     audience."""
     topic = ", ".join(terms) if terms else "what is on your mind"
-    return request(platform_display(platform), topic, f"people who follow {author}")
+    return request(display_name(platform), topic, f"people who follow {author}")
 
 
 def reply_request(platform: str, author: str, terms: Sequence[str]) -> str:
     """The request of a reply example, in the same shape as `post_request`."""
     topic = ", ".join(terms) if terms else "the post you are answering"
-    return f"Write {author}'s reply on {platform_display(platform)} about {topic}."
+    return f"Write {author}'s reply on {display_name(platform)} about {topic}."
 
 
 _LEADING_HANDLES = re.compile(r"^(?:\s*[@＠]\w+[,:]?)+\s*")

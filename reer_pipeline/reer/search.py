@@ -192,13 +192,6 @@ def clipped_score(logprobs: Sequence[float], low: float, high: float) -> float |
 
 
 # -- prompts -------------------------------------------------------------------------------------
-def _platform(p: str) -> str:
-    try:
-        return platforms.display_name(p)
-    except ValueError:  # a platform we do not know yet still gets a readable name
-        return p.capitalize()
-
-
 QUESTIONS = {
     "topic": "What is this post about? Answer with a short topic of 2 to 6 words only.",
     "audience": "Who is the intended audience of this post? Answer with a few words only, "
@@ -215,13 +208,13 @@ _ANSWER_LEADS = {
 
 def request_prompts(post: PostRef) -> list[list[dict[str, str]]]:
     """One short question per field of x: small models answer these far better than a form."""
-    head = f'{_platform(post.platform)} post:\n"""\n{post.text}\n"""\n\n'
+    head = f'{platforms.display_name(post.platform)} post:\n"""\n{post.text}\n"""\n\n'
     return [[{"role": "user", "content": head + q}] for q in QUESTIONS.values()]
 
 
 def render_request(platform: str, topic: str, audience: str, intent: str) -> str:
     """The request x in the one wording (`text.request`), the intent as its goal."""
-    return request(_platform(platform), topic, audience, intent)
+    return request(platforms.display_name(platform), topic, audience, intent)
 
 
 def _clean_answer(key: str, text: str) -> str | None:
