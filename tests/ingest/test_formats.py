@@ -32,11 +32,11 @@ def parse(path, **options):
     ]
 
 
-def test_fivethirtyeight_counts_and_repaired_text():
+def test_fivethirtyeight_counts_and_repaired_text(sample_facts):
     posts, errors = parse(SAMPLE)
-    assert (len(posts), len(errors)) == (3207, 0)
-    assert sum(p.is_repost for p in posts) == 351
-    assert {p.author for p in posts} == {"BarackObama"}
+    assert (len(posts), len(errors)) == (sample_facts.posts, 0)
+    assert sum(p.is_repost for p in posts) == sample_facts.reposts
+    assert {p.author for p in posts} == sample_facts.authors
     text = "\n".join(p.text for p in posts)
     # The Mac Roman mojibake is gone and the characters it stood for are back.
     assert "‰Û" not in text and "&amp;" not in text
