@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import threading
 from pathlib import Path
@@ -84,6 +85,12 @@ def bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:
         return False
+
+
+def cache_name(model) -> str:
+    """What transformers calls a forward's KV cache, argument and output alike: `cache`
+    (5.x), `past_key_values` before (5.x still takes that name, with a FutureWarning)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _lcp(seqs: list[list[int]]) -> int:
@@ -228,6 +235,9 @@ class HFModel:
         self.threads = apply_thread_policy(concurrent_steps, threads)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load is noise in a log
 
         self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"hf::{model}"
@@ -247,6 +257,7 @@ class HFModel:
                 self.path, dtype=getattr(torch, dtype)
             )
         self.model.eval()
+        self._cache = cache_name(self.model.base_model)
         self.token_budget = token_budget
         self.capabilities = Capabilities(
             generate=True, score=True, chat=True, n_per_call=True, constrained=True
@@ -358,8 +369,8 @@ class HFModel:
             input_ids=ids,
             attention_mask=mask,
             position_ids=pos,
-            past_key_values=past,
             use_cache=past is not None,
+            **{self._cache: past},
         ).last_hidden_state
         rows, cols, targets, owners = [], [], [], []
         for r, (i, seq, start) in enumerate(batch):
@@ -388,11 +399,12 @@ class HFModel:
             for shared, batch in plan_batches(seqs, starts, self.token_budget):
                 head = tuple(batch[0][1][:shared])
                 if shared and cached_for != head:
-                    cache = self.model.base_model(
+                    out_head = self.model.base_model(
                         input_ids=torch.tensor([head]),
                         position_ids=torch.arange(shared)[None],
                         use_cache=True,
-                    ).past_key_values
+                    )
+                    cache = getattr(out_head, self._cache)
                     cached_for = head
                 self._forward_logprobs(batch, shared, cache if shared else None, out)
         u = self.usage
