@@ -33,13 +33,8 @@ class CandidatesConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[
-        writing_strategies,
-        author_adapter,
-        dg.AssetDep(
-            tuned_program, partition_mapping=dg.MultiToSingleDimensionPartitionMapping("account")
-        ),
-    ],
+    # tuned_program is account x optimizer: Dagster maps its `account` dimension to this one
+    deps=[writing_strategies, author_adapter, tuned_program],
     partitions_def=account_partitions,
     group_name="drafting",
     kinds={"dspy", "duckdb"},

@@ -118,3 +118,23 @@ def test_two_accounts_get_their_own_traces_cards_programs_and_drafts(data_root):
         assert set(shown) <= own[account]  # only its own traces are shown to the program
         assert program == "base" or f"/{account.replace(':', '__')}/" in program
         assert 0 <= total <= 1 and rank >= 1
+
+
+def test_candidates_depend_on_every_tuned_program_of_their_own_account():
+    """The inferred mapping: a `candidates` partition reads its account's tuned programs (one per
+    optimizer) and no other account's."""
+    from reer_pipeline.assets.partitions import account_partitions, tuning_partitions
+
+    graph = defs.resolve_asset_graph()
+    mapping = graph.get_partition_mapping(dg.AssetKey("candidates"), dg.AssetKey("tuned_program"))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(account_partitions.name, ["x:a", "x:b"])
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            wanted = account_partitions.subset_with_partition_keys(["x:a"])
+        upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            wanted, account_partitions, tuning_partitions, dynamic_partitions_store=instance
+        ).partitions_subset
+        keys = {k.keys_by_dimension["account"] for k in upstream.get_partition_keys()}
+        optimizers = tuning_partitions.get_partitions_def_for_dimension("optimizer")
+        assert keys == {"x:a"}
+        assert len(list(upstream.get_partition_keys())) == len(optimizers.get_partition_keys())
