@@ -142,6 +142,19 @@ def plan_batches(seqs, starts, budget: int):
         yield 0, batch
 
 
+def continuation_positions(batch, shared_len: int):
+    """For a batch of (index, seq, start) after `shared_len` cached tokens: the row and column
+    whose output predicts each continuation token, that token, and its sequence's index."""
+    rows, cols, targets, owners = [], [], [], []
+    for r, (i, seq, start) in enumerate(batch):
+        for t in range(start, len(seq)):
+            rows.append(r)
+            cols.append(t - 1 - shared_len)
+            targets.append(seq[t])
+            owners.append(i)
+    return rows, cols, targets, owners
+
+
 def _chunks(items, shared_len: int, budget: int):
     items = sorted(items, key=lambda x: len(x[1]))
     batch, width = [], 0
@@ -334,11 +347,11 @@ class HFModel:
             texts_out = [
                 cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)
             ]
-            u = self.usage
-            u.calls += 1
-            u.prompt_tokens += int(enc["attention_mask"].sum()) * n
-            u.completion_tokens += n_new
-            u.by_kind["generate"] = u.by_kind.get("generate", 0) + 1
+            self.usage.record(
+                "generate",
+                prompt_tokens=int(enc["attention_mask"].sum()) * n,
+                completion_tokens=n_new,
+            )
             return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
 
     def count_tokens(self, text: str) -> int:
@@ -372,13 +385,7 @@ class HFModel:
             use_cache=past is not None,
             **{self._cache: past},
         ).last_hidden_state
-        rows, cols, targets, owners = [], [], [], []
-        for r, (i, seq, start) in enumerate(batch):
-            for t in range(start, len(seq)):
-                rows.append(r)
-                cols.append(t - 1 - shared_len)
-                targets.append(seq[t])
-                owners.append(i)
+        rows, cols, targets, owners = continuation_positions(batch, shared_len)
         if not rows:
             return
         h = hidden[torch.tensor(rows), torch.tensor(cols)]
@@ -407,8 +414,5 @@ class HFModel:
                     cache = getattr(out_head, self._cache)
                     cached_for = head
                 self._forward_logprobs(batch, shared, cache if shared else None, out)
-        u = self.usage
-        u.calls += 1
-        u.scored_tokens += sum(len(s) for s in seqs)
-        u.by_kind["score"] = u.by_kind.get("score", 0) + 1
+        self.usage.record("score", scored_tokens=sum(len(s) for s in seqs))
         return out
