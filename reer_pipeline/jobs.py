@@ -3,7 +3,8 @@
 import dagster as dg
 
 
-def group_job(name: str, groups: list[str], description: str) -> dg.UnresolvedAssetJobDefinition:
+def group_job(name: str, groups: list[str], description: str):
+    """A job that materializes the asset groups `groups`."""
     return dg.define_asset_job(
         name, selection=dg.AssetSelection.groups(*groups), description=description
     )

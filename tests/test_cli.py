@@ -161,3 +161,23 @@ def test_draft_prints_ranked_drafts_with_the_configured_dtype_and_no_library_war
     assert out.stderr.count(f"dtype={dtype}") == 2
     assert "usable" in out.stderr and "climate" in out.stdout
     assert "Warning" not in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("reduction", "low", "high", "words"),
+    [
+        (0.41, 0.39, 0.44, "41% lower (95% interval 39% to 44%)"),
+        (-0.2, -0.3, -0.1, "20% higher (95% interval 10% to 30%)"),
+    ],
+)
+def test_the_author_model_summary_reads_in_plain_words(reduction, low, high, words):
+    evaluation = {
+        "beats_base": low > 0,
+        "verdict": "",
+        "heldout_ppl_base": {"ppl": 40.0, "n_texts": 12},
+        "heldout_ppl_adapter": {"ppl": 40.0 * (1 - reduction), "n_texts": 12},
+        "heldout_ppl_reduction": {"reduction": reduction, "low": low, "high": high, "level": 0.95},
+    }
+    summary = adapter_summary(evaluation)
+    assert f"held-out perplexity {words}" in summary and "+" not in summary
+    assert summary.startswith("not better") != evaluation["beats_base"]
