@@ -56,6 +56,17 @@ class DataLayout:
     def programs_root(self) -> Path:
         return self.root / "programs"
 
+    # assets/strategies.py, author.py and tuning.py still call these three; at the merge they
+    # switch to `account(a)` and these go
+    def programs(self, account: Account) -> Path:
+        return self.account(account).programs
+
+    def engagement_model(self, account: Account) -> Path:
+        return self.account(account).engagement_model
+
+    def adapters(self, account: Account) -> Path:
+        return self.account(account).adapters
+
     def account(self, account: Account) -> AccountPaths:
         """Where `account`'s traces, programs, author model and engagement model live."""
         return AccountPaths(
