@@ -22,6 +22,10 @@ COLUMNS_HELP = (
     "reposts, replies, impressions, platform); FIELD= maps a field to nothing; fields not named "
     "come from <file>.columns.yaml, then from the header's common names"
 )
+CONFIG_HELP = (
+    "a run-config YAML (as `dagster asset materialize -c` takes): its "
+    "resources.language_models.config picks the models and their provider options"
+)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -108,7 +112,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _into_exports(src: Path, exports: Path) -> Path:
     """The export's place in the exports folder (copied there unless it already is)."""
     import filecmp
+    import io
     import zipfile
+
+    from reer_pipeline.files import write_atomic
 
     if src.is_dir():
         from reer_pipeline.ingest.formats import ACCOUNT_FILE, archive_parts
@@ -119,15 +126,13 @@ def _into_exports(src: Path, exports: Path) -> Path:
                 f"{src}: a folder that is not an unzipped X archive (no data/tweets.js)"
             )
         dest = exports / f"{src.resolve().name}.zip"
-        tmp = dest.with_name(dest.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
             for part in [*parts, src / ACCOUNT_FILE]:
                 if part.is_file():
                     zf.write(part, part.relative_to(src).as_posix())
-        if dest.exists() and filecmp.cmp(tmp, dest, shallow=False):
-            tmp.unlink()
-        else:
-            os.replace(tmp, dest)
+        if not (dest.exists() and dest.read_bytes() == packed.getvalue()):
+            write_atomic(dest, packed.getvalue())
         return dest
     if not src.is_file():
         raise ValueError(f"{src}: no such file")
@@ -256,16 +261,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  candidate_scores; traces (JSONL): {layout.traces}")
     print(f"Tuned programs: {layout.programs_root}")
     for account in accounts:
-        path = layout.adapters(Account.parse(account)) / "adapter" / EVALUATION
+        path = layout.account(Account.parse(account)).adapters / "adapter" / EVALUATION
         if path.exists():
             evaluation = json.loads(path.read_text())
             used = "drafting used it" if evaluation["beats_base"] else "drafting used proposer_lm"
-            print(f"Author model of {account}: {evaluation['verdict']}; {used}")
+            print(f"Author model of {account}: {adapter_summary(evaluation)}; {used}")
         else:
             print(f"Author model of {account}: none (the author_adapter run's log says why)")
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
+
+
+def adapter_summary(evaluation: dict) -> str:
+    """An author model's held-out evaluation in plain words."""
+    reduction = evaluation.get("heldout_ppl_reduction")
+    if not reduction:
+        return evaluation["verdict"]
+    base, adapter = evaluation["heldout_ppl_base"], evaluation["heldout_ppl_adapter"]
+    sign, change = (1, "lower") if reduction["reduction"] >= 0 else (-1, "higher")
+    low, high = sorted((sign * reduction["low"], sign * reduction["high"]))
+    text = (
+        f"held-out perplexity {sign * reduction['reduction']:.0%} {change} "
+        f"({reduction['level']:.0%} interval {low:.0%} to {high:.0%}): "
+        f"{base['ppl']:.1f} with the base model, {adapter['ppl']:.1f} with the adapter, "
+        f"on {base['n_texts']} posts"
+    )
+    return text if evaluation["beats_base"] else f"not better than the base: {text}"
 
 
 def open_account(command: str, platform: str, author: str | None):
@@ -286,36 +308,69 @@ def open_account(command: str, platform: str, author: str | None):
             sys.exit(fail(command, str(e)))
 
 
+def language_models(command: str, config: str | None):
+    """The `language_models` resource as a run builds it: its defaults, then the
+    `resources.language_models.config` of a run-config YAML (the file `dagster asset
+    materialize -c` takes), so roles, `key_env`, rate limits and dtype apply here too."""
+    import yaml
+    from pydantic import ValidationError
+
+    from reer_pipeline.resources.lm import LMRegistryResource
+    from reer_pipeline.resources.storage import Storage
+
+    settings = {}
+    if config:
+        try:
+            run_config = yaml.safe_load(Path(config).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            sys.exit(fail(command, f"{config}: {e}"))
+        resources = run_config.get("resources") or {}
+        settings = (resources.get("language_models") or {}).get("config") or {}
+    try:
+        return LMRegistryResource(storage=Storage(), **settings)
+    except ValidationError as e:
+        sys.exit(fail(command, f"{config}: language_models: {e.errors()[0]['msg']}"))
+
+
+def load_models(command: str, build):
+    """`build()`, or one line naming every URI tried when no model loads (SystemExit 2)."""
+    try:
+        return build()
+    except RuntimeError as e:
+        sys.exit(fail(command, str(e)))
+
+
 def cmd_draft(args: argparse.Namespace) -> int:
     """Draft posts for a topic now and print them ranked, with their scores and whether each is
     usable (and if not, why)."""
     from rich.console import Console
     from rich.table import Table
 
-    from reer_pipeline.finetune import drafting_model
-    from reer_pipeline.lm.registry import load_configured, resolve_role
-    from reer_pipeline.optimize.store import best_program
-    from reer_pipeline.program.draft import draft_and_score, make_program, make_scorer
+    from reer_pipeline.program.draft import draft_and_score
+    from reer_pipeline.session import drafting_session
 
     if not args.topic.strip():
         return fail("draft", "the topic is empty; say what to post about")
     console = Console(stderr=True)
     layout, account, ctx = open_account("draft", args.platform, args.author)
-    path = best_program(layout.programs(account))
-    program, source = make_program(path, generation=args.generation, n_angles=args.n)
-    with console.status(f"loading the models ({'tuned' if path else 'base'} program)..."):
-        proposer, choice = drafting_model(
-            resolve_role("proposer_lm", models_dir=layout.models),
-            layout.adapters(account),
-            lambda uri: load_configured(uri, layout.models),
+    models = language_models("draft", args.config)
+    with console.status("loading the models..."):
+        session = load_models(
+            "draft",
+            lambda: drafting_session(
+                ctx, layout.account(account), models, generation=args.generation, n_angles=args.n
+            ),
         )
-        scorer_lm = resolve_role("scorer_lm", models_dir=layout.models)
-    console.print(choice)
-    scorer = make_scorer(ctx, scorer_lm, layout.engagement_model(account))
+        scorer = load_models("draft", lambda: session.scorer)
+    console.print(session.model_choice)
+    console.print(f"drafting with {session.proposer!r}, scoring with {scorer.scorer!r}")
     topic = {"topic": args.topic, "platform": account.platform, "audience": args.audience}
     with console.status(f"drafting {args.n} posts about {args.topic!r} for {account}..."):
-        ranked, stats = draft_and_score(program, proposer, scorer, ctx, [topic], args.max_tokens)
-    table = Table(title=f"{args.topic} ({account}, program: {source}, model: {proposer.uri})")
+        ranked, stats = draft_and_score(
+            session.program, session.proposer, scorer, ctx, [topic], args.max_tokens
+        )
+    title = f"{args.topic} ({account}, program: {session.source}, model: {session.proposer.uri})"
+    table = Table(title=title)
     for name in ("#", "total", "usable", "style", "engagement", "draft"):
         table.add_column(name)
     for d, s in ranked:
@@ -342,7 +397,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     draft, 1 for an unusable one, 2 when it cannot score."""
     import math
 
-    from reer_pipeline.lm.registry import resolve_role
     from reer_pipeline.program.draft import make_scorer
     from reer_pipeline.scoring.candidates import COMPONENTS
 
@@ -351,9 +405,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not args.topic.strip():
         return fail("score", "the topic is empty")
     layout, account, ctx = open_account("score", args.platform, args.author)
-    scorer = make_scorer(
-        ctx, resolve_role("scorer_lm", models_dir=layout.models), layout.engagement_model(account)
-    )
+    scorer_lm = load_models("score", lambda: language_models("score", args.config).get("scorer_lm"))
+    scorer = make_scorer(ctx, scorer_lm, layout.account(account).engagement_model)
     result = scorer.score([args.text], topic=args.topic, prompt_texts=args.prompt)[0]
 
     def show(value) -> str:
@@ -406,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--generation", choices=["single", "self_consistency", "debate"], default="single"
     )
     p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--config", help=CONFIG_HELP)
     p.set_defaults(func=cmd_draft)
     p = sub.add_parser("score", help=cmd_score.__doc__, description=cmd_score.__doc__)
     p.add_argument("text", help="the draft to score")
@@ -413,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, help="what the draft should be about")
     p.add_argument("--author", help="whose posts to score against (default: most posts there)")
     p.add_argument("--prompt", action="append", default=[], help="instructions it must not echo")
+    p.add_argument("--config", help=CONFIG_HELP)
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     p.set_defaults(func=cmd_demo)

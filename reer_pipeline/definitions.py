@@ -4,14 +4,7 @@ import dagster as dg
 
 from reer_pipeline.assets import author, drafting, ingest, mining, strategies, tuning
 from reer_pipeline.executors import executor_from_env
-from reer_pipeline.jobs import (
-    author_job,
-    drafting_job,
-    ingest_job,
-    mining_job,
-    refresh_job,
-    tuning_job,
-)
+from reer_pipeline.jobs import JOBS
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
@@ -24,7 +17,7 @@ storage = Storage()
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[ingest_job, mining_job, author_job, drafting_job, refresh_job, tuning_job],
+    jobs=JOBS,
     schedules=[nightly_schedule],
     sensors=[new_export_sensor, changed_accounts_sensor],
     resources={

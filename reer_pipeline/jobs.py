@@ -1,42 +1,44 @@
-"""Asset jobs: what a sensor, a schedule, the UI or the CLI asks to run."""
+"""Asset jobs: what a sensor, a schedule, the UI or the CLI asks to run. Each runs asset groups."""
 
 import dagster as dg
 
-ingest_job = dg.define_asset_job(
+
+def group_job(name: str, groups: list[str], description: str):
+    """A job that materializes the asset groups `groups`."""
+    return dg.define_asset_job(
+        name, selection=dg.AssetSelection.groups(*groups), description=description
+    )
+
+
+ingest_job = group_job(
     "ingest",
-    selection=dg.AssetSelection.groups("ingest"),
-    description="One export file -> posts (registers accounts) -> top posts, post features.",
+    ["ingest"],
+    "One export file -> posts (registers accounts) -> top posts, post features.",
 )
-
-mining_job = dg.define_asset_job(
+mining_job = group_job(
     "mining",
-    selection=dg.AssetSelection.groups("mining"),
-    description="For one account: REER traces for new top posts -> strategies, engagement model.",
+    ["mining"],
+    "For one account: REER traces for new top posts -> strategies, engagement model.",
 )
-
-drafting_job = dg.define_asset_job(
+drafting_job = group_job(
     "drafting",
-    selection=dg.AssetSelection.groups("drafting"),
-    description="For one account: candidate posts for its topics -> scores and ranking.",
+    ["drafting"],
+    "For one account: candidate posts for its topics -> scores and ranking.",
 )
-
-author_job = dg.define_asset_job(
+author_job = group_job(
     "author_model",
-    selection=dg.AssetSelection.groups("author"),
-    description="For one account: train its author model (a LoRA adapter) and judge it.",
+    ["author"],
+    "For one account: train its author model (a LoRA adapter) and judge it.",
 )
-
-refresh_job = dg.define_asset_job(
+refresh_job = group_job(
     "refresh",
-    selection=dg.AssetSelection.groups("mining", "author", "drafting"),
-    description=(
-        "For one account: mining, then its author model, then drafting. Run by the sensor and "
-        "the schedule."
-    ),
+    ["mining", "author", "drafting"],
+    "For one account: mining, then its author model, then drafting. Run by the sensor and the "
+    "schedule.",
 )
-
-tuning_job = dg.define_asset_job(
+tuning_job = group_job(
     "tuning",
-    selection=dg.AssetSelection.groups("tuning"),
-    description="The drafting program tuned per account x optimizer (pick a partition).",
+    ["tuning"],
+    "The drafting program tuned per account x optimizer (pick a partition).",
 )
+JOBS = [ingest_job, mining_job, author_job, drafting_job, refresh_job, tuning_job]

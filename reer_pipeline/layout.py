@@ -56,11 +56,21 @@ class DataLayout:
     def programs_root(self) -> Path:
         return self.root / "programs"
 
-    def programs(self, account: Account) -> Path:
-        return self.programs_root / account.slug
+    def account(self, account: Account) -> AccountPaths:
+        """Where `account`'s traces, programs, author model and engagement model live."""
+        return AccountPaths(
+            traces=self.traces,
+            programs=self.programs_root / account.slug,
+            adapters=self.root / "adapters" / account.slug,
+            engagement_model=self.root / "engagement" / f"{account.slug}.joblib",
+        )
 
-    def engagement_model(self, account: Account) -> Path:
-        return self.root / "engagement" / f"{account.slug}.joblib"
 
-    def adapters(self, account: Account) -> Path:
-        return self.root / "adapters" / account.slug
+@dataclass(frozen=True)
+class AccountPaths:
+    """One account's locations under the data root."""
+
+    traces: Path  # the trace store; all accounts share it (a trace names its account)
+    programs: Path  # tuned programs, one folder per optimizer
+    adapters: Path  # the author model: its examples and `adapter/`
+    engagement_model: Path  # the account's engagement model (joblib)

@@ -7,9 +7,12 @@ import sys
 
 import duckdb
 import pytest
+import yaml
 
+from reer_pipeline.cli import adapter_summary, language_models
 from tests.conftest import SAMPLE
 from tests.ingest.test_formats import BAD
+from tests.scoring.conftest import warehouse
 
 
 def reer(*args, env=None, **kw):
@@ -37,7 +40,7 @@ def test_bad_arguments_exit_nonzero_with_a_message(args):
     assert out.returncode == 2 and "error:" in out.stderr
 
 
-def test_parse_reports_each_file(tmp_path):
+def test_parse_reports_each_file(tmp_path, sample_facts):
     out = reer(
         "parse",
         str(SAMPLE),
@@ -47,13 +50,13 @@ def test_parse_reports_each_file(tmp_path):
     )
     assert out.returncode == 2  # a missing file is a usage error
     reports = [json.loads(line) for line in out.stdout.splitlines()]
-    assert reports[0]["posts"] == 3207 and reports[0]["error"] is None
+    assert reports[0]["posts"] == sample_facts.posts and reports[0]["error"] is None
     assert reports[1]["error"].startswith("binary.bin: binary file")
     assert "missing.csv: no such file" in out.stderr
 
 
 @pytest.mark.slow
-def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path):
+def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample_facts):
     env = {
         "REER_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path / "home"),
@@ -67,16 +70,114 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "warehouse.duckdb" in out.stdout and "127.0.0.1:3000" in out.stdout
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM posts").fetchone() == (3207,)
+        assert con.execute("SELECT count(*) FROM posts").fetchone() == (sample_facts.posts,)
         assert con.execute("SELECT count(*) FROM top_posts").fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM candidate_scores").fetchone()[0] > 0
     # the whole graph, run the way CI and a user run it: `dagster asset materialize`
     # ingest per file, then mining, the author model, tuning and drafting per account
     assert out.stdout.count("$ dagster asset materialize") == 5
-    assert "--partition 'x:BarackObama|gepa'" in out.stdout
-    assert "Accounts: x:BarackObama" in out.stdout
+    assert f"--partition '{sample_facts.account}|gepa'" in out.stdout
+    assert f"Accounts: {sample_facts.account}" in out.stdout
     tuned = tmp_path / "data" / "programs" / "x__BarackObama" / "gepa"
     assert (tuned / "program.json").exists() and (tuned / "evaluation.json").exists()
     adapter = tmp_path / "data" / "adapters" / "x__BarackObama" / "adapter"
     evaluation = json.loads((adapter / "evaluation.json").read_text())
-    assert f"Author model of x:BarackObama: {evaluation['verdict']}" in out.stdout
+    assert f"Author model of x:BarackObama: {adapter_summary(evaluation)}" in out.stdout
+
+
+def run_config(path, **settings):
+    """A run-config YAML setting the `language_models` resource, as a run would take it."""
+    path.write_text(yaml.safe_dump({"resources": {"language_models": {"config": settings}}}))
+    return str(path)
+
+
+@pytest.fixture
+def sample_root(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    warehouse(root / "warehouse.duckdb", [SAMPLE]).close()
+    return root
+
+
+def test_draft_takes_the_key_variable_from_the_resource_config(sample_root, tmp_path):
+    """`key_env` of the run config reaches `reer draft`: the proposer is built with it (and an
+    unset variable is named in one line, before any call)."""
+    config = run_config(
+        tmp_path / "run.yaml",
+        proposer_lm="openai::gpt-4o-mini",
+        key_env={"openai": "REER_TEST_GATEWAY_KEY"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env |= {"REER_DATA_DIR": str(sample_root), "OPENAI_API_KEY": "sk-not-this-one"}
+    env.pop("REER_TEST_GATEWAY_KEY", None)
+    out = reer("draft", "climate", "--platform", "x", "--config", config, env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "REER_TEST_GATEWAY_KEY is not set" in out.stderr and "Traceback" not in out.stderr
+    assert "sk-not-this-one" not in out.stderr
+
+
+def test_draft_models_carry_the_resource_rate_limits(tmp_path):
+    config = run_config(
+        tmp_path / "run.yaml",
+        proposer_lm="openai-compatible::http://127.0.0.1:9/v1::m",
+        requests_per_minute={"openai-compatible": 7},
+        tokens_per_minute={"openai-compatible": 900},
+    )
+    lm = language_models("draft", config).get("proposer_lm")
+    assert (lm.limiter.rpm, lm.limiter.tpm) == (7, 900)
+
+
+def test_draft_rejects_a_config_the_resource_does_not_take(tmp_path):
+    config = run_config(tmp_path / "run.yaml", hf_dtype=["not", "a", "dtype"])
+    with pytest.raises(SystemExit) as exit_:
+        language_models("draft", config)
+    assert exit_.value.code == 2
+
+
+@pytest.mark.slow
+def test_draft_prints_ranked_drafts_with_the_configured_dtype_and_no_library_warning(
+    sample_root, tmp_path
+):
+    from reer_pipeline.lm.hf import bf16_supported
+
+    dtype = "float32" if bf16_supported() else "bfloat16"  # not what `auto` picks here
+    config = run_config(tmp_path / "run.yaml", proposer_lm="hf::embedded", hf_dtype=dtype)
+    env = {**os.environ, "REER_DATA_DIR": str(sample_root), "COLUMNS": "400"}
+    out = reer(
+        "draft",
+        "climate",
+        "--platform",
+        "x",
+        "-n",
+        "1",
+        "--max-tokens",
+        "24",
+        "--config",
+        config,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"dtype={dtype}" in out.stderr  # the proposer and the scorer
+    assert out.stderr.count(f"dtype={dtype}") == 2
+    assert "usable" in out.stderr and "climate" in out.stdout
+    assert "Warning" not in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("reduction", "low", "high", "words"),
+    [
+        (0.41, 0.39, 0.44, "41% lower (95% interval 39% to 44%)"),
+        (-0.2, -0.3, -0.1, "20% higher (95% interval 10% to 30%)"),
+    ],
+)
+def test_the_author_model_summary_reads_in_plain_words(reduction, low, high, words):
+    evaluation = {
+        "beats_base": low > 0,
+        "verdict": "",
+        "heldout_ppl_base": {"ppl": 40.0, "n_texts": 12},
+        "heldout_ppl_adapter": {"ppl": 40.0 * (1 - reduction), "n_texts": 12},
+        "heldout_ppl_reduction": {"reduction": reduction, "low": low, "high": high, "level": 0.95},
+    }
+    summary = adapter_summary(evaluation)
+    assert f"held-out perplexity {words}" in summary and "+" not in summary
+    assert summary.startswith("not better") != evaluation["beats_base"]

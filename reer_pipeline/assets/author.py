@@ -56,7 +56,7 @@ def author_adapter(
         model = train_author_model(
             rows,
             traces,
-            layout.adapters(account),
+            layout.account(account).adapters,
             top_posts=top,
             base=config.base,
             config=cfg,

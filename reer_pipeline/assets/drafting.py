@@ -7,12 +7,9 @@ from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
 from reer_pipeline.assets.tuning import tuned_program
-from reer_pipeline.finetune import drafting_model
-from reer_pipeline.optimize.store import best_program
 from reer_pipeline.program.context import load_context, own_topics
 from reer_pipeline.program.draft import (
     draft,
-    make_program,
     make_scorer,
     read_candidates,
     save_candidates,
@@ -23,6 +20,7 @@ from reer_pipeline.program.topics import account_topics, load_topics
 from reer_pipeline.resources.lm import LMRegistryResource, usage_metadata
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.candidates import DEFAULT_WEIGHTS
+from reer_pipeline.session import drafting_session
 
 
 class CandidatesConfig(dg.Config):
@@ -35,18 +33,13 @@ class CandidatesConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[
-        writing_strategies,
-        author_adapter,
-        dg.AssetDep(
-            tuned_program, partition_mapping=dg.MultiToSingleDimensionPartitionMapping("account")
-        ),
-    ],
+    # tuned_program is account x optimizer: Dagster maps its `account` dimension to this one
+    deps=[writing_strategies, author_adapter, tuned_program],
     partitions_def=account_partitions,
     group_name="drafting",
     kinds={"dspy", "duckdb"},
     pool="lm",
-    check_specs=[dg.AssetCheckSpec("usable_rate", asset="candidates")],
+    check_specs=[dg.AssetCheckSpec("usable_rate", asset="candidates", blocking=True)],
 )
 def candidates(
     context: dg.AssetExecutionContext,
@@ -58,24 +51,27 @@ def candidates(
     trace provenance and the usable-draft gate's verdict, from its best tuned program or the
     base program, drafted by its author model when that beat the base, else by proposer_lm."""
     account, layout = account_of(context), warehouse.storage.layout
+    paths = layout.account(account)
     with warehouse.get_connection(read_only=True) as con:
-        ctx = load_context(con, account, layout.traces)
-        own = own_topics(con, account, layout.traces)
+        ctx = load_context(con, account, paths.traces)
+        own = own_topics(con, account, paths.traces)
     topics = account_topics(load_topics(layout.topics), account, own)[: config.max_topics]
-    program, source = make_program(
-        best_program(layout.programs(account)),
+    session = drafting_session(
+        ctx,
+        paths,
+        language_models,
         generation=config.generation,
         n_angles=config.n_angles,
         n_samples=config.n_samples,
     )
-    proposer, choice = drafting_model(
-        language_models.get("proposer_lm"), layout.adapters(account), language_models.load
+    proposer = session.proposer
+    context.log.info(session.model_choice)
+    context.log.info(
+        f"drafting {len(topics)} topics for {account} with the {session.source} program"
     )
-    context.log.info(choice)
-    context.log.info(f"drafting {len(topics)} topics for {account} with the {source} program")
-    drafts, stats = draft(program, proposer, ctx, topics, config.max_tokens)
+    drafts, stats = draft(session.program, proposer, ctx, topics, config.max_tokens)
     with warehouse.get_connection() as con:
-        report = save_candidates(con, account, drafts, source)
+        report = save_candidates(con, account, drafts, session.source)
     context.log.info(report["usable_summary"])
     yield dg.MaterializeResult(
         metadata=metadata(
@@ -85,7 +81,7 @@ def candidates(
                 "cards_replaced": stats.get("cards_replaced", 0),
                 "stats": stats,
                 "drafted_with": proposer.uri,
-                "model_choice": choice,
+                "model_choice": session.model_choice,
             }
         )
         | language_models.usage_metadata()
@@ -125,13 +121,14 @@ def candidate_scores(
     """The usable-draft gate, then heuristics, fluency, style fit, topic, predicted engagement
     (and a judge), combined and ranked per topic."""
     account, layout = account_of(context), warehouse.storage.layout
+    paths = layout.account(account)
     with warehouse.get_connection(read_only=True) as con:
-        ctx = load_context(con, account, layout.traces)
+        ctx = load_context(con, account, paths.traces)
         drafts = read_candidates(con, account)
     scorer = make_scorer(
         ctx,
         language_models.get("scorer_lm"),
-        layout.engagement_model(account),
+        paths.engagement_model,
         language_models.get("judge_lm") if config.judge else None,
         config.weights,
     )

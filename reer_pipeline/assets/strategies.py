@@ -147,7 +147,7 @@ def engagement_model(
             severity=dg.AssetCheckSeverity.WARN,
         )
         return
-    path = model.save(warehouse.storage.layout.engagement_model(account))
+    path = model.save(warehouse.storage.layout.account(account).engagement_model)
     png = model.plot(path.with_suffix(".png"))
     context.log.info(f"engagement model {account}: {model.rho}")
     report = {"report": Markdown(model.markdown()), "predicted_vs_actual": png, "model_path": path}

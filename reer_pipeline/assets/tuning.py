@@ -8,17 +8,16 @@ from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, tuning_partitions
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
-from reer_pipeline.finetune import drafting_model
 from reer_pipeline.ingest.warehouse import read_top_posts
 from reer_pipeline.optimize.account import tune_account
 from reer_pipeline.optimize.tune import TuneConfig
 from reer_pipeline.program.context import load_context
-from reer_pipeline.program.draft import make_scorer
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.judge import judge_with
 from reer_pipeline.scoring.metric import DraftMetric
+from reer_pipeline.session import drafting_session
 
 
 class TunedProgramConfig(run_config(TuneConfig, exclude=("optimizer",))):
@@ -47,18 +46,16 @@ def tuned_program(
     """
     account, layout = account_of(context), warehouse.storage.layout
     optimizer = context.partition_key.keys_by_dimension["optimizer"]
+    paths = layout.account(account)
     with warehouse.get_connection(read_only=True) as con:
-        ctx = load_context(con, account, layout.traces)
+        ctx = load_context(con, account, paths.traces)
         posts = read_top_posts(con, account.platform, account.author)
-        traces = kept_traces(con, layout.traces, account)
+        traces = kept_traces(con, paths.traces, account)
     # the models: the scorer behind the metric, the proposer (the author model when it won)
-    scorer_lm = language_models.get("scorer_lm")
+    session = drafting_session(ctx, paths, language_models)
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
-    metric = DraftMetric(make_scorer(ctx, scorer_lm, layout.engagement_model(account)), judge)
-    proposer, choice = drafting_model(
-        language_models.get("proposer_lm"), layout.adapters(account), language_models.load
-    )
-    context.log.info(choice)
+    metric = DraftMetric(session.scorer, judge)
+    context.log.info(session.model_choice)
     try:
         report = tune_account(
             account,
@@ -67,16 +64,16 @@ def tuned_program(
             traces=traces,
             cards=ctx.cards,
             metric=metric,
-            proposer=proposer,
+            proposer=session.proposer,
             reflection=language_models.get("reflection_lm"),
-            scorer_uri=scorer_lm.uri,
-            folder=layout.programs(account) / optimizer,
+            scorer_uri=session.scorer.scorer.uri,
+            folder=paths.programs / optimizer,
             log=context.log.info,
         )
     except ValueError as e:
         raise dg.Failure(str(e)) from None
     better = report["tuned_test_score"] > report["base_test_score"]
-    report |= {"drafted_with": proposer.uri, "model_choice": choice}
+    report |= {"drafted_with": session.proposer.uri, "model_choice": session.model_choice}
     yield dg.MaterializeResult(metadata=metadata(report) | language_models.usage_metadata())
     yield dg.AssetCheckResult(
         check_name="tuned_beats_base",

@@ -1,6 +1,6 @@
 """One call for the `author_adapter` asset: examples -> adapter -> held-out perplexity -> metadata.
 
-Files under the account's adapters folder (`DataLayout.adapters(account)`):
+Files under the account's adapters folder (`DataLayout.account(account).adapters`):
 `examples/{train,valid,test}.jsonl` + `manifest.json`, `adapter/` (peft files, `adapter_card.json`,
 `loss_curve.png`, replaced atomically; then `evaluation.json`, the held-out perplexity of base and
 adapter), `.adapter.work/` (checkpoints while training; a killed run resumes from them).
@@ -155,7 +155,8 @@ def train_author_model(
     the adapter, and write that evaluation to `adapter/evaluation.json`.
 
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `top_posts`: its
-    top posts (those tuning holds out never train); `account_dir`: `DataLayout.adapters(account)`;
+    top posts (those tuning holds out never train); `account_dir`:
+    `DataLayout.account(account).adapters`;
     `base`: `embedded` (converted into `models_dir`) or a local model folder, on the default
     local backend, or `hf::`/`mlx::` either (see `train.local_base`).
     Raises TooFewExamples (nothing written but the example files) when there are too few; an

@@ -118,7 +118,10 @@ class LocalLoRAProvider(Provider):
             raise ValueError(
                 f"unknown train_kwargs {sorted(unknown)}; TrainConfig has {sorted(known)}"
             )
-        cfg = TrainConfig(**(self.config.as_dict() | dict(train_kwargs or {})))
+        kwargs = dict(train_kwargs or {})
+        if "rank" in kwargs:
+            kwargs.setdefault("alpha", None)  # derived from the new rank, as TrainConfig does
+        cfg = TrainConfig(**(self.config.as_dict() | kwargs))
         cfg = TrainConfig(**{**cfg.as_dict(), "target_modules": tuple(cfg.target_modules)})
         examples = [
             Example(list(d["messages"]), "dspy", str(i), "") for i, d in enumerate(train_data)

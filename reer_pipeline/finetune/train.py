@@ -274,21 +274,24 @@ def batch_loss(model, items, pad_id: int, autocast: bool, share_prefix: bool = T
     back through the repeat), so the template's fixed preamble is not computed per example."""
     import torch
 
+    from reer_pipeline.lm.hf import cache_name
+
     shared = shared_prefix_len(items) if share_prefix else 0
     ids, mask, rows, cols, targets = _collate(items, pad_id, shared)
     causal = model.get_base_model()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         if shared:
+            name = cache_name(causal.model)
             head = torch.tensor([items[0][0][:shared]])
-            cache = causal.model(input_ids=head, use_cache=True).past_key_values
+            cache = getattr(causal.model(input_ids=head, use_cache=True), name)
             cache.batch_repeat_interleave(len(items))
             pos = torch.arange(shared, shared + ids.shape[1]).expand(len(items), -1)
             hidden = causal.model(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=cache,
                 use_cache=True,
+                **{name: cache},
             ).last_hidden_state
         else:
             hidden = causal.model(input_ids=ids, attention_mask=mask).last_hidden_state

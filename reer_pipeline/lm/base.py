@@ -45,6 +45,22 @@ class Usage:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
 
+    def record(
+        self,
+        kind: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        scored_tokens: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """One call of `kind` (`generate`, `score`) and what it used."""
+        self.calls += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.scored_tokens += scored_tokens
+        self.cost_usd += cost_usd
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+
 
 @runtime_checkable
 class LanguageModel(Protocol):

@@ -229,12 +229,8 @@ class CloudLM:
             ) from None
 
     def _account(self, prompt_tokens: int, completion_tokens: int, kind: str) -> None:
-        u = self.usage
-        u.calls += 1
-        u.prompt_tokens += prompt_tokens
-        u.completion_tokens += completion_tokens
-        u.cost_usd += (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
-        u.by_kind[kind] = u.by_kind.get(kind, 0) + 1
+        cost = (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
+        self.usage.record(kind, prompt_tokens, completion_tokens, cost_usd=cost)
 
     def generate(
         self,

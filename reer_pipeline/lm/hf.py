@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import threading
 from pathlib import Path
@@ -86,6 +87,12 @@ def bf16_supported() -> bool:
         return False
 
 
+def cache_name(model) -> str:
+    """What transformers calls a forward's KV cache, argument and output alike: `cache`
+    (5.x), `past_key_values` before (5.x still takes that name, with a FutureWarning)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _lcp(seqs: list[list[int]]) -> int:
     n = min(len(s) for s in seqs)
     first = seqs[0]
@@ -133,6 +140,19 @@ def plan_batches(seqs, starts, budget: int):
             yield shared, batch
     for batch in _chunks(singles, 0, budget):
         yield 0, batch
+
+
+def continuation_positions(batch, shared_len: int):
+    """For a batch of (index, seq, start) after `shared_len` cached tokens: the row and column
+    whose output predicts each continuation token, that token, and its sequence's index."""
+    rows, cols, targets, owners = [], [], [], []
+    for r, (i, seq, start) in enumerate(batch):
+        for t in range(start, len(seq)):
+            rows.append(r)
+            cols.append(t - 1 - shared_len)
+            targets.append(seq[t])
+            owners.append(i)
+    return rows, cols, targets, owners
 
 
 def _chunks(items, shared_len: int, budget: int):
@@ -228,6 +248,9 @@ class HFModel:
         self.threads = apply_thread_policy(concurrent_steps, threads)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load is noise in a log
 
         self.path = resolve_model_path(model, models_dir)
         self.uri = uri or f"hf::{model}"
@@ -247,6 +270,7 @@ class HFModel:
                 self.path, dtype=getattr(torch, dtype)
             )
         self.model.eval()
+        self._cache = cache_name(self.model.base_model)
         self.token_budget = token_budget
         self.capabilities = Capabilities(
             generate=True, score=True, chat=True, n_per_call=True, constrained=True
@@ -323,11 +347,11 @@ class HFModel:
             texts_out = [
                 cut_at_stop(t, stop) for t in tok.batch_decode(new, skip_special_tokens=True)
             ]
-            u = self.usage
-            u.calls += 1
-            u.prompt_tokens += int(enc["attention_mask"].sum()) * n
-            u.completion_tokens += n_new
-            u.by_kind["generate"] = u.by_kind.get("generate", 0) + 1
+            self.usage.record(
+                "generate",
+                prompt_tokens=int(enc["attention_mask"].sum()) * n,
+                completion_tokens=n_new,
+            )
             return [texts_out[i * n : (i + 1) * n] for i in range(len(texts))]
 
     def count_tokens(self, text: str) -> int:
@@ -358,16 +382,10 @@ class HFModel:
             input_ids=ids,
             attention_mask=mask,
             position_ids=pos,
-            past_key_values=past,
             use_cache=past is not None,
+            **{self._cache: past},
         ).last_hidden_state
-        rows, cols, targets, owners = [], [], [], []
-        for r, (i, seq, start) in enumerate(batch):
-            for t in range(start, len(seq)):
-                rows.append(r)
-                cols.append(t - 1 - shared_len)
-                targets.append(seq[t])
-                owners.append(i)
+        rows, cols, targets, owners = continuation_positions(batch, shared_len)
         if not rows:
             return
         h = hidden[torch.tensor(rows), torch.tensor(cols)]
@@ -388,15 +406,13 @@ class HFModel:
             for shared, batch in plan_batches(seqs, starts, self.token_budget):
                 head = tuple(batch[0][1][:shared])
                 if shared and cached_for != head:
-                    cache = self.model.base_model(
+                    out_head = self.model.base_model(
                         input_ids=torch.tensor([head]),
                         position_ids=torch.arange(shared)[None],
                         use_cache=True,
-                    ).past_key_values
+                    )
+                    cache = getattr(out_head, self._cache)
                     cached_for = head
                 self._forward_logprobs(batch, shared, cache if shared else None, out)
-        u = self.usage
-        u.calls += 1
-        u.scored_tokens += sum(len(s) for s in seqs)
-        u.by_kind["score"] = u.by_kind.get("score", 0) + 1
+        self.usage.record("score", scored_tokens=sum(len(s) for s in seqs))
         return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reer_pipeline.lm.base import Capabilities, Prompt, Usage, render_prompt
 from reer_pipeline.lm.embedded import resolve_model_path
-from reer_pipeline.lm.hf import cut_at_stop, encode_pairs, plan_batches
+from reer_pipeline.lm.hf import continuation_positions, cut_at_stop, encode_pairs, plan_batches
 
 
 class MLXModel:
@@ -59,7 +59,7 @@ class MLXModel:
         from mlx_lm import stream_generate
         from mlx_lm.sample_utils import make_sampler
 
-        results = []
+        results, prompt_tokens, completion_tokens = [], 0, 0
         for p in prompts:
             ids = self.tokenizer.encode(self.render(p), add_special_tokens=False)
             outs = []
@@ -81,11 +81,12 @@ class MLXModel:
                         if stop and any(s in text for s in stop):
                             break
                 outs.append(cut_at_stop(text, stop))
-                self.usage.prompt_tokens += len(ids)
-                self.usage.completion_tokens += count
+                prompt_tokens += len(ids)
+                completion_tokens += count
             results.append(outs)
-        self.usage.calls += 1
-        self.usage.by_kind["generate"] = self.usage.by_kind.get("generate", 0) + 1
+        self.usage.record(
+            "generate", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
         return results
 
     def _grammar_processor(self, grammar: str, prompt_len: int):
@@ -129,13 +130,7 @@ class MLXModel:
                 new.offset = shared_len
                 cache.append(new)
         hidden = self.model.model(ids, cache=cache)
-        rows, cols, targets, owners = [], [], [], []
-        for r, (i, seq, start) in enumerate(batch):
-            for t in range(start, len(seq)):
-                rows.append(r)
-                cols.append(t - 1 - shared_len)
-                targets.append(seq[t])
-                owners.append(i)
+        rows, cols, targets, owners = continuation_positions(batch, shared_len)
         if not rows:
             return
         h = hidden[mx.array(rows), mx.array(cols)]
@@ -161,7 +156,5 @@ class MLXModel:
                     mx.eval(self.model.model(mx.array([head]), cache=cache))
                     cached_for = head
                 self._forward(batch, shared, cache if shared else None, out)
-        self.usage.calls += 1
-        self.usage.scored_tokens += sum(len(s) for s in seqs)
-        self.usage.by_kind["score"] = self.usage.by_kind.get("score", 0) + 1
+        self.usage.record("score", scored_tokens=sum(len(s) for s in seqs))
         return out

@@ -87,13 +87,6 @@ def gate_texts(
     return [(r.usable, list(r.reasons)) for r in results]
 
 
-def format_card(card: dict) -> str:
-    """A strategy card as one compact line for the prompt."""
-    keys = ("when_to_use", "structure", "example_hook")
-    rest = "; ".join(f"{k.replace('_', ' ')}: {card[k]}" for k in keys if card.get(k))
-    return f"{card.get('name', 'strategy')}. {rest}".strip()
-
-
 def render_request(subject: str, platform: str, audience: str = "") -> str:
     """The compose request (`text.request`): what to write about, where, for whom."""
     return request(platforms.display_name(platform), subject, audience)

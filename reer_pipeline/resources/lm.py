@@ -79,11 +79,6 @@ class LMRegistryResource(ConfigurableResource):
         this resource's provider options."""
         return load_configured(uri, self.storage.layout.models, self.provider_options())
 
-    def dspy_lm(self, role: str, **kwargs):
-        from reer_pipeline.lm.dspy_adapter import to_dspy
-
-        return to_dspy(self.get(role), **kwargs)
-
     def usage_metadata(self) -> dict[str, Any]:
         """Ledger of every role used in this run, as flat metadata values."""
         return usage_metadata(dict(self._lms))

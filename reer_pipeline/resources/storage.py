@@ -30,6 +30,6 @@ class Storage(dg.ConfigurableResource):
         layout = self.layout
         if layout.programs_root.is_dir():
             for line in migrate_legacy(
-                layout.programs_root, lambda p, a: layout.programs(Account(p, a))
+                layout.programs_root, lambda p, a: layout.account(Account(p, a)).programs
             ):
                 context.log.info(line)

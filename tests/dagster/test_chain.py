@@ -27,7 +27,10 @@ MINING = {
         "writing_strategies": {"config": {"max_tokens": 96, "max_clusters": 2}},
     }
 }
-DRAFTING = {"ops": {"candidates": {"config": {"max_topics": 1, "n_angles": 1, "max_tokens": 64}}}}
+# one draft per account: this test is about whose data is used, not how good the draft is
+DRAFT = {"max_topics": 1, "n_angles": 1, "max_tokens": 64}
+DRAFTING = {"ops": {"candidates": {"config": DRAFT | {"min_usable_rate": 0.0}}}}
+JUNK_FLOOR = {"ops": {"candidates": {"config": DRAFT | {"min_usable_rate": 1.01}}}}
 TUNING = {"ops": {"tuned_program": {"config": {"max_examples": 6, "max_tokens": 32}}}}
 SAMPLE_ACCOUNT = "x:BarackObama"
 
@@ -36,7 +39,7 @@ def run(instance, job, partition, config=None, **kw):
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, partition_key=partition, run_config=config or {}, **kw
     )
-    assert result.success
+    assert result.success or kw.get("raise_on_error") is False
     return result
 
 
@@ -72,6 +75,14 @@ def test_two_accounts_get_their_own_traces_cards_programs_and_drafts(data_root):
         meta = again.asset_materializations_for_node("reer_traces")[0].metadata
         assert meta["skipped_existing"].value == 1 and meta["mined_this_run"].value == 1
         assert meta["dagster/row_count"].value == 2
+
+        # below its floor `usable_rate` blocks: the drafts are recorded, never scored
+        scored = instance.get_latest_materialization_event(dg.AssetKey("candidate_scores"))
+        blocked = run(instance, "drafting", SAMPLE_ACCOUNT, JUNK_FLOOR, raise_on_error=False)
+        assert not blocked.success
+        assert blocked.asset_materializations_for_node("candidates")
+        latest = instance.get_latest_materialization_event(dg.AssetKey("candidate_scores"))
+        assert latest.run_id == scored.run_id
 
     traces = list(TraceStore(data_root / "traces").read())
     by_account = {}
@@ -118,3 +129,23 @@ def test_two_accounts_get_their_own_traces_cards_programs_and_drafts(data_root):
         assert set(shown) <= own[account]  # only its own traces are shown to the program
         assert program == "base" or f"/{account.replace(':', '__')}/" in program
         assert 0 <= total <= 1 and rank >= 1
+
+
+def test_candidates_depend_on_every_tuned_program_of_their_own_account():
+    """The inferred mapping: a `candidates` partition reads its account's tuned programs (one per
+    optimizer) and no other account's."""
+    from reer_pipeline.assets.partitions import account_partitions, tuning_partitions
+
+    graph = defs.resolve_asset_graph()
+    mapping = graph.get_partition_mapping(dg.AssetKey("candidates"), dg.AssetKey("tuned_program"))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(account_partitions.name, ["x:a", "x:b"])
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            wanted = account_partitions.subset_with_partition_keys(["x:a"])
+        upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            wanted, account_partitions, tuning_partitions, dynamic_partitions_store=instance
+        ).partitions_subset
+        keys = {k.keys_by_dimension["account"] for k in upstream.get_partition_keys()}
+        optimizers = tuning_partitions.get_partitions_def_for_dimension("optimizer")
+        assert keys == {"x:a"}
+        assert len(list(upstream.get_partition_keys())) == len(optimizers.get_partition_keys())

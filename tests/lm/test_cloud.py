@@ -36,6 +36,7 @@ def echo(tmp_path_factory):
     s.stop()
 
 
+@pytest.mark.slow  # starts llm-katan
 def test_generate_n_and_ledger(echo):
     lm = compat(echo, prices=(1.0, 2.0))
     out = lm.generate(["hello there", [{"role": "user", "content": "hi"}]], n=2, max_tokens=8)
@@ -45,6 +46,7 @@ def test_generate_n_and_ledger(echo):
     assert u.cost_usd == pytest.approx((u.prompt_tokens + 2 * u.completion_tokens) / 1e6)
 
 
+@pytest.mark.slow  # starts llm-katan
 def test_anthropic_sdk_against_the_anthropic_wire_format(echo):
     lm = AnthropicLM("echo-model", api_key=KEY, base_url=f"http://127.0.0.1:{echo.port}")
     out = lm.generate(
@@ -62,6 +64,7 @@ def test_openai_cannot_score_and_says_so():
         OpenAILM("gpt-4o-mini", api_key=KEY).score(["a"], ["b"])
 
 
+@pytest.mark.slow  # starts llm-katan
 @pytest.mark.parametrize(
     "flags,status",
     [
@@ -87,6 +90,7 @@ def test_failures_are_retried_then_named(tmp_path, caplog, capsys, flags, status
     _assert_no_key(str(e), repr(e), repr(lm), caplog.text, *capsys.readouterr())
 
 
+@pytest.mark.slow  # starts llm-katan
 def test_client_timeout_is_retried_and_reported(tmp_path, caplog, capsys):
     server = katan(tmp_path, "--latency-ms", "1500")
     try:
@@ -105,6 +109,7 @@ def _assert_no_key(*texts):
         assert KEY not in t
 
 
+@pytest.mark.slow  # starts llm-katan
 def test_planted_key_never_appears_in_logs_or_reprs(echo, caplog, capsys):
     with caplog.at_level(logging.DEBUG):
         lm = compat(echo)

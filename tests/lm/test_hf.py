@@ -181,3 +181,18 @@ def test_bans_never_remove_the_last_token_a_grammar_allows(hf32):
     )
     for text in out[0]:
         assert set(json.loads(text)) == {"post"}
+
+
+@pytest.mark.slow
+def test_generating_and_scoring_a_shared_prefix_warn_nothing(hf32, caplog):
+    """The KV cache goes by the name transformers takes: no FutureWarning or deprecation log
+    line per call (a user sees the project's lines, not the library's)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        hf32.generate(["Once upon a time"], n=2, temperature=0.9, max_tokens=6)
+        shared = hf32.score([PREFIX + " yes", PREFIX + " no"], [" indeed.", " never."])
+    assert all(len(s) > 0 for s in shared)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("transformers")] == []

@@ -10,6 +10,7 @@ from tests.lm.conftest import katan
 KEY = "sk-planted-RESOURCE-91b2"
 
 
+@pytest.mark.slow  # starts llm-katan
 def test_registry_resource_roles_ledger_and_no_key(tmp_path, monkeypatch, capsys):
     server = katan(tmp_path)
     monkeypatch.setenv("KATAN_KEY", KEY)
