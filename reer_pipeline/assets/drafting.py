@@ -56,34 +56,23 @@ def candidates(
         ctx = load_context(con, account, paths.traces)
         own = own_topics(con, account, paths.traces)
     topics = account_topics(load_topics(layout.topics), account, own)[: config.max_topics]
-    session = drafting_session(
-        ctx,
-        paths,
-        language_models,
-        generation=config.generation,
-        n_angles=config.n_angles,
-        n_samples=config.n_samples,
-    )
+    program_config = config.model_dump(include={"generation", "n_angles", "n_samples"})
+    session = drafting_session(ctx, paths, language_models, **program_config)
     proposer = session.proposer
-    context.log.info(session.model_choice)
-    context.log.info(
-        f"drafting {len(topics)} topics for {account} with the {session.source} program"
-    )
+    context.log.info(f"{session.model_choice}; {len(topics)} topics, {session.source} program")
     drafts, stats = draft(session.program, proposer, ctx, topics, config.max_tokens)
     with warehouse.get_connection() as con:
         report = save_candidates(con, account, drafts, session.source)
     context.log.info(report["usable_summary"])
+    report |= {
+        "topics": [t["topic"] for t in topics],
+        "cards_replaced": stats.get("cards_replaced", 0),
+        "stats": stats,
+        "drafted_with": proposer.uri,
+        "model_choice": session.model_choice,
+    }
     yield dg.MaterializeResult(
-        metadata=metadata(
-            report
-            | {
-                "topics": [t["topic"] for t in topics],
-                "cards_replaced": stats.get("cards_replaced", 0),
-                "stats": stats,
-                "drafted_with": proposer.uri,
-                "model_choice": session.model_choice,
-            }
-        )
+        metadata=metadata(report)
         | language_models.usage_metadata()
         | usage_metadata({"drafted_with": proposer})
     )
