@@ -1,2 +1,2 @@
-"""The DSPy drafting program: signatures, modules, packaging, scheduling, topics, and the
-drafting session (`session.drafting_session`) that puts program, models and scorer together."""
+"""The DSPy drafting program: signatures, modules, packaging, scheduling and topics.
+`reer_pipeline.session.drafting_session` puts program, models and scorer together."""
