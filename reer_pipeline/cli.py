@@ -265,29 +265,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if path.exists():
             evaluation = json.loads(path.read_text())
             used = "drafting used it" if evaluation["beats_base"] else "drafting used proposer_lm"
-            print(f"Author model of {account}: {adapter_summary(evaluation)}; {used}")
+            print(f"Author model of {account}: {evaluation['verdict']}; {used}")
         else:
             print(f"Author model of {account}: none (the author_adapter run's log says why)")
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
-
-
-def adapter_summary(evaluation: dict) -> str:
-    """An author model's held-out evaluation in plain words."""
-    reduction = evaluation.get("heldout_ppl_reduction")
-    if not reduction:
-        return evaluation["verdict"]
-    base, adapter = evaluation["heldout_ppl_base"], evaluation["heldout_ppl_adapter"]
-    sign, change = (1, "lower") if reduction["reduction"] >= 0 else (-1, "higher")
-    low, high = sorted((sign * reduction["low"], sign * reduction["high"]))
-    text = (
-        f"held-out perplexity {sign * reduction['reduction']:.0%} {change} "
-        f"({reduction['level']:.0%} interval {low:.0%} to {high:.0%}): "
-        f"{base['ppl']:.1f} with the base model, {adapter['ppl']:.1f} with the adapter, "
-        f"on {base['n_texts']} posts"
-    )
-    return text if evaluation["beats_base"] else f"not better than the base: {text}"
 
 
 def open_account(command: str, platform: str, author: str | None):

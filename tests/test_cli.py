@@ -9,7 +9,9 @@ import duckdb
 import pytest
 import yaml
 
-from reer_pipeline.cli import adapter_summary, language_models
+from reer_pipeline.cli import language_models
+from reer_pipeline.finetune.author import judge
+from reer_pipeline.finetune.evaluate import Perplexity
 from tests.conftest import SAMPLE
 from tests.ingest.test_formats import BAD
 from tests.scoring.conftest import warehouse
@@ -82,7 +84,8 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
     assert (tuned / "program.json").exists() and (tuned / "evaluation.json").exists()
     adapter = tmp_path / "data" / "adapters" / "x__BarackObama" / "adapter"
     evaluation = json.loads((adapter / "evaluation.json").read_text())
-    assert f"Author model of x:BarackObama: {adapter_summary(evaluation)}" in out.stdout
+    assert f"Author model of x:BarackObama: {evaluation['verdict']}" in out.stdout
+    assert "+" not in evaluation["verdict"]
 
 
 def run_config(path, **settings):
@@ -170,14 +173,12 @@ def test_draft_prints_ranked_drafts_with_the_configured_dtype_and_no_library_war
         (-0.2, -0.3, -0.1, "20% higher (95% interval 10% to 30%)"),
     ],
 )
-def test_the_author_model_summary_reads_in_plain_words(reduction, low, high, words):
-    evaluation = {
-        "beats_base": low > 0,
-        "verdict": "",
-        "heldout_ppl_base": {"ppl": 40.0, "n_texts": 12},
-        "heldout_ppl_adapter": {"ppl": 40.0 * (1 - reduction), "n_texts": 12},
-        "heldout_ppl_reduction": {"reduction": reduction, "low": low, "high": high, "level": 0.95},
-    }
-    summary = adapter_summary(evaluation)
-    assert f"held-out perplexity {words}" in summary and "+" not in summary
-    assert summary.startswith("not better") != evaluation["beats_base"]
+def test_the_author_model_verdict_reads_in_plain_words(reduction, low, high, words):
+    def ppl(value):
+        return Perplexity(value, value, value, 0.95, [value] * 12, [1.0] * 12, [3] * 12)
+
+    interval = {"reduction": reduction, "low": low, "high": high, "level": 0.95}
+    beats, text = judge(ppl(40.0), ppl(40.0 * (1 - reduction)), interval)
+    assert f"held-out perplexity {words}" in text and "+" not in text
+    assert "with the base model" in text and "on 12 posts" in text
+    assert beats == (low > 0) and text.startswith("not better") != beats

@@ -105,14 +105,22 @@ class AuthorModel:
 
 def judge(ppl_base: Perplexity, ppl_adapter: Perplexity, reduction: dict) -> tuple[bool, str]:
     """Whether the adapter beat the base (the paired interval of the perplexity reduction lies
-    above 0), and a sentence saying so."""
+    above 0), and a sentence saying so in plain words."""
     beats = reduction["low"] > 0
-    figures = (
-        f"held-out perplexity {ppl_base.ppl:.1f} (base) -> {ppl_adapter.ppl:.1f} (adapter) on "
-        f"{len(ppl_base.tokens)} posts, {reduction['reduction']:+.0%} lower "
-        f"({reduction['level']:.0%} interval {reduction['low']:+.0%} to {reduction['high']:+.0%})"
+    text = verdict(ppl_base.ppl, ppl_adapter.ppl, len(ppl_base.tokens), reduction)
+    return beats, text if beats else f"not better than the base: {text}"
+
+
+def verdict(base: float, adapter: float, posts: int, reduction: dict) -> str:
+    """ "held-out perplexity 41% lower (95% interval 39% to 44%): 44.0 with the base model, ..."
+    (a rise reads "higher", its interval turned to match)."""
+    sign, change = (1, "lower") if reduction["reduction"] >= 0 else (-1, "higher")
+    low, high = sorted((sign * reduction["low"], sign * reduction["high"]))
+    return (
+        f"held-out perplexity {sign * reduction['reduction']:.0%} {change} "
+        f"({reduction['level']:.0%} interval {low:.0%} to {high:.0%}): "
+        f"{base:.1f} with the base model, {adapter:.1f} with the adapter, on {posts} posts"
     )
-    return beats, figures if beats else f"not better than the base: {figures}"
 
 
 def evaluate_adapter(base_uri: str, adapter_dir: Path, test: list, models_dir=None) -> dict:
