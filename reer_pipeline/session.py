@@ -34,10 +34,24 @@ class DraftingSession:
     ctx: AuthorContext
     paths: AccountPaths
     models: Models = field(repr=False)
-    program: DraftProgram
-    source: str  # "base", or the path of the tuned program that beat it
     proposer: LanguageModel  # the author model when it beat the base, else proposer_lm
     model_choice: str  # which model drafts, and why (one line for the log)
+    program_config: dict = field(default_factory=dict)  # the base program's settings
+
+    @cached_property
+    def _program(self) -> tuple[DraftProgram, str]:
+        return make_program(best_program(self.paths.programs), **self.program_config)
+
+    @property
+    def program(self) -> DraftProgram:
+        """The newest tuned program that did not lose to the base, else the base program built
+        with `program_config`; read on first use (tuning compiles its own)."""
+        return self._program[0]
+
+    @property
+    def source(self) -> str:
+        """Where the program came from: "base", or the path of the tuned program that won."""
+        return self._program[1]
 
     @cached_property
     def scorer(self) -> CandidateScorer:
@@ -48,17 +62,14 @@ class DraftingSession:
 def drafting_session(
     ctx: AuthorContext, paths: AccountPaths, models: Models, **program_config
 ) -> DraftingSession:
-    """The account's session: its newest tuned program that did not lose to the base (else the
-    base program, built with `program_config`), drafted by its author model when that beat the
-    base, else by `proposer_lm`."""
-    program, source = make_program(best_program(paths.programs), **program_config)
+    """The account's session, drafted by its author model when that beat the base, else by
+    `proposer_lm`; its program and scorer are loaded when first used."""
     proposer, choice = drafting_model(models.get("proposer_lm"), paths.adapters, models.load)
     return DraftingSession(
         ctx=ctx,
         paths=paths,
         models=models,
-        program=program,
-        source=source,
         proposer=proposer,
         model_choice=choice,
+        program_config=program_config,
     )
