@@ -116,7 +116,7 @@ def request(platform: str, subject: str, audience: str = "", goal: str = "") -> 
 
     `platform` is the platform's display name; a general audience and an empty goal are left
     out."""
-    article = "an" if platform[:1].upper() in "AEIOX" else "a"  # "an X post": X reads "ex"
+    article = "an" if platform[:1] and platform[0].upper() in "AEIOX" else "a"  # X reads "ex"
     out = f"Write {article} {platform} post about {subject.strip().rstrip('.')}"
     if audience.strip().lower() not in GENERAL_AUDIENCES:
         out += f" for {audience.strip().rstrip('.')}"
