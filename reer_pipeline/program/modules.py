@@ -43,8 +43,10 @@ TOP_P = 0.9
 MIN_KEPT = 30  # characters a trimmed draft keeps at least, else it stays as it is
 
 Scorer = Callable[[list[str]], Sequence[float]]
-# (texts, topic, platform, author_posts, prompt_texts) -> [(usable, reasons)] per text
-Gate = Callable[[list[str], str, str, Sequence[str], Sequence[str]], list[tuple[bool, list[str]]]]
+# (texts, topic, platform, author_posts, prompt_texts, facts) -> [(usable, reasons)] per text
+Gate = Callable[
+    [list[str], str, str, Sequence[str], Sequence[str], Sequence[str]], list[tuple[bool, list[str]]]
+]
 
 
 def drafting_config(
@@ -77,13 +79,15 @@ def gate_texts(
     platform: str,
     author_posts: Sequence[str] = (),
     prompt_texts: Sequence[str] = (),
+    facts: Sequence[str] = (),
 ) -> list[tuple[bool, list[str]]]:
     """(usable, reasons) of each packaged draft by the project's usable-draft gate
-    (`scoring.gate.check_draft`), the author's posts indexed once."""
+    (`scoring.gate.check_draft`), the author's posts indexed once. `facts`: the topic's facts
+    and links, what a draft may assert besides the author's posts."""
     from reer_pipeline.scoring.gate import AuthorIndex, check_draft
 
     index = AuthorIndex.of(list(author_posts))
-    results = [check_draft(t, platform, topic, index, prompt_texts) for t in texts]
+    results = [check_draft(t, platform, topic, index, prompt_texts, facts) for t in texts]
     return [(r.usable, list(r.reasons)) for r in results]
 
 
@@ -187,8 +191,8 @@ class DraftProgram(dspy.Module):
     shown as examples. sampling: repetition_penalty / no_repeat_ngram_size for local backends.
     ideate: whether angles come from the Ideate predictor (else every candidate is on the
     topic itself, and samples differ by sampling). gate: `(texts, topic, platform, author_posts,
-    prompt_texts) -> [(usable, reasons)]`, default the project's gate (`gate_texts`); False
-    counts every non-empty draft usable.
+    prompt_texts, facts) -> [(usable, reasons)]`, default the project's gate (`gate_texts`);
+    False counts every non-empty draft usable.
     """
 
     def __init__(
@@ -369,6 +373,7 @@ class DraftProgram(dspy.Module):
             "topic": ctx["topic"],
             "platform": ctx["platform"],
             "audience": ctx["audience"],
+            "facts": list(ctx.get("facts", ())),  # what the scorer's gate may count as support
             "angle": planned.angle,
             "strategy": card.get("name", "strategy"),
             "strategy_post_ids": list(card.get("source_post_ids") or []),
@@ -389,7 +394,12 @@ class DraftProgram(dspy.Module):
         if self.gate is None:
             return [(bool(t.strip()), [] if t.strip() else ["empty"]) for t in texts]
         return self.gate(
-            texts, ctx["topic"], ctx["platform"], ctx["author_posts"], ctx["prompt_texts"]
+            texts,
+            ctx["topic"],
+            ctx["platform"],
+            ctx["author_posts"],
+            ctx["prompt_texts"],
+            ctx.get("facts", ()),
         )
 
     def _pick(self, ctx, groups: list[list[dict]], stats) -> list[dict]:
@@ -538,12 +548,14 @@ class DraftProgram(dspy.Module):
         slots: list[dict] | None = None,
         author_posts: Sequence[str] = (),
         links: Sequence[str] = (),
+        facts: Sequence[str] = (),
     ) -> Plan:
         """The plan of one topic: its context, one `AnglePlan` per candidate, cards and stats.
         Raises ValueError on an unknown platform or an empty topic.
 
         `author_posts`: the author's own posts to show the nearest of as examples (default: the
-        posts behind `traces`). `links`: the real links a draft may carry (others are dropped)."""
+        posts behind `traces`). `links`: the real links a draft may carry (others are dropped).
+        `facts`: what a draft may assert besides the author's posts (the gate's invented rule)."""
         platform = platforms.get(platform).name
         topic = " ".join(str(topic or "").split())
         if not topic:
@@ -560,6 +572,7 @@ class DraftProgram(dspy.Module):
             "style": style,
             "slots": slots,
             "links": list(links),
+            "facts": [*facts, *links],  # what supports a draft's claims (the gate)
             "shown": [],
             "author_posts": posts,
             "prompt_texts": [  # what the model was told (for the gate's echo rule)
@@ -643,6 +656,7 @@ def draft_candidates(
             "style": style,
             "author_posts": author_posts,
             "links": t.get("links") or (),
+            "facts": t.get("facts") or (),
         }
         for t in topics
     ]

@@ -1,4 +1,4 @@
-"""Topics to draft for: `topics.yaml`, a list of {topic, platform, audience}."""
+"""Topics to draft for: `topics.yaml`, a list of {topic, platform, audience, links, facts}."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Topic(BaseModel):
     audience: str = Field(default="a general audience", min_length=1)
     author: str | None = None  # only for this author's account; unset: every account
     links: list[str] = []  # real links a draft may carry; any other link is dropped
+    facts: list[str] = []  # what a draft may assert (events, quotes, numbers) besides the posts
 
     @field_validator("platform", mode="before")
     @classmethod

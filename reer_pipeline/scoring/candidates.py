@@ -43,7 +43,7 @@ import numpy as np
 from reer_pipeline import platforms
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.scoring.engagement import EngagementModel
-from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft
+from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft, copy
 from reer_pipeline.scoring.heuristics import heuristic_score
 from reer_pipeline.scoring.topic import topic_score
 from reer_pipeline.text import LINK_RE
@@ -480,11 +480,14 @@ class CandidateScorer:
         topic: str | None = None,
         topics: Sequence[str | None] | None = None,
         prompt_texts: Sequence[str] = (),
+        facts: Sequence[Sequence[str]] | None = None,
     ) -> list[dict]:
         """Gate verdict, component scores, the total (`combine`; 0 for an unusable draft) and
         feedback, one dict per text.
 
-        `topic` applies to every text, `topics` gives one per text. `references` (optional, one
+        `topic` applies to every text, `topics` gives one per text; `facts` (optional, one list
+        per text) the topic's facts and links, which back what a draft asserts (the gate's
+        invented rule). `references` (optional, one
         per text) may hold a gold post's `engagement`, `style_fit` and `text` (a draft copying
         that text is a copy), so the feedback can say how a draft falls short of a real post.
         """
@@ -493,6 +496,7 @@ class CandidateScorer:
         texts = [t or "" for t in texts]
         topics = list(topics) if topics is not None else [topic] * len(texts)
         refs = list(references or [None] * len(texts))
+        facts = list(facts) if facts is not None else [()] * len(texts)
         prompts = [*self.prompt_texts, *prompt_texts]
         lm = self.lm_components(texts)
         batch = Batch(
@@ -507,10 +511,11 @@ class CandidateScorer:
         results = []
         for i, text in enumerate(texts):
             ref = refs[i] or {}
-            gate = check_draft(text, self.platform, topics[i], self._index, prompts)
-            if ref.get("text") and gate.usable:
-                gate = check_draft(text, self.platform, topics[i], [ref["text"]], ())
-                gate.reasons = [r.replace("author's post", "reference post") for r in gate.reasons]
+            gate = check_draft(text, self.platform, topics[i], self._index, prompts, facts[i])
+            copied = gate.usable and ref.get("text") and copy(text, AuthorIndex([ref["text"]]))
+            if copied:  # a copy of the gold post the draft is compared with
+                why = copied.replace("author's", "reference")
+                gate = GateResult(False, [f"copy: {why}"], ["copy"])
             if gate.rules != ["empty"] and lm["rules"][i]:
                 gate = GateResult(
                     False,

@@ -17,6 +17,11 @@ A draft is usable when it breaks none of the rules, each a plain-Python check (n
 - cut: it ends in a broken link ("ht", "https:/"), which no finished post does;
 - attribution: it attributes a quote ('"..." —Name') to someone the author's posts never name,
   which a small model invents ("—TechCrunch", "—Ethan Leach");
+- invented: it asserts a fact nothing supports (`invented_claims`): an event ("LIVE:", "tune
+  in", "today I signed", "at 10:29 p.m. ET", "on Tuesday") that the topic and its facts and
+  links do not mention, a quote (4+ words in quotation marks, or words before a '—Name'
+  attribution) whose words neither they nor the author's posts hold, or a number (a count,
+  percentage, amount or year) none of them holds;
 - off_topic: it holds none of the topic's content words (`topic.topic_score` < OFF_TOPIC_BELOW).
 
 The rules were tuned on real exports: the benchmark `benchmarks/scorer_validity.py` counts how
@@ -33,8 +38,16 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from reer_pipeline.scoring.heuristics import thread_parts
-from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, topic_score
-from reer_pipeline.text import copied_ngrams, ngrams, strip_links, word_ngrams, words
+from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, stem, topic_score
+from reer_pipeline.text import (
+    copied_ngrams,
+    find_links,
+    ngrams,
+    split_sentences,
+    strip_links,
+    word_ngrams,
+    words,
+)
 
 RULES = (
     "empty",
@@ -45,6 +58,7 @@ RULES = (
     "cut",
     "copy",
     "attribution",
+    "invented",
     "off_topic",
 )
 BROKEN_LINK_RE = re.compile(r"(?:^|\s)(?:ht|htt|https?:?/{0,2})$")
@@ -97,6 +111,172 @@ ATTRIBUTION_RE = re.compile(  # a dash and a capitalised name after a closing qu
     rf"|(?:—|–|--)[ \t]*{_NAME}(?:\s+(?:[#@]\S+|https?://\S+))*\s*$",
     re.M,
 )
+
+# ---- invented facts: claims a draft makes, and what supports them ----------------------------
+QUOTE_MIN_WORDS = 4  # a shorter quoted phrase is a name or a scare quote, not a quote
+QUOTE_SUPPORT_N, QUOTE_SUPPORT_SHARE = 3, 0.5  # half of a quote's 3-word runs found: supported
+SMALL_COUNT = 10  # a bare whole number up to this ("3 ways") is phrasing, not a fact
+QUOTE_RE = re.compile(  # double or curly quotes; single ones only before an attribution dash
+    r"[\"“]([^\"“”\n]{3,400}?)[\"”]"
+    r"|(?<![\w])[‘']([^\n]{10,400}?)[’'](?=[ \t]*(?:—|–|--|-)[ \t]*@?[A-Z])"
+)
+SCALES = {
+    "k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "mn": 1e6,
+    "bn": 1e9, "billion": 1e9, "trillion": 1e12,
+}  # fmt: skip
+NUMBER_RE = re.compile(
+    r"(?<![\w.,:/$€£-])([$€£])?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?:[ \t]?(%|percent\b|per cent\b|" + "|".join(rf"{k}\b" for k in SCALES) + r"))?"
+    r"(?![\w:]|[.,]\d)",
+    re.I,
+)
+CLOCK_RE = re.compile(
+    r"\b(\d{1,2})(?::(\d\d))?[ \t]?([ap])\.?m\b\.?|\b(\d{1,2}):(\d\d)\b"
+    r"|\b(?:tonight|tomorrow|today) at (\d{1,2})(?::(\d\d))?\b",
+    re.I,
+)
+MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+DATE_RE = re.compile(
+    r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?[ \t]+(\d{1,2})"
+    r"(?:st|nd|rd|th)?\b(?![:,.]?\d)"
+)
+EVENT_RE = re.compile(  # what announces an event: a broadcast, a speech, a signing, a day
+    r"\bLIVE\b|\blive(?:[ \t]*:|[ \t]+(?:now|stream\w*|at|from|on air))|\blivestream\w*"
+    r"|\b(?:go(?:ing)?|is|are|we're|i'm|be) live\b|\btune[ \t]+in\b|\bwatch\b[^.!?\n]{0,40}?"
+    r"\b(?:live|speak\w*|speech|discuss\w*|address\w*|deliver\w*|remarks|town hall)\b"
+    r"|\b(?:i'?m|i am|we're|we are) (?:giving|delivering|hosting|holding) (?:a|an|my|the|our)"
+    r" \w+|\b(?:i|we)'?ll be (?:speaking|giving|talking|hosting|live)\b"
+    r"|\b(?:today|tonight|this morning|just),? (?:i|we) (?:signed|announced|launched|met|spoke"
+    r"|visited|hosted|unveiled)\b|\b(?:i|we) (?:just|today) (?:signed|announced|launched)\b"
+    r"|\bjoin (?:me|us) (?:live|tonight|tomorrow)\b"
+    r"|\b(?:on|this|next|by|until) (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"\b|\btonight\b|\btomorrow\b|\bthis (?:morning|afternoon|evening)\b",
+    re.I,
+)
+# What an event phrase says, by sense: a phrase is supported when the topic or its facts say
+# the same sense ("tune in" by "live"); its other words ("watch President Obama") support nothing.
+DAYS = "monday tuesday wednesday thursday friday saturday sunday tonight tomorrow morning"
+EVENT_SENSES = [
+    "live livestream stream tune watch broadcast",
+    "speech speak spoke remarks address deliver talk discuss",
+    "sign law bill",
+    "announce launch unveil",
+    "host hold town hall rally summit meeting met visit join",
+    *(DAYS + " afternoon evening").split(),
+]
+SENSE_KEY = 5  # senses compare stems by their first letters ("announce", "announced")
+SENSES = [{stem(w)[:SENSE_KEY] for w in sense.split()} for sense in EVENT_SENSES]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One fact a text asserts: `kind` event, quote or number, and the words asserting it."""
+
+    kind: str
+    text: str
+
+
+def fact_text(text: str) -> str:
+    """`text` without links, mentions and hashtags, whose digits are names, not facts."""
+    return re.sub(r"(?<![\w])[@#][\w.-]+", " ", strip_links(text))
+
+
+def numbers(text: str, small: int = -1) -> list[tuple[str, float]]:
+    """(what was written, value) of each number in `text` (scales applied: "$2.5 billion" is
+    2.5e9), clock times aside; a bare whole number up to `small` is left out."""
+    out = []
+    for m in NUMBER_RE.finditer(fact_text(text)):
+        currency, core, unit = m.groups()
+        value = float(core.replace(",", "")) * SCALES.get((unit or "").lower(), 1.0)
+        if currency or unit or "." in core or value > small:
+            out.append((m.group(0).strip(), value))
+    return out
+
+
+def clock_times(text: str) -> set[str]:
+    """Each clock time of `text` as "h:mm" on a 12-hour clock."""
+    out = set()
+    for m in CLOCK_RE.finditer(text):
+        hour, minute = next((g, m.group(i + 2)) for i, g in enumerate(m.groups()) if g)
+        out.add(f"{int(hour) % 12}:{int(minute or 0):02d}")
+    return out
+
+
+def dates(text: str) -> set[str]:
+    return {f"{m.group(1)[:3].lower()} {int(m.group(2))}" for m in DATE_RE.finditer(text)}
+
+
+def quotes(text: str) -> list[str]:
+    """The quotes of `text` (4+ words in quotation marks, or a dash-attributed last line)."""
+    found = [a or b for a, b in QUOTE_RE.findall(text)]
+    if not found and (m := ATTRIBUTION_RE.search(text)):
+        before = text[: m.start()].strip().splitlines()
+        found = [split_sentences(before[-1])[-1]] if before and before[-1].strip() else []
+    return [q for q in found if len(words(q)) >= QUOTE_MIN_WORDS]
+
+
+@dataclass
+class Support:
+    """What may back a draft's claims: the topic with its facts and links (every kind), and
+    the author's own posts (quotes and numbers only: a past "LIVE:" is no event today)."""
+
+    words: set[str]
+    stems: set[str]
+    values: set[float]
+    times: set[str]
+    dates: set[str]
+    grams: set[tuple[str, ...]]
+
+    @classmethod
+    def of(cls, topic: str, facts: Sequence[str], index: AuthorIndex) -> Support:
+        given = "\n".join([topic, *facts])
+        found = words(given) + [w for link in find_links(given) for w in words(link)]
+        values = {v for _, v in numbers(given)} | {float(w) for w in found if w.isdigit()}
+        return cls(
+            set(found),
+            {stem(w)[:SENSE_KEY] for w in found},
+            values | index.values,
+            clock_times(given),
+            dates(given),
+            set(word_ngrams(given, QUOTE_SUPPORT_N)) | index.quote_grams,
+        )
+
+    def quoted(self, quote: str) -> bool:
+        grams = word_ngrams(quote, QUOTE_SUPPORT_N)
+        return sum(g in self.grams for g in grams) >= QUOTE_SUPPORT_SHARE * len(grams)
+
+    def event(self, phrase: str) -> bool:
+        if times := clock_times(phrase):
+            return times <= self.times
+        if days := dates(phrase):
+            return days <= self.dates
+        said = {stem(w)[:SENSE_KEY] for w in words(phrase)}
+        senses = [s for s in SENSES if s & said]
+        return any(s & self.stems for s in senses)
+
+
+def invented_claims(
+    text: str, topic: str = "", facts: Sequence[str] = (), index: AuthorIndex | None = None
+) -> list[Claim]:
+    """The events, quotes and numbers of `text` that the topic, its `facts` (and links) and
+    the author's posts (`index`; quotes and numbers only) do not support, in that order."""
+    support = Support.of(topic or "", facts, index or AuthorIndex([]))
+    clean = fact_text(text)
+    out = []
+    events = [m.group(0) for m in EVENT_RE.finditer(clean)]
+    events += [m.group(0) for m in CLOCK_RE.finditer(clean)]
+    events += [m.group(0) for m in DATE_RE.finditer(clean)]
+    out += [Claim("event", e.strip()) for e in events if not support.event(e)]
+    out += [Claim("quote", q) for q in quotes(text) if not support.quoted(q)]
+    clock = " ".join(m.group(0) for m in CLOCK_RE.finditer(clean))
+    dated = " ".join(m.group(0) for m in DATE_RE.finditer(clean))
+    timed = {v for _, v in numbers(clock + " " + dated)}  # a time's digits are the event's
+    out += [
+        Claim("number", written)
+        for written, value in numbers(clean, SMALL_COUNT)
+        if value not in support.values and value not in timed
+    ]
+    return out
 
 
 @dataclass
@@ -183,9 +363,12 @@ class AuthorIndex:
 
     normalized: dict[str, int] = field(default_factory=dict)
     corpus: str = ""  # every post, normalized, one per line (names the author has used)
+    values: set[float] = field(default_factory=set)  # the numbers the author has written
+    quote_grams: set[tuple[str, ...]] = field(default_factory=set)  # for the invented rule
 
     def __post_init__(self):
         self.tokens = [words(p) for p in self.posts]
+        self.values = {v for p in self.posts for _, v in numbers(p)}
         self.corpus = "\n".join(" ".join(t) for t in self.tokens)
         for i, post in enumerate(self.posts):
             self.normalized.setdefault(normalized(post), i)
@@ -194,6 +377,7 @@ class AuthorIndex:
             for pair in set(ngrams(toks, 2)):
                 self.by_pair.setdefault(pair, set()).add(i)
             self.echo_grams.update(ngrams(toks, ECHO_N))
+            self.quote_grams.update(ngrams(toks, QUOTE_SUPPORT_N))
 
     @classmethod
     def of(cls, posts: Sequence[str] | AuthorIndex) -> AuthorIndex:
@@ -241,19 +425,36 @@ def attribution(text: str, topic: str, index: AuthorIndex) -> str | None:
     return None
 
 
+INVENTED_WHAT = {
+    "event": "it announces an event ({!r}) that the topic and its facts do not mention",
+    "quote": "it quotes words ({!r}) that neither the topic, its facts nor the author's posts hold",
+    "number": "it states a number ({!r}) that neither the topic, its facts nor the author's "
+    "posts hold",
+}
+
+
+def invented(text: str, topic: str, facts: Sequence[str], index: AuthorIndex) -> str | None:
+    """The first claim of `text` nothing supports (`invented_claims`), said in words."""
+    claims = invented_claims(text, topic, facts, index)
+    return INVENTED_WHAT[claims[0].kind].format(claims[0].text[:60]) if claims else None
+
+
 def check_draft(
     text: str,
     platform: str,
     topic: str | None,
     author_posts: Sequence[str] | AuthorIndex = (),
     prompt_texts: Iterable[str] = (),
+    facts: Sequence[str] = (),
 ) -> GateResult:
     """Whether `text` is a usable draft for `platform` on `topic` (see the module docstring).
 
-    `author_posts` are the author's own posts (for the copy and echo rules); `prompt_texts` the
-    prompts or instructions the drafting model saw (for the echo rule). A rule that does not
-    apply (no topic, no posts, no prompt) passes. Pass an `AuthorIndex` to check many drafts
-    against the same posts without indexing them again.
+    `author_posts` are the author's own posts (for the copy, echo, attribution and invented
+    rules); `prompt_texts` the prompts or instructions the drafting model saw (for the echo
+    rule); `facts` the topic's facts and links (what a draft may assert beyond the author's
+    posts). A rule that does not apply (no topic, no posts, no prompt) passes; the invented rule
+    needs a topic or posts. Pass an `AuthorIndex` to check many drafts against the same posts
+    without indexing them again.
     """
     text = text or ""
     if not re.search(r"\w", text):
@@ -274,6 +475,8 @@ def check_draft(
         broken.append(("copy", why))
     if index.posts and (why := attribution(text, topic or "", index)):
         broken.append(("attribution", why))
+    if (topic or index.posts) and (why := invented(text, topic or "", facts, index)):
+        broken.append(("invented", why))
     if topic:
         score = topic_score(text, topic)
         if score == score and score < OFF_TOPIC_BELOW:
