@@ -14,7 +14,9 @@ Negative classes (one name each):
 - echo: the post with the drafting instructions or the request echoed into it;
 - residue: the post wrapped in template, JSON, markup, `###` or numbered-dot garbage;
 - copy: a verbatim copy of one of the author's training posts (the ones the scorer is given);
-- off_topic: a held-out post scored against another held-out post's topic.
+- off_topic: a held-out post scored against another held-out post's topic;
+- invented: a held-out post with one invented event, quote or number put in (`invent`): what the
+  gate's invented rule must catch, since nothing the author or the topic said supports it.
 
 The topic of a post is its three content words rarest in the author's training posts
 (`scoring.topic.KeyTerms`), so no model is involved. The prompt texts the gate may check echoes
@@ -58,6 +60,7 @@ TARGETS = {
     "copy": 0.90,
     "off_topic": 0.80,
     "another_author": 0.75,
+    "invented": 0.75,
 }
 CLASSES = tuple(TARGETS)
 MIN_POSTS = 30  # authors with fewer original posts are left out
@@ -192,6 +195,74 @@ def residue(text: str, rng: random.Random) -> str:
     )
 
 
+# One invented fact each: an event, a quote (in the author's own name, or someone else's) or a
+# number, with values drawn at random. {text} is the real post, {name} the name the author signs
+# quotes with (the most common name after a dash in their posts, else the handle).
+INVENTED = {
+    "event": [
+        "LIVE: {text}",
+        "{text} Tune in at {hour}:{minute} p.m. ET.",
+        "Watch live tonight at {hour}: {text}",
+        "Today I signed a new executive order. {text}",
+        "I'm giving a speech about this on {weekday}. {text}",
+        "{text} Join us on {weekday} at {hour} p.m.",
+    ],
+    "quote": [
+        '"{quote}" —{name}',
+        '{text}\n\n"{quote}" —{name}',
+        "'{quote}' —{other}",
+        '{name} said it best: "{quote}" {text}',
+        '{text} As {other} put it, "{quote}"',
+    ],
+    "number": [
+        "{text} That's {pct}% more than last year.",
+        "Over {small}.{digit} million people agree. {text}",
+        "{text} It costs ${small} billion a year.",
+        "Since {year}, we have fought for this. {text}",
+        "{thousands},{digit}00 people signed up this week. {text}",
+    ],
+}
+QUOTES = [
+    "Testing is key to delivering a quality product.",
+    "Every great change starts with people who refuse to give up on each other.",
+    "We do not wait for the future, we build it one honest step at a time.",
+    "Nothing worth having was ever handed to anyone without a fight.",
+    "The best ideas come from the people who are closest to the problem.",
+    "Hope is the thing that keeps a movement marching when the road gets long.",
+]
+OTHERS = ["Johnsons R&D team", "Dr. Maria Ellison", "the Brookfield Institute", "Coach Dan Ruiz"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+
+
+def signature(posts: list[str], author: str) -> str:
+    """The name `author` signs quotes with in `posts` ("President Obama"), else the handle."""
+    from reer_pipeline.scoring.gate import ATTRIBUTION_RE
+
+    names = [m.group(1) or m.group(2) for p in posts for m in ATTRIBUTION_RE.finditer(p)]
+    common = max(set(names), key=names.count, default="")
+    return common.strip() if names.count(common) >= 3 else author
+
+
+def invent(text: str, rng: random.Random, name: str) -> tuple[str, str]:
+    """(kind, text): `text` with one invented event, quote or number (`INVENTED`)."""
+    kind = rng.choice(list(INVENTED))
+    values = dict(
+        text=text,
+        name=name,
+        other=rng.choice(OTHERS),
+        quote=rng.choice(QUOTES),
+        weekday=rng.choice(WEEKDAYS),
+        hour=rng.randint(1, 11),
+        minute=f"{rng.randint(1, 59):02d}",
+        pct=rng.randint(11, 89),
+        small=rng.randint(2, 9),
+        digit=rng.randint(1, 9),
+        year=rng.randint(1950, 1999),
+        thousands=rng.randint(11, 99),
+    )
+    return kind, rng.choice(INVENTED[kind]).format(**values)
+
+
 MAKERS = {"loop": looped, "cut": cut, "shuffled": shuffled, "empty": empty, "residue": residue}
 
 
@@ -199,7 +270,7 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
     """Scoring items: {account, cls, label, text, topic}; label 1 for held-out posts."""
     from reer_pipeline.reer.search import render_request
 
-    rng = random.Random(seed)
+    rng, invented_rng = random.Random(seed), random.Random(seed + 1)
     splits = {}
     for key, posts in authors.items():
         cut_at = int(len(posts) * 0.8)
@@ -220,6 +291,9 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
             source = [t for t in pos if name != "shuffled" or len(strip_links(t, "").split()) >= 6]
             for t in rng.sample(source, min(len(source), max(5, per_class // 2))):
                 add(name, 0, make(t, rng), topics[t])
+        name = signature(train, author)  # its own generator: the other classes stay as they were
+        for t in invented_rng.sample(pos, min(len(pos), max(5, per_class // 2))):
+            add("invented", 0, invent(t, invented_rng, name)[1], topics[t])
         for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
             request = render_request(platform, topics[t], f"people who follow {author}", "engage")
             add("echo", 0, echo(t, rng, request), topics[t])

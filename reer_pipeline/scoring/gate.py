@@ -118,7 +118,7 @@ QUOTE_SUPPORT_N, QUOTE_SUPPORT_SHARE = 3, 0.5  # half of a quote's 3-word runs f
 SMALL_COUNT = 10  # a bare whole number up to this ("3 ways") is phrasing, not a fact
 QUOTE_RE = re.compile(  # double or curly quotes; single ones only before an attribution dash
     r"[\"“]([^\"“”\n]{3,400}?)[\"”]"
-    r"|(?<![\w])[‘']([^\n]{10,400}?)[’'](?=[ \t]*(?:—|–|--|-)[ \t]*@?[A-Z])"
+    r"|(?<![\w])[‘']([^\n]{10,400}?)[’'](?=[ \t]*(?:(?:—|–|--)[ \t]*\S|-[ \t]*@?[A-Z]))"
 )
 SCALES = {
     "k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "mn": 1e6,
@@ -149,6 +149,8 @@ EVENT_RE = re.compile(  # what announces an event: a broadcast, a speech, a sign
     r"|\b(?:today|tonight|this morning|just),? (?:i|we) (?:signed|announced|launched|met|spoke"
     r"|visited|hosted|unveiled)\b|\b(?:i|we) (?:just|today) (?:signed|announced|launched)\b"
     r"|\bjoin (?:me|us) (?:live|tonight|tomorrow)\b"
+    r"|\b(?:is|are|am) (?:now )?(?:speaking|delivering|addressing|hosting|holding|discussing)\b"
+    r"|\b(?:speaks|discusses) (?:about|on|with|to)\b|\bnext (?:week|month)\b"
     r"|\b(?:on|this|next|by|until) (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
     r"\b|\btonight\b|\btomorrow\b|\bthis (?:morning|afternoon|evening)\b",
     re.I,
@@ -181,15 +183,18 @@ def fact_text(text: str) -> str:
     return re.sub(r"(?<![\w])[@#][\w.-]+", " ", strip_links(text))
 
 
-def numbers(text: str, small: int = -1) -> list[tuple[str, float]]:
-    """(what was written, value) of each number in `text` (scales applied: "$2.5 billion" is
-    2.5e9), clock times aside; a bare whole number up to `small` is left out."""
+def numbers(text: str, small: int = -1) -> list[tuple[str, tuple[float, str]]]:
+    """(what was written, (value, "%", "$" or "")) of each number in `text`, scales applied
+    ("$2.5 billion" is (2.5e9, "$")), clock times aside; a bare whole number up to `small` is
+    left out."""
     out = []
     for m in NUMBER_RE.finditer(fact_text(text)):
         currency, core, unit = m.groups()
-        value = float(core.replace(",", "")) * SCALES.get((unit or "").lower(), 1.0)
+        unit = (unit or "").lower()
+        value = float(core.replace(",", "")) * SCALES.get(unit, 1.0)
         if currency or unit or "." in core or value > small:
-            out.append((m.group(0).strip(), value))
+            kind = "$" if currency else "%" if unit and unit[0] in "%p" else ""
+            out.append((m.group(0).strip(), (value, kind)))
     return out
 
 
@@ -222,7 +227,7 @@ class Support:
 
     words: set[str]
     stems: set[str]
-    values: set[float]
+    values: set[tuple[float, str]]
     times: set[str]
     dates: set[str]
     grams: set[tuple[str, ...]]
@@ -231,7 +236,7 @@ class Support:
     def of(cls, topic: str, facts: Sequence[str], index: AuthorIndex) -> Support:
         given = "\n".join([topic, *facts])
         found = words(given) + [w for link in find_links(given) for w in words(link)]
-        values = {v for _, v in numbers(given)} | {float(w) for w in found if w.isdigit()}
+        values = {v for _, v in numbers(given)} | {(float(w), "") for w in found if w.isdigit()}
         return cls(
             set(found),
             {stem(w)[:SENSE_KEY] for w in found},
@@ -363,7 +368,7 @@ class AuthorIndex:
 
     normalized: dict[str, int] = field(default_factory=dict)
     corpus: str = ""  # every post, normalized, one per line (names the author has used)
-    values: set[float] = field(default_factory=set)  # the numbers the author has written
+    values: set[tuple[float, str]] = field(default_factory=set)  # numbers the author wrote
     quote_grams: set[tuple[str, ...]] = field(default_factory=set)  # for the invented rule
 
     def __post_init__(self):

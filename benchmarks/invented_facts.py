@@ -1,0 +1,172 @@
+"""The gate's invented rule on real text: does it reject invented facts and keep real posts?
+
+Every author with enough original posts in the exports is split by time as tuning splits them
+(`optimize.data.time_split`): train posts are the author's posts the gate knows (the
+`AuthorIndex`), validation and test posts are the held-out real posts, each scored against its
+own key-term topic (`scorer_validity.KeyTerms`) with no facts, so a held-out post cannot support
+itself. Two kinds of invented-fact drafts are scored against them:
+
+- injected: a held-out post with one invented event, quote or number put in by a template
+  (`scorer_validity.INVENTED`: "LIVE: ...", '"..." —<the author>', "That's 37% more than last
+  year."), with values drawn at random (one that the author's posts happen to hold is allowed
+  by the rule, and counts as a miss);
+- model drafts: raw drafts of the embedded SmolLM2-135M for the BarackObama sample (seeds 0 and
+  1, 16 topics x 6, no best-of, the train posts as examples), labelled by reading each one
+  (`tests/scoring/data/obama_drafts.json`: event, quote, number; "other" marks an invented claim
+  of another kind, "supported" a quote or number the author's posts hold).
+
+The rule's score is the number of unsupported claims (`gate.invented_claims`); its AUC is the
+chance that a real post has fewer than an invented-fact draft (ties half), with a bootstrap
+interval (`stats.bootstrap_interval`, texts resampled). The false-rejection rate is the share of
+real held-out posts the rule rejects.
+
+Run (model-free, about a minute):
+    PYTHONPATH=. .venv/bin/python benchmarks/invented_facts.py --exports ../shared/data/exports/*
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from reer_pipeline.optimize.data import time_split
+from reer_pipeline.scoring.gate import AuthorIndex, invented_claims
+from reer_pipeline.stats import bootstrap_interval
+
+ROOT = Path(__file__).resolve().parent.parent
+DRAFTS = ROOT / "tests" / "scoring" / "data" / "obama_drafts.json"
+KINDS = ("event", "quote", "number")
+
+
+def scorer_validity():
+    spec = importlib.util.spec_from_file_location(
+        "scorer_validity", Path(__file__).with_name("scorer_validity.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def auc(scores, labels) -> float:
+    """P(a real post (label 1) has fewer unsupported claims than an invented one) + ties / 2."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    diff = neg[None, :] - pos[:, None]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def interval(values, stat=np.mean) -> str:
+    point, low, high = bootstrap_interval(values, stat)
+    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def rate(flags) -> str:
+    flags = np.asarray(flags, float)
+    return f"{int(flags.sum())}/{len(flags)} = {interval(flags)}"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exports", nargs="*", type=Path, help="export files (default: shared)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=int, default=4, help="verbatim examples per list")
+    args = parser.parse_args(argv)
+    sv = scorer_validity()
+    exports = [p for p in (args.exports or sv.default_exports()) if not p.name.startswith("LIC")]
+    with tempfile.TemporaryDirectory() as tmp:
+        authors, con = sv.load_authors(exports, Path(tmp))
+        con.close()
+    rng = random.Random(args.seed)
+    rows = []  # {account, source, kind, label, text, claims}
+    for (platform, author), posts in authors.items():
+        dicts = [{"post_id": i, "created_at": str(c), "text": t} for i, c, t in posts]
+        train, val, test = time_split(dicts)
+        train_texts = [p["text"] for p in train]
+        index, terms = AuthorIndex(train_texts), sv.KeyTerms(train_texts)
+        account, name = f"{platform}:{author}", sv.signature(train_texts, author)
+
+        def add(source, kind, label, text, topic, index=index, account=account):
+            claims = invented_claims(text, topic, (), index)
+            rows.append(dict(account=account, source=source, kind=kind, label=label, text=text))
+            rows[-1]["claims"] = [(c.kind, c.text) for c in claims]
+
+        for p in val + test:
+            topic = terms(p["text"])
+            add("real", "", 1, p["text"], topic)
+            kind, text = sv.invent(p["text"], rng, name)
+            add("injected", kind, 0, text, topic)
+        if author == "BarackObama" and DRAFTS.exists():
+            for d in json.loads(DRAFTS.read_text()):
+                kinds = [k for k in d["label"] if k in KINDS]
+                if "other" in d["label"]:
+                    continue
+                label = 0 if kinds else 2  # 2: a draft without an invented fact
+                add("draft", "+".join(kinds), label, d["text"], d["topic"])
+    return report(rows, args.examples)
+
+
+def report(rows: list[dict], examples: int) -> dict:
+    out = {}
+    accounts = sorted({r["account"] for r in rows})
+    print("account                          real posts rejected (false-rejection rate, 95% CI)")
+    for acc in accounts + ["all"]:
+        real = [r for r in rows if r["source"] == "real" and acc in ("all", r["account"])]
+        by_kind = Counter(k for r in real for k in {c[0] for c in r["claims"]})
+        print(f"  {acc:<30} {rate([bool(r['claims']) for r in real])}  by kind {dict(by_kind)}")
+    real = [r for r in rows if r["source"] == "real"]
+    out["false_rejection"] = float(np.mean([bool(r["claims"]) for r in real]))
+    print("\nAUC of the number of unsupported claims, real held-out posts against:")
+    for source in ("injected", "draft"):
+        for kind in (*KINDS, ""):
+            negs = [
+                r
+                for r in rows
+                if r["source"] == source and r["label"] == 0 and (not kind or kind in r["kind"])
+            ]
+            if not negs:
+                continue
+            pool = [r for r in real if r["account"] in {n["account"] for n in negs}] + negs
+            scores = np.array([len(r["claims"]) for r in pool], float)
+            labels = np.array([r["label"] for r in pool], float)
+            caught = [bool(r["claims"]) for r in negs]
+            name = f"{source} {kind or 'all'}"
+            point, low, high = bootstrap_interval((scores, labels), auc)
+            print(
+                f"  {name:<18} n={len(negs):>4}  AUC {point:.3f} [{low:.3f}, {high:.3f}]"
+                f"  rule catches {rate(caught)}"
+            )
+            out[f"auc_{source}_{kind or 'all'}"] = point
+    clean = [r for r in rows if r["source"] == "draft" and r["label"] == 2]
+    if clean:
+        flags = [bool(r["claims"]) for r in clean]
+        print(f"\nmodel drafts without an invented fact rejected: {rate(flags)}")
+    show = {
+        "real posts rejected": [r for r in real if r["claims"]],
+        "model drafts caught": [
+            r for r in rows if r["source"] == "draft" and r["label"] == 0 and r["claims"]
+        ],
+        "model drafts missed": [
+            r for r in rows if r["source"] == "draft" and r["label"] == 0 and not r["claims"]
+        ],
+        "injected missed": [r for r in rows if r["source"] == "injected" and not r["claims"]],
+    }
+    pick = random.Random(0)
+    for title, items in show.items():
+        print(f"\n{title} ({len(items)}), e.g.:")
+        for r in pick.sample(items, min(examples, len(items))):
+            said = f"  <- {r['claims'][0][0]} {r['claims'][0][1]!r}" if r["claims"] else ""
+            print(f"  [{r['account']}] {r['text'][:160]!r}{said}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
