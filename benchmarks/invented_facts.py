@@ -22,6 +22,8 @@ real held-out posts the rule rejects.
 
 Run (model-free, about a minute):
     PYTHONPATH=. .venv/bin/python benchmarks/invented_facts.py --exports ../shared/data/exports/*
+The drafts were written with (about 3-5 minutes a seed on one thread; then labelled by reading):
+    REER_MODELS_DIR=... PYTHONPATH=. .venv/bin/python benchmarks/invented_facts.py --draft 0
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ from reer_pipeline.stats import bootstrap_interval
 ROOT = Path(__file__).resolve().parent.parent
 DRAFTS = ROOT / "tests" / "scoring" / "data" / "obama_drafts.json"
 KINDS = ("event", "quote", "number")
+DRAFT_TOPICS = [
+    "voting rights", "health care for working families", "climate change",
+    "raising the minimum wage", "immigration reform", "the economy adding jobs",
+    "equal pay for women", "student loans and college costs", "the Iran nuclear deal",
+    "gun violence prevention", "the Supreme Court nomination", "clean energy jobs",
+    "why unit tests are the best documentation", "one habit that made my code reviews faster",
+    "the State of the Union address", "getting covered on the health insurance marketplace",
+]  # fmt: skip
 
 
 def scorer_validity():
@@ -74,12 +84,44 @@ def rate(flags) -> str:
     return f"{int(flags.sum())}/{len(flags)} = {interval(flags)}"
 
 
+def draft_sample(seed: int, out: Path) -> None:
+    """Raw drafts (no best-of) of the embedded model for the sample's author, train posts as
+    examples, DRAFT_TOPICS x 6, written to `out` for labelling."""
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.lm.base import seed_local_models
+    from reer_pipeline.lm.registry import load_lm
+    from reer_pipeline.program.modules import DraftProgram, draft_candidates, drafting_config
+    from reer_pipeline.program.style import author_style
+
+    sv = scorer_validity()
+    with tempfile.TemporaryDirectory() as tmp:
+        authors, con = sv.load_authors([sv.SAMPLE], Path(tmp))
+        con.close()
+    [posts] = authors.values()
+    dicts = [{"post_id": i, "created_at": str(c), "text": t} for i, c, t in posts]
+    train = [p["text"] for p in time_split(dicts)[0]]
+    lm = load_lm("hf::embedded", models_dir=DataLayout.from_env().models)
+    seed_local_models(seed)
+    program = DraftProgram(n_angles=6, **drafting_config(best_of=False))
+    topics = [{"topic": t, "platform": "x", "audience": "a general audience"} for t in DRAFT_TOPICS]
+    drafts, _ = draft_candidates(
+        program, lm, topics, style=author_style(train), max_tokens=96, author_posts=train
+    )
+    rows = [{"seed": seed, "topic": d["topic"], "text": d["text"], "label": []} for d in drafts]
+    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    print(f"{len(rows)} drafts written to {out}")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exports", nargs="*", type=Path, help="export files (default: shared)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=4, help="verbatim examples per list")
+    parser.add_argument("--draft", type=int, metavar="SEED", help="write drafts to label instead")
+    parser.add_argument("--out", type=Path, default=Path("drafts.json"), help="with --draft")
     args = parser.parse_args(argv)
+    if args.draft is not None:
+        return draft_sample(args.draft, args.out)
     sv = scorer_validity()
     exports = [p for p in (args.exports or sv.default_exports()) if not p.name.startswith("LIC")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,10 +147,10 @@ def main(argv=None) -> dict:
             kind, text = sv.invent(p["text"], rng, name)
             add("injected", kind, 0, text, topic)
         if author == "BarackObama" and DRAFTS.exists():
-            for d in json.loads(DRAFTS.read_text()):
+            for d in json.loads(DRAFTS.read_text())["drafts"]:
                 kinds = [k for k in d["label"] if k in KINDS]
-                if "other" in d["label"]:
-                    continue
+                if "other" in d["label"] and not kinds:
+                    continue  # an invented claim of a kind the rule does not look for
                 label = 0 if kinds else 2  # 2: a draft without an invented fact
                 add("draft", "+".join(kinds), label, d["text"], d["topic"])
     return report(rows, args.examples)

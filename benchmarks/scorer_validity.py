@@ -18,15 +18,22 @@ Negative classes (one name each):
 - invented: a held-out post with one invented event, quote or number put in (`invent`): what the
   gate's invented rule must catch, since nothing the author or the topic said supports it.
 
+Every item is scored with its source post (the held-out post it was made from) as its topic's
+facts, as when a topics.yaml entry carries the facts its post uses: a real post's claims are
+then supported, an injected one is not. A second table ("strict") scores the same items with no
+facts (only the author's earlier posts support a claim): there the gate also rejects the real
+posts that report news the earlier posts never held (`benchmarks/invented_facts.py` measures
+that rate on every held-out post).
+
 The topic of a post is its three content words rarest in the author's training posts
 (`scoring.topic.KeyTerms`), so no model is involved. The prompt texts the gate may check echoes
 against are the REER request and instructions and the drafting signature's instructions.
 
 Run (about 10-20 minutes on one CPU thread):
     REER_MODELS_DIR=... .venv/bin/python benchmarks/scorer_validity.py [--per-class 30]
-It prints one table of AUC [95% interval] per negative class (rows) and scorer component
-(columns), the gate's false rejections of real posts, and last `min_auc=<value>`: the lowest
-AUC of the total over the classes that have targets.
+It prints two tables (strict, then with facts) of AUC [95% interval] per negative class (rows)
+and scorer component (columns), each with the gate's false rejections of real posts, and last
+`min_auc=<value>`: the lowest AUC of the total over the classes that have targets (with facts).
 """
 
 from __future__ import annotations
@@ -282,35 +289,37 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
         pos = rng.sample(test, min(per_class, len(test)))
         topics = {t: terms(t) for t in test}
 
-        def add(cls, label, text, topic, key=key):
-            items.append(dict(account=key, cls=cls, label=label, text=text, topic=topic))
+        def add(cls, label, text, topic, source, key=key):
+            items.append(
+                dict(account=key, cls=cls, label=label, text=text, topic=topic, source=source)
+            )
 
         for t in pos:
-            add("positive", 1, t, topics[t])
+            add("positive", 1, t, topics[t], t)
         for name, make in MAKERS.items():
             source = [t for t in pos if name != "shuffled" or len(strip_links(t, "").split()) >= 6]
             for t in rng.sample(source, min(len(source), max(5, per_class // 2))):
-                add(name, 0, make(t, rng), topics[t])
+                add(name, 0, make(t, rng), topics[t], t)
         name = signature(train, author)  # its own generator: the other classes stay as they were
         for t in invented_rng.sample(pos, min(len(pos), max(5, per_class // 2))):
-            add("invented", 0, invent(t, invented_rng, name)[1], topics[t])
+            add("invented", 0, invent(t, invented_rng, name)[1], topics[t], t)
         for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
             request = render_request(platform, topics[t], f"people who follow {author}", "engage")
-            add("echo", 0, echo(t, rng, request), topics[t])
+            add("echo", 0, echo(t, rng, request), topics[t], t)
         own = train[-OWN_POSTS:]
         for t in rng.sample(own, min(len(own), per_class)):
-            add("copy", 0, t, terms(t))
+            add("copy", 0, t, terms(t), t)
         for t in pos:
             words = set(topics[t].split())
             others = [
                 o for o in test if o != t and topics[o] and not set(topics[o].split()) & words
             ]
             if others and topics[t]:
-                add("off_topic", 0, t, topics[rng.choice(others)])
+                add("off_topic", 0, t, topics[rng.choice(others)], t)
         for other, (_, other_test, other_terms) in splits.items():
             if other != key and other[0] == platform:
                 for t in rng.sample(other_test, min(per_class, len(other_test))):
-                    add("another_author", 0, t, other_terms(t))
+                    add("another_author", 0, t, other_terms(t), t)
     return items, {k: (tr, te) for k, (tr, te, _) in splits.items()}
 
 
@@ -341,6 +350,8 @@ def score_items(items: list[dict], splits: dict, con, lm, engagement: bool = Tru
             extra["topics"] = [it["topic"] for it in mine]
         if "prompt_texts" in params:
             extra["prompt_texts"] = INSTRUCTIONS
+        if "facts" in params:  # the topic carries the facts of the post the item was made from
+            extra["facts"] = [[it["source"]] for it in mine]
         t0 = time.perf_counter()
         results = scorer.score(texts, **extra)
         print(
@@ -512,9 +523,30 @@ def main(argv=None) -> dict[str, float]:
         with args.dump.open("w") as f:
             for it in items:
                 f.write(json.dumps({**it, "account": list(it["account"])}, default=str) + "\n")
+    print("== strict: no facts given (what the author's earlier posts support, nothing else) ==")
+    report(strict(items, splits), names, args.bootstrap, args.seed)
+    print("\n== the topic carries the facts of each item's source post ==")
     totals = report(items, names, args.bootstrap, args.seed)
     print(f"min_auc={min(totals.values(), default=float('nan')):.3f}")
     return totals
+
+
+def strict(items: list[dict], splits: dict) -> list[dict]:
+    """`items` as the gate would score them with no facts: an item whose claims the author's
+    posts (the scorer's) do not support is unusable and totals 0. No model call: the gate's
+    other verdicts and the components are the same."""
+    from reer_pipeline.scoring.gate import AuthorIndex, invented_claims
+
+    indexes = {key: AuthorIndex(train[-OWN_POSTS:]) for key, (train, _) in splits.items()}
+    out = []
+    for it in items:
+        claims = invented_claims(it["text"], it["topic"] or "", (), indexes[it["account"]])
+        if claims and "scores" in it:
+            why = f"invented: {claims[0].kind} {claims[0].text[:40]!r}"
+            scores = {**it["scores"], "total": 0.0}
+            it = {**it, "scores": scores, "usable": False, "reasons": [*it["reasons"], why]}
+        out.append(it)
+    return out
 
 
 if __name__ == "__main__":
