@@ -40,6 +40,8 @@ from difflib import SequenceMatcher
 from reer_pipeline.scoring.heuristics import thread_parts
 from reer_pipeline.scoring.topic import OFF_TOPIC_BELOW, stem, topic_score
 from reer_pipeline.text import (
+    LINK_RE,
+    WORD_RE,
     copied_ngrams,
     find_links,
     ngrams,
@@ -141,7 +143,7 @@ DATE_RE = re.compile(
     r"(?:st|nd|rd|th)?\b(?![:,.]?\d)"
 )
 EVENT_RE = re.compile(  # what announces an event: a broadcast, a speech, a signing, a day
-    r"\bLIVE\b|\blive(?:[ \t]*:|[ \t]+(?:now|stream\w*|at|from|on air))|\blivestream\w*"
+    r"(?-i:\bLIVE\b)|\blive(?:[ \t]*:|[ \t]+(?:now|stream\w*|at|from|on air))|\blivestream\w*"
     r"|\b(?:go(?:ing)?|is|are|we're|i'm|be) live\b|\btune[ \t]+in\b|\bwatch\b[^.!?\n]{0,40}?"
     r"\b(?:live|speak\w*|speech|discuss\w*|address\w*|deliver\w*|remarks|town hall)\b"
     r"|\b(?:i'?m|i am|we're|we are) (?:giving|delivering|hosting|holding) (?:a|an|my|the|our)"
@@ -179,8 +181,10 @@ class Claim:
 
 
 def fact_text(text: str) -> str:
-    """`text` without links, mentions and hashtags, whose digits are names, not facts."""
-    return re.sub(r"(?<![\w])[@#][\w.-]+", " ", strip_links(text))
+    """`text` with its links, mentions and hashtags (whose digits are names, not facts) blanked
+    out, each by as many spaces, so a claim found in it has the same place in `text`."""
+    blank = LINK_RE.sub(lambda m: " " * len(m.group(0)), text)
+    return re.sub(r"(?<![\w])[@#][\w.-]+", lambda m: " " * len(m.group(0)), blank)
 
 
 def numbers(text: str, small: int = -1) -> list[tuple[str, tuple[float, str]]]:
@@ -235,7 +239,7 @@ class Support:
     @classmethod
     def of(cls, topic: str, facts: Sequence[str], index: AuthorIndex) -> Support:
         given = "\n".join([topic, *facts])
-        found = words(given) + [w for link in find_links(given) for w in words(link)]
+        found = words(given) + [w for u in find_links(given) for w in WORD_RE.findall(u.lower())]
         values = {v for _, v in numbers(given)} | {(float(w), "") for w in found if w.isdigit()}
         return cls(
             set(found),
@@ -257,7 +261,7 @@ class Support:
             return days <= self.dates
         said = {stem(w)[:SENSE_KEY] for w in words(phrase)}
         senses = [s for s in SENSES if s & said]
-        return any(s & self.stems for s in senses)
+        return any(s & self.stems for s in senses) if senses else said <= self.stems
 
 
 def invented_claims(
@@ -268,10 +272,12 @@ def invented_claims(
     support = Support.of(topic or "", facts, index or AuthorIndex([]))
     clean = fact_text(text)
     out = []
-    events = [m.group(0) for m in EVENT_RE.finditer(clean)]
-    events += [m.group(0) for m in CLOCK_RE.finditer(clean)]
-    events += [m.group(0) for m in DATE_RE.finditer(clean)]
-    out += [Claim("event", e.strip()) for e in events if not support.event(e)]
+    events = [m for pattern in (EVENT_RE, CLOCK_RE, DATE_RE) for m in pattern.finditer(clean)]
+    out += [
+        Claim("event", text[m.start() : m.end()].strip())
+        for m in events
+        if not support.event(m.group(0))
+    ]
     out += [Claim("quote", q) for q in quotes(text) if not support.quoted(q)]
     clock = " ".join(m.group(0) for m in CLOCK_RE.finditer(clean))
     dated = " ".join(m.group(0) for m in DATE_RE.finditer(clean))
