@@ -62,6 +62,9 @@ def test_a_plain_on_topic_draft_is_usable():
         ("That's a great idea, and it's so funny!", "off_topic"),
         ('"Code review is the best documentation." —Davey Moran @TechCrunch', "attribution"),
         ("Review small changes first. --Author Robert Cormack", "attribution"),
+        ("LIVE: a code review with the team.", "invented"),
+        ('"Code review is where trust is built, line by line." —Kent Beck', "invented"),
+        ("Code review cut our bugs by 47%.", "invented"),
         ("Code review in five minutes: https:/", "cut"),
         ("Code review in five minutes ht", "cut"),
     ],
@@ -114,7 +117,9 @@ def test_topic_score_credits_word_forms_and_hashtags():
 def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     """Real posts, newest fifth against the rest: almost all are usable drafts on their own
     key-term topic, and the real rejections are copies of earlier posts or quotes of someone the
-    earlier posts never name (2 of 572 here: a price the attribution rule pays)."""
+    earlier posts never name (2 of 572 here: a price the attribution rule pays). The invented
+    rule rejects the posts that report news the earlier posts never held, as a draft without
+    facts must be rejected (measured and tested in test_invented.py)."""
     con = warehouse(tmp_path / "w.duckdb", [SAMPLE])
     texts = [
         r[0]
@@ -125,7 +130,7 @@ def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     cut = int(len(texts) * 0.8)
     train, test = texts[:cut], texts[cut:]
     index, key_terms = AuthorIndex(train), scorer_validity().KeyTerms(train)
-    results = [check_draft(t, "x", key_terms(t), index) for t in test]
+    results = [check_draft(t, "x", key_terms(t), index, facts=[t]) for t in test]
     broken = [r for r in results if not r.usable]
     assert len(broken) <= 0.05 * len(test), [r.reasons for r in broken][:10]
     assert {rule for r in broken for rule in r.rules} <= {"copy", "attribution"}
