@@ -3,8 +3,8 @@
 The gate (`scoring.gate.check_draft`) comes first: a draft that is empty, template residue, an
 echo of the instructions, a loop, over the platform limit, a copy of the author's post, off the
 topic or asserting an event, quote or number that neither its topic's facts nor the author's
-posts support is unusable, scores a total of 0, and its feedback names the broken rules. The scorer LM adds
-two rules of its own (LM_RULES): cut (the LM would go on with the last word, or it does not expect
+posts support is unusable, scores a total of 0, and its feedback names the broken rules. The
+scorer LM adds two rules of its own (LM_RULES): cut (the LM would go on with the last word, or it does not expect
 the text to end there) and garbled (far less natural than the author's own posts, or its words in
 no order: shuffling them barely makes it less likely).
 
