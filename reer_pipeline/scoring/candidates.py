@@ -4,9 +4,9 @@ The gate (`scoring.gate.check_draft`) comes first: a draft that is empty, templa
 echo of the instructions, a loop, over the platform limit, a copy of the author's post, off the
 topic or asserting an event, quote or number that neither its topic's facts nor the author's
 posts support is unusable, scores a total of 0, and its feedback names the broken rules. The
-scorer LM adds two rules of its own (LM_RULES): cut (the LM would go on with the last word, or it does not expect
-the text to end there) and garbled (far less natural than the author's own posts, or its words in
-no order: shuffling them barely makes it less likely).
+scorer LM adds two rules of its own (LM_RULES): cut (the LM would go on with the last word, or it
+does not expect the text to end there) and garbled (far less natural than the author's own posts,
+or its words in no order: shuffling them barely makes it less likely).
 
 Components (each 0..1, NaN when its input is missing), declared once in SCORE_COMPONENTS (name,
 weight, warehouse column, how it is computed, its feedback), from which the total, the
