@@ -132,6 +132,8 @@ NUMBER_RE = re.compile(
     r"(?![\w:]|[.,]\d)",
     re.I,
 )
+# a number right after a capitalised word inside a sentence is part of a name ("Llama 3.3")
+NAMED_RE = re.compile(r"(?:(?<=[\w,;)'’\"”-])[ \t]+|(?<=[(/]))[A-Z][\w.-]*[ \t]+$")
 CLOCK_RE = re.compile(
     r"\b(\d{1,2})(?::(\d\d))?[ \t]?([ap])\.?m\b\.?|\b(\d{1,2}):(\d\d)\b"
     r"|\b(?:tonight|tomorrow|today) at (\d{1,2})(?::(\d\d))?\b",
@@ -189,13 +191,16 @@ def fact_text(text: str) -> str:
 
 def numbers(text: str, small: int = -1) -> list[tuple[str, tuple[float, str]]]:
     """(what was written, (value, "%", "$" or "")) of each number in `text`, scales applied
-    ("$2.5 billion" is (2.5e9, "$")), clock times aside; a bare whole number up to `small` is
-    left out."""
+    ("$2.5 billion" is (2.5e9, "$")), clock times and names ("GPT 4.5", "HTTP 404") aside; a
+    bare whole number up to `small` is left out."""
     out = []
-    for m in NUMBER_RE.finditer(fact_text(text)):
+    clean = fact_text(text)
+    for m in NUMBER_RE.finditer(clean):
         currency, core, unit = m.groups()
         unit = (unit or "").lower()
         value = float(core.replace(",", "")) * SCALES.get(unit, 1.0)
+        if not (currency or unit) and NAMED_RE.search(clean[: m.start()]):
+            continue
         if currency or unit or "." in core or value > small:
             kind = "$" if currency else "%" if unit and unit[0] in "%p" else ""
             out.append((m.group(0).strip(), (value, kind)))
