@@ -118,6 +118,7 @@ def test_phrasing_is_not_a_fact(index):
         "Deploy on Tuesdays, not Fridays. We live in the present on voting rights.",
         'Voting rights: "discovering" what we already knew.',
         "Stand up for voting rights today. Add your name: https://t.co/abc",
+        "I asked GPT 4.5 and Claude 3.7 (Gemini 2.5 failed with HTTP 404) about voting rights.",
     ]:
         assert kinds(text, index=index) == set(), text
 
