@@ -25,6 +25,12 @@ facts (only the author's earlier posts support a claim): there the gate also rej
 posts that report news the earlier posts never held (`benchmarks/invented_facts.py` measures
 that rate on every held-out post).
 
+Measured 2026-12-03 at 81f4af4 (--per-class 30, the four shared exports, about 25 minutes under a
+load average of 6.5 on 2 cores): with facts every target is met (min_auc 0.898, as before the
+rule; invented 0.99 [0.97, 1.00], the gate catching 50/52); strict, the gate rejects 35/97 real
+held-out posts (the scorer knows the newest 64 train posts only) and the total's AUC falls to
+0.78-0.82 on every class: a real post with news is no usable draft unless its topic says it.
+
 The topic of a post is its three content words rarest in the author's training posts
 (`scoring.topic.KeyTerms`), so no model is involved. The prompt texts the gate may check echoes
 against are the REER request and instructions and the drafting signature's instructions.
