@@ -25,7 +25,7 @@ facts (only the author's earlier posts support a claim): there the gate also rej
 posts that report news the earlier posts never held (`benchmarks/invented_facts.py` measures
 that rate on every held-out post).
 
-Measured 2026-12-03 at 81f4af4 (--per-class 30, the four shared exports, about 25 minutes under a
+Measured 2026-12-03 at 81f4af4 (--per-class 30, the four shared exports, about 29 minutes under a
 load average of 6.5 on 2 cores): with facts every target is met (min_auc 0.898, as before the
 rule; invented 0.99 [0.97, 1.00], the gate catching 50/52); strict, the gate rejects 35/97 real
 held-out posts (the scorer knows the newest 64 train posts only) and the total's AUC falls to

@@ -234,30 +234,29 @@ class Support:
     """What may back a draft's claims: the topic with its facts and links (every kind), and
     the author's own posts (quotes and numbers only: a past "LIVE:" is no event today)."""
 
-    words: set[str]
     stems: set[str]
     values: set[tuple[float, str]]
     times: set[str]
     dates: set[str]
     grams: set[tuple[str, ...]]
+    index: AuthorIndex
 
     @classmethod
     def of(cls, topic: str, facts: Sequence[str], index: AuthorIndex) -> Support:
         given = "\n".join([topic, *facts])
         found = words(given) + [w for u in find_links(given) for w in WORD_RE.findall(u.lower())]
         values = {v for _, v in numbers(given)} | {(float(w), "") for w in found if w.isdigit()}
-        return cls(
-            set(found),
-            {stem(w)[:SENSE_KEY] for w in found},
-            values | index.values,
-            clock_times(given),
-            dates(given),
-            set(word_ngrams(given, QUOTE_SUPPORT_N)) | index.quote_grams,
-        )
+        grams = set(word_ngrams(given, QUOTE_SUPPORT_N))
+        stems = {stem(w)[:SENSE_KEY] for w in found}
+        return cls(stems, values, clock_times(given), dates(given), grams, index)
+
+    def number(self, value: tuple[float, str]) -> bool:
+        return value in self.values or value in self.index.values
 
     def quoted(self, quote: str) -> bool:
         grams = word_ngrams(quote, QUOTE_SUPPORT_N)
-        return sum(g in self.grams for g in grams) >= QUOTE_SUPPORT_SHARE * len(grams)
+        found = sum(g in self.grams or g in self.index.quote_grams for g in grams)
+        return found >= QUOTE_SUPPORT_SHARE * len(grams)
 
     def event(self, phrase: str) -> bool:
         if times := clock_times(phrase):
@@ -290,7 +289,7 @@ def invented_claims(
     out += [
         Claim("number", written)
         for written, value in numbers(clean, SMALL_COUNT)
-        if value not in support.values and value not in timed
+        if not support.number(value) and value not in timed
     ]
     return out
 
