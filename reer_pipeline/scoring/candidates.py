@@ -488,9 +488,9 @@ class CandidateScorer:
 
         `topic` applies to every text, `topics` gives one per text; `facts` (optional, one list
         per text) the topic's facts and links, which back what a draft asserts (the gate's
-        invented rule). `references` (optional, one
-        per text) may hold a gold post's `engagement`, `style_fit` and `text` (a draft copying
-        that text is a copy), so the feedback can say how a draft falls short of a real post.
+        invented rule). `references` (optional, one per text) may hold a gold post's
+        `engagement`, `style_fit` and `text` (a draft copying that text is a copy), so the
+        feedback can say how a draft falls short of a real post.
         """
         if not texts:
             return []

@@ -139,7 +139,6 @@ CLOCK_RE = re.compile(
     r"|\b(?:tonight|tomorrow|today) at (\d{1,2})(?::(\d\d))?\b",
     re.I,
 )
-MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
 DATE_RE = re.compile(
     r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?[ \t]+(\d{1,2})"
     r"(?:st|nd|rd|th)?\b(?![:,.]?\d)"
