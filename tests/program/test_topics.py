@@ -27,6 +27,7 @@ def test_the_data_root_topics_else_the_shipped_examples(data_root):
             "audience": "a general audience",
             "author": None,
             "links": [],
+            "facts": [],
         }
     ]
 
