@@ -169,8 +169,9 @@ def _keyphrases():
 
 def subject_phrase(text: str, exclude: Collection[str] = ()) -> str:
     """The subject of a post in its own words, without a model: the best-scored YAKE keyphrase
-    of 2 to 6 words ("prevent gun violence", "the minimum wage"), without a word of `exclude`
-    (e.g. the author's `name_words`). "" when the post has no such phrase."""
+    of 2 to 6 words ("prevent gun violence", "the minimum wage") without a word of `exclude`
+    (e.g. the author's `name_words`); else its first sentence when that is 2 to 6 words, else
+    its best keyword. "" when the post has no words."""
     plain = subject_text(text)
     if not words(plain):
         return ""
@@ -179,7 +180,10 @@ def subject_phrase(text: str, exclude: Collection[str] = ()) -> str:
     banned = {w.lower() for w in exclude}
     phrases = [k for k, _ in found if not banned.intersection(words(k))]
     phrase = next((k for k in phrases if low <= len(k.split()) <= high), "")
-    phrase = phrase or next(iter(phrases), "")
+    if not phrase:  # a short post ("Obamacare is here to stay."): its first sentence
+        first = first_sentence(plain).rstrip(".!?:…")
+        fits = low <= len(first.split()) <= high and not banned.intersection(words(first))
+        phrase = first if fits else next(iter(phrases), "")
     first = phrase.split(" ", 1)[0]
     starts = {s.split(" ", 1)[0] for s in split_sentences(plain)}
     if first in starts and first[:1].isupper() and first[1:].islower():  # "Earning the ..."
@@ -188,12 +192,21 @@ def subject_phrase(text: str, exclude: Collection[str] = ()) -> str:
 
 
 def grounded(phrase: str, text: str, share: float = 0.5) -> bool:
-    """Whether at least `share` of the content words of `phrase` are words of `text` (same
-    first 5 letters): a subject the text supports, not "a fictional character" for a quote."""
+    """Whether at least `share` of the content words of `phrase` are words of `text` (the same
+    first 5 letters, or one a prefix of the other: "ship", "shipping"): a subject the text
+    supports, not "a fictional character" for a quote."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    def stems(s: str) -> list[str]:
-        return [w[:5] for w in words(s) if w not in ENGLISH_STOP_WORDS]
+    def content(s: str) -> list[str]:
+        return [w for w in words(s) if w not in ENGLISH_STOP_WORDS]
 
-    mine, theirs = stems(phrase), set(stems(text))
-    return bool(mine) and sum(s in theirs for s in mine) >= share * len(mine)
+    theirs = set(content(text))
+    stems = {w[:5] for w in theirs}
+
+    def found(w: str) -> bool:
+        return w[:5] in stems or any(
+            min(len(w), len(t)) >= 4 and (w.startswith(t) or t.startswith(w)) for t in theirs
+        )
+
+    mine = content(phrase)
+    return bool(mine) and sum(map(found, mine)) >= share * len(mine)
