@@ -1,0 +1,83 @@
+"""A blind reading of two adapters' drafts: `shuffle` writes the drafts of two rows of
+`benchmarks/finetune.py`'s drafting.json (default `adapter` and `other`) to one file with an id
+and no variant, and the variant of each id to a separate key file; after reading, `unblind` joins
+a verdicts file (one line per draft: `<id> <yes|no> <why>`) with the key and counts per variant.
+
+    .venv/bin/python benchmarks/blind_drafts.py shuffle --drafting /tmp/ft-new/drafting.json \\
+        --out /tmp/blind
+    .venv/bin/python benchmarks/blind_drafts.py unblind --out /tmp/blind
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+
+def shuffle(drafting: Path, out: Path, rows: list[str], seed: int) -> None:
+    report = json.loads(drafting.read_text())
+    items = [(row, d) for row in rows for d in report[f"{row}_drafts"]]
+    random.Random(seed).shuffle(items)
+    out.mkdir(parents=True, exist_ok=True)
+    lines, key = [], {}
+    for i, (row, d) in enumerate(items, 1):
+        lines.append(f"[{i:02d}] topic: {d['topic']}\n{d['text'].strip()}\n")
+        key[f"{i:02d}"] = {"variant": row, "usable": d["usable"], "topic": d["topic"]}
+    (out / "drafts.txt").write_text("\n".join(lines))
+    (out / "key.json").write_text(json.dumps(key, indent=1))
+    print(f"{len(items)} drafts in {out / 'drafts.txt'}; the key is in {out / 'key.json'}")
+
+
+def unblind(out: Path) -> None:
+    key = json.loads((out / "key.json").read_text())
+    drafts = dict(
+        (block[1:3], block.split("\n", 2)[-1].strip())
+        for block in (out / "drafts.txt").read_text().split("\n\n")
+        if block.startswith("[")
+    )
+    verdicts = {}
+    for line in (out / "verdicts.txt").read_text().splitlines():
+        if line.strip():
+            i, say, *why = line.split(maxsplit=2)
+            verdicts[i.strip("[]")] = (say == "yes", why[0] if why else "")
+    missing = sorted(set(key) - set(verdicts))
+    if missing:
+        raise SystemExit(f"no verdict for {missing}")
+    result = {}
+    for variant in sorted({k["variant"] for k in key.values()}):
+        ids = [i for i, k in key.items() if k["variant"] == variant]
+        result[variant] = {
+            "drafts": len(ids),
+            "would_post": sum(verdicts[i][0] for i in ids),
+            "gate_usable": sum(key[i]["usable"] for i in ids),
+            "why_not": dict(
+                Counter(verdicts[i][1].split(":")[0] for i in ids if not verdicts[i][0])
+            ),
+            "examples": [
+                {"id": i, "topic": key[i]["topic"], "post": verdicts[i][0], "text": drafts[i]}
+                for i in ids
+            ],
+        }
+    (out / "unblinded.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    print(json.dumps({v: {k: r[k] for k in r if k != "examples"} for v, r in result.items()}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=("shuffle", "unblind"))
+    ap.add_argument("--drafting", type=Path, help="drafting.json of benchmarks/finetune.py")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--rows", nargs=2, default=["adapter", "other"])
+    ap.add_argument("--seed", type=int, default=21)
+    args = ap.parse_args()
+    if args.step == "shuffle":
+        shuffle(args.drafting, args.out, args.rows, args.seed)
+    else:
+        unblind(args.out)
+
+
+if __name__ == "__main__":
+    main()
