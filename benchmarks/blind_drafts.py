@@ -1,7 +1,8 @@
 """A blind reading of two adapters' drafts: `shuffle` writes the drafts of two rows of
 `benchmarks/finetune.py`'s drafting.json (default `adapter` and `other`) to one file with an id
-and no variant, and the variant of each id to a separate key file; after reading, `unblind` joins
-a verdicts file (one line per draft: `<id> <yes|no> <why>`) with the key and counts per variant.
+and no variant, and the variant of each id to a separate key file; after reading, `unblind`
+joins a verdicts file (a line per draft: `<id> <yes|no> <category>: <why>`) with the key and
+counts per variant.
 
     .venv/bin/python benchmarks/blind_drafts.py shuffle --drafting /tmp/ft-new/drafting.json \\
         --out /tmp/blind
