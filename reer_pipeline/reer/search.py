@@ -211,7 +211,7 @@ _ANSWER_LEADS = {
 }
 # a subject names what the post is about, not what kind of text it is ("a fun tweet")
 _FORM_LEAD = re.compile(
-    r"^(an? |the )?([\w-]+ ){0,4}?(post|tweet|thread|update|message) (about|on)\s+"
+    r"^(an? |the )?([\w-]+ ){0,4}?(post|tweet|thread|update|message) (about|on)\s+", re.I
 )
 _IMPORTANCE_LEAD = re.compile(r"^the (importance|topic) of\s+", re.I)
 FORM_WORDS = frozenset(

@@ -178,7 +178,7 @@ def test_an_answer_about_the_posts_form_falls_back_to_its_subject():
 
 def test_a_subject_after_a_lead_about_the_form_is_kept():
     post = PostRef("1", "x", "BarackObama", HELLO)
-    x = parse_request(post, ["This post is about a tweet about a quick vacation.", "", ""])
+    x = parse_request(post, ["This post is about A Tweet about a quick vacation.", "", ""])
     assert x["topic"] == "a quick vacation" and "topic" not in x["fallback"]
     echo = parse_request(post, ["Hi everybody! Back to the original handle", "", ""])
     assert "topic" in echo["fallback"]  # the post's opening is no subject
