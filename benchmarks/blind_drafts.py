@@ -1,10 +1,15 @@
-"""A blind reading of two adapters' drafts: `shuffle` writes the drafts of two rows of
+"""A blind reading of two adapters' drafts: `generate` drafts with two adapters (`adapter`,
+`other`) for the same held-out requests (an examples folder's newest test requests: the posts'
+subjects in drafting's wording), one draft each (T 0.7, seed 0, the packager's link step), and
+writes them as a drafting.json; `shuffle` writes the drafts of two rows of
 `benchmarks/finetune.py`'s drafting.json (default `adapter` and `other`) to one file with an id
 and no variant, and the variant of each id to a separate key file; after reading, `unblind`
 joins a verdicts file (a line per draft: `<id> <yes|no> <category>: <why>`) with the key and
 counts per variant.
 
-    .venv/bin/python benchmarks/blind_drafts.py shuffle --drafting /tmp/ft-new/drafting.json \\
+    .venv/bin/python benchmarks/blind_drafts.py generate --examples /tmp/ft-new/examples \\
+        --adapter /tmp/ft-new/adapter --other /tmp/ft-old/adapter --n 30 --out /tmp/blind
+    .venv/bin/python benchmarks/blind_drafts.py shuffle --drafting /tmp/blind/drafting.json \\
         --out /tmp/blind
     .venv/bin/python benchmarks/blind_drafts.py unblind --out /tmp/blind
 """
@@ -16,6 +21,48 @@ import json
 import random
 from collections import Counter
 from pathlib import Path
+
+
+def generate(examples: Path, adapters: dict[str, Path], n: int, out: Path) -> Path:
+    """One draft per adapter for each of the `n` newest test requests, through the gate."""
+    from reer_pipeline.finetune.data import read_jsonl
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.lm.base import seed_local_models
+    from reer_pipeline.lm.hf import HFModel
+    from reer_pipeline.program.package import fill_links
+    from reer_pipeline.scoring.gate import AuthorIndex, check_draft
+
+    test = sorted(read_jsonl(examples / "test.jsonl"), key=lambda e: (e.created_at, e.post_id))
+    test = test[-n:]
+    index = AuthorIndex([e.target for e in read_jsonl(examples / "train.jsonl")])
+    topics = [e.request.split(" post about ", 1)[-1].rstrip(".") for e in test]
+    report = {"examples": str(examples), "requests": [e.request for e in test]}
+    for name, adapter in adapters.items():
+        lm = HFModel(
+            "embedded",
+            dtype="float32",
+            uri=f"hf::embedded+{name}",
+            adapter=str(adapter),
+            models_dir=DataLayout.from_env().models,
+        )
+        seed_local_models(0)
+        prompts = [[{"role": "user", "content": e.request}] for e in test]
+        outs = []
+        for i in range(0, len(prompts), 10):
+            batch = prompts[i : i + 10]
+            outs += [o[0] for o in lm.generate(batch, temperature=0.7, top_p=0.9, max_tokens=96)]
+        rows = []
+        for text, topic, e in zip(outs, topics, test, strict=True):
+            draft = fill_links(text)
+            result = check_draft(draft, "x", topic, index, [e.request])
+            rows.append({"topic": topic, "text": draft, "usable": result.usable})
+        report[f"{name}_drafts"] = rows
+        report[name] = {"adapter": str(adapter), "usable": sum(r["usable"] for r in rows)}
+        print(name, report[name], flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "drafting.json"
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return path
 
 
 def shuffle(drafting: Path, out: Path, rows: list[str], seed: int) -> None:
@@ -68,13 +115,20 @@ def unblind(out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=("shuffle", "unblind"))
+    ap.add_argument("step", choices=("generate", "shuffle", "unblind"))
+    ap.add_argument("--examples", type=Path, help="an examples folder (its test requests)")
+    ap.add_argument("--adapter", type=Path, help="the adapter drafting as `adapter`")
+    ap.add_argument("--other", type=Path, help="the adapter drafting as `other`")
+    ap.add_argument("--n", type=int, default=30, help="requests (one draft each per adapter)")
     ap.add_argument("--drafting", type=Path, help="drafting.json of benchmarks/finetune.py")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--rows", nargs=2, default=["adapter", "other"])
     ap.add_argument("--seed", type=int, default=21)
     args = ap.parse_args()
-    if args.step == "shuffle":
+    if args.step == "generate":
+        adapters = {"adapter": args.adapter, "other": args.other}
+        generate(args.examples, adapters, args.n, args.out)
+    elif args.step == "shuffle":
         shuffle(args.drafting, args.out, args.rows, args.seed)
     else:
         unblind(args.out)
