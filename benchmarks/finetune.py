@@ -139,7 +139,7 @@ def bootstrap(values: list[float]) -> dict:
 
 def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict]:
     """The newest `n` test posts as drafting topics: a trace's REER request when the post has
-    one, else the post's key terms."""
+    one, else the subject its post request names."""
     by_post = {str(t["post_id"]): t for t in traces if t.get("kept")}
     topics = []
     for e in sorted(test, key=lambda e: (e.created_at, e.post_id))[-n:]:
@@ -150,7 +150,7 @@ def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict
                 "topic": topic or topic_of(e.request),
                 "platform": platform,
                 "audience": (t.get("audience") if t else None) or "a general audience",
-                "source": "reer request" if topic else "key terms",
+                "source": "reer request" if topic else "post request",
                 "reference": e.target,
             }
         )
