@@ -12,7 +12,12 @@ with `finetune.build_examples` (no traces unless --traces), trains with `finetun
         --export data/samples/fivethirtyeight_BarackObama.csv --out /tmp/ft-sample
 
 Held-out requests: the REER request x of the newest test posts that have a trace (--traces),
-else the test posts' key terms as topics (`finetune.data.post_request`).
+else the test posts' subjects as topics (`finetune.data.post_request`).
+
+Like for like: `--other-adapter DIR` judges a second adapter (e.g. one trained on other requests)
+as `other` on the same test requests, gate drafts and drafting topics; `--requests-from DIR` takes
+the test requests from another examples folder's `test.jsonl` (the same posts, matched by id),
+so both adapters are also judged on the requests the other was trained with.
 
 Drafting rows (each drafts the same held-out requests with the drafting program, seed 0):
 `base` (the embedded model), `adapter` (the account's adapter), `adapter+tuned` with
@@ -42,7 +47,7 @@ from reer_pipeline.finetune import (
     train_adapter,
     write_jsonl,
 )
-from reer_pipeline.finetune.data import LINK, URL
+from reer_pipeline.finetune.data import LINK, URL, read_jsonl
 from reer_pipeline.finetune.train import CARD, peak_rss_mb
 from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.ingest.warehouse import (
@@ -83,18 +88,19 @@ def account_posts(export: Path, work: Path, author: str | None) -> list[dict]:
 
 
 def topic_of(request: str) -> str:
-    """The key terms a post request names (`finetune.data.post_request`)."""
-    return request.split(" post about ", 1)[-1].split(" for people who follow ", 1)[0]
+    """The subject a post request names (`finetune.data.post_request`; also the older requests
+    "... about <key terms> for people who follow <author>.")."""
+    return request.split(" post about ", 1)[-1].split(" for people who follow ", 1)[0].rstrip(".")
 
 
-def sample_drafts(base, tuned, splits, test, platform: str, batch: int = 10):
-    """Drafts of both models for held-out requests (T 0.7, seed 0), through the usable-draft
-    gate after the packager's link step (placeholders dropped)."""
+def sample_drafts(lms: dict, splits, test, platform: str, batch: int = 10):
+    """Drafts of each model ({name: lm}) for held-out requests (T 0.7, seed 0), through the
+    usable-draft gate after the packager's link step (placeholders dropped)."""
     from reer_pipeline.scoring.gate import AuthorIndex, check_draft
 
     index = AuthorIndex([e.target for e in splits.train])
     drafts, gate = [], {}
-    for name, lm in (("base", base), ("adapter", tuned)):
+    for name, lm in lms.items():
         seed_local_models(0)
         outs = []
         for i in range(0, len(test), batch):
@@ -133,7 +139,7 @@ def bootstrap(values: list[float]) -> dict:
 
 def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict]:
     """The newest `n` test posts as drafting topics: a trace's REER request when the post has
-    one, else the post's key terms."""
+    one, else the subject its post request names."""
     by_post = {str(t["post_id"]): t for t in traces if t.get("kept")}
     topics = []
     for e in sorted(test, key=lambda e: (e.created_at, e.post_id))[-n:]:
@@ -144,7 +150,7 @@ def heldout_topics(test, traces: list[dict], platform: str, n: int) -> list[dict
                 "topic": topic or topic_of(e.request),
                 "platform": platform,
                 "audience": (t.get("audience") if t else None) or "a general audience",
-                "source": "reer request" if topic else "key terms",
+                "source": "reer request" if topic else "post request",
                 "reference": e.target,
             }
         )
@@ -255,6 +261,8 @@ def compare_drafting(work, posts, splits, traces, adapter, args):
         "base": ("hf::embedded", None),
         "adapter": (f"hf::embedded+adapter={adapter}", None),
     }
+    if args.other_adapter:
+        models_used["other"] = (f"hf::embedded+adapter={args.other_adapter.resolve()}", None)
     with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
         ctx = load_context(con, account, work / "no-traces")
         ctx.own_texts = [
@@ -382,6 +390,10 @@ def main() -> None:
     ap.add_argument("--bootstrap-threshold", type=float, default=0.0, help="score to keep a draft")
     ap.add_argument("--bootstrap-epochs", type=float, default=3.0)
     ap.add_argument("--skip-perplexity", action="store_true", help="only the drafting comparison")
+    ap.add_argument("--other-adapter", type=Path, help="judge this adapter too, as `other`")
+    ap.add_argument(
+        "--requests-from", type=Path, help="an examples folder whose test requests to judge on"
+    )
     args = ap.parse_args()
     work = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -436,6 +448,9 @@ def main() -> None:
     from reer_pipeline.lm.hf import HFModel
 
     test = splits.test[: args.max_test] if args.max_test else splits.test
+    if args.requests_from:
+        theirs = {e.post_id: e for e in read_jsonl(args.requests_from / "test.jsonl")}
+        test = [theirs[e.post_id] for e in test]
     texts, requests = [e.target for e in test], [e.request for e in test]
     base = HFModel("embedded", dtype="float32", uri="hf::embedded", models_dir=models())
     tuned = HFModel(
@@ -450,10 +465,25 @@ def main() -> None:
     ppl_tuned = heldout_perplexity(tuned, texts, requests)
     score_s = time.perf_counter() - t1
     reduction = relative_reduction(ppl_base, ppl_tuned)
+    lms = {"base": base, "adapter": tuned}
+    other = {}
+    if args.other_adapter:
+        lms["other"] = HFModel(
+            "embedded",
+            dtype="float32",
+            uri="hf::embedded+other",
+            adapter=str(args.other_adapter),
+            models_dir=models(),
+        )
+        ppl_other = heldout_perplexity(lms["other"], texts, requests)
+        other = {
+            "other_adapter": str(args.other_adapter),
+            "perplexity_other": ppl_other.as_dict(),
+            "reduction_other": relative_reduction(ppl_base, ppl_other),
+            "reduction_adapter_over_other": relative_reduction(ppl_other, ppl_tuned),
+        }
 
-    drafts, gate = sample_drafts(
-        base, tuned, splits, test[: args.gate_drafts], posts[0]["platform"]
-    )
+    drafts, gate = sample_drafts(lms, splits, test[: args.gate_drafts], posts[0]["platform"])
     with_url = sum(bool(URL.search(d["draft"])) for d in drafts)
     result = {
         "export": args.export.name,
@@ -485,6 +515,9 @@ def main() -> None:
         "perplexity_base": ppl_base.as_dict(),
         "perplexity_adapter": ppl_tuned.as_dict(),
         "reduction": reduction,
+        **other,
+        "test_requests": str(args.requests_from or "own"),
+        "test_request_examples": requests[:5],
         "scoring_seconds": round(score_s, 1),
         "gate": gate,
         "adapter_drafts_with_a_url": with_url,

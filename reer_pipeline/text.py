@@ -5,6 +5,7 @@ The floor of the house: it imports nothing from the project, so every package ma
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
 
@@ -124,3 +125,88 @@ def request(platform: str, subject: str, audience: str = "", goal: str = "") -> 
     if goal.strip():
         out += f" Goal: {goal.strip().rstrip('.')}."
     return out
+
+
+# ---- the subject of a post ----------------------------------------------------------------------
+# what a post says around its subject: a leading label ("LIVE:", "Watch:"), a quote's attribution
+# ('..." —President Obama #Tag'), the placeholder of a link
+_LABEL_RE = re.compile(r"^\s*(?:[A-Z][\w']*\s?){1,2}:\s+")
+_ATTRIBUTION_RE = re.compile(r"([\"”])\s*[—–-]+\s*[^\"“”]{1,60}$")
+_TAG_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_CAMEL_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+SUBJECT_WORDS = (2, 6)  # a subject phrase is 2 to 6 words, like a topic a person types
+
+
+def _tag_words(m: re.Match) -> str:
+    """A hashtag read as words: "#RaiseTheWage" -> "raise the wage" ("#VRA50" stays "VRA50")."""
+    parts = _TAG_PART_RE.findall(m.group(1))
+    if len(parts) < 2 or any(p.isdigit() for p in parts):
+        return m.group(1)
+    return " ".join(p if p.isupper() and len(p) > 1 else p.lower() for p in parts)
+
+
+def subject_text(text: str) -> str:
+    """`text` as plain prose for finding its subject: links, a leading label and a quote's
+    attribution dropped, hashtags read as words, handles without "@"."""
+    text = strip_links(text).strip()
+    text = _LABEL_RE.sub("", _ATTRIBUTION_RE.sub(r"\1", text))
+    text = re.sub(r"[@＠](\w+)", r"\1", HASHTAG_RE.sub(_tag_words, text))
+    return " ".join(text.split())
+
+
+def name_words(name: str) -> set[str]:
+    """The lower-case words of a handle or name: "BarackObama" -> {"barack", "obama"}."""
+    return {w.lower() for part in re.split(r"[\W_]+", name) for w in _CAMEL_RE.findall(part)}
+
+
+@functools.cache
+def _keyphrases():
+    """YAKE's extractor of up to 4-word keyphrases (its stop words load once)."""
+    import yake
+
+    return yake.KeywordExtractor(lan="en", n=4, top=12, dedup_lim=0.9)
+
+
+def subject_phrase(text: str, exclude: Collection[str] = ()) -> str:
+    """The subject of a post in its own words, without a model: the best-scored YAKE keyphrase
+    of 2 to 6 words ("prevent gun violence", "the minimum wage") without a word of `exclude`
+    (e.g. the author's `name_words`); else its first sentence when that is 2 to 6 words, else
+    its best keyword. "" when the post has no words."""
+    plain = subject_text(text)
+    if not words(plain):
+        return ""
+    low, high = SUBJECT_WORDS
+    found = _keyphrases().extract_keywords(plain)
+    banned = {w.lower() for w in exclude}
+    phrases = [k for k, _ in found if not banned.intersection(words(k))]
+    phrase = next((k for k in phrases if low <= len(k.split()) <= high), "")
+    if not phrase:  # a short post ("Obamacare is here to stay."): its first sentence
+        first = first_sentence(plain).rstrip(".!?:…")
+        fits = low <= len(first.split()) <= high and not banned.intersection(words(first))
+        phrase = first if fits else next(iter(phrases), "")
+    first = phrase.split(" ", 1)[0]
+    starts = {s.split(" ", 1)[0] for s in split_sentences(plain)}
+    if first in starts and first[:1].isupper() and first[1:].islower():  # "Earning the ..."
+        phrase = first.lower() + phrase[len(first) :]
+    return phrase
+
+
+def grounded(phrase: str, text: str, share: float = 0.5) -> bool:
+    """Whether at least `share` of the content words of `phrase` are words of `text` (the same
+    first 5 letters, or one a prefix of the other: "ship", "shipping"): a subject the text
+    supports, not "a fictional character" for a quote."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    def content(s: str) -> list[str]:
+        return [w for w in words(s) if w not in ENGLISH_STOP_WORDS]
+
+    theirs = set(content(text))
+    stems = {w[:5] for w in theirs}
+
+    def found(w: str) -> bool:
+        return w[:5] in stems or any(
+            min(len(w), len(t)) >= 4 and (w.startswith(t) or t.startswith(w)) for t in theirs
+        )
+
+    mine = content(phrase)
+    return bool(mine) and sum(map(found, mine)) >= share * len(mine)

@@ -13,12 +13,17 @@ from reer_pipeline.text import (
     ends_sentence,
     find_links,
     first_sentence,
+    grounded,
+    name_words,
     paragraphs,
     request,
     split_sentences,
     strip_links,
+    subject_phrase,
+    subject_text,
     words,
 )
+from tests.sample_posts import sample_post
 
 
 def test_sentences_end_after_their_closing_quote_or_ellipsis():
@@ -113,11 +118,49 @@ def test_one_request_wording_for_reer_drafting_and_the_author_model():
     assert request("LinkedIn", "hiring", "a general audience", "apply today.") == (
         "Write a LinkedIn post about hiring. Goal: apply today."
     )
-    audience = "people who follow ada"
-    same = request(x, "shipping, tests", audience)
-    assert draft_request("shipping, tests", "x", audience) == same
-    assert post_request("x", "ada", ["shipping", "tests"]) == same
-    assert reer_request("x", "shipping, tests", audience, "") == same
-    post = PostRef("1", "x", "ada", "Ship small.")
+    # the author model is trained on what drafting asks by default: a subject, no audience
+    same = request(x, "the solar tax credit")
+    assert draft_request("the solar tax credit", "x", "a general audience") == same
+    assert post_request("x", "the solar tax credit") == same
+    assert reer_request("x", "the solar tax credit", "a general audience", "") == same
+    post = PostRef("1", "x", "ada", "Ship small: shipping beats planning.")
     answers = ["This post is about shipping.", "developers", "The author wants readers to try"]
     assert parse_request(post, answers)["text"] == request(x, "shipping", "developers", "try")
+
+
+# real posts of the shipped sample
+GUN = sample_post("legislation to prevent gun violence")
+WAGE = sample_post("Earning the minimum wage while raising a family")
+MEET = sample_post("LAST CALL: Enter for a chance to meet President Obama")
+MANDELA = sample_post("For love comes more naturally to the human heart")
+QUOTE = sample_post('"Two years of community college should be as free and universal')
+
+
+def test_a_posts_subject_is_a_short_phrase_in_its_own_words():
+    for text in (GUN, WAGE, QUOTE, MEET, MANDELA):
+        phrase = subject_phrase(text, exclude=name_words("BarackObama"))
+        assert 2 <= len(phrase.split()) <= 6, (phrase, text)
+        assert set(words(phrase)) <= set(words(subject_text(text))), (phrase, text)
+        assert "http" not in phrase and "obama" not in words(phrase) and "," not in phrase
+    assert "gun violence" in subject_phrase(GUN)
+    assert "minimum wage" in subject_phrase(WAGE)
+    assert subject_phrase("") == subject_phrase("https://t.co/abc") == ""
+    # no keyphrase of 2 to 6 words: a short post's first sentence
+    short = sample_post("Obamacare is here to stay.")
+    assert subject_phrase(short).lower() == "obamacare is here to stay"
+
+
+def test_subject_text_drops_labels_links_and_attributions_and_reads_hashtags():
+    assert subject_text(WAGE).endswith("It's time to raise the wage:")
+    assert "Mandela" not in subject_text(MANDELA) and subject_text(MANDELA).endswith('opposite."')
+    assert subject_text(MEET) == "Enter for a chance to meet President Obama."
+    assert subject_text("Proud of #VRA50 and @OFA") == "Proud of VRA50 and OFA"
+    assert name_words("BarackObama") == {"barack", "obama"} == name_words("barack_obama")
+
+
+def test_grounded_subjects_use_the_posts_words():
+    assert grounded("the human heart", MANDELA)
+    assert not grounded("a fictional character", MANDELA)
+    assert grounded("a health insurance scam", "Get health insurance today.")
+    assert not grounded("a health insurance scam", "Get health insurance today.", share=1.0)
+    assert not grounded("", MANDELA) and not grounded("the and of", MANDELA)

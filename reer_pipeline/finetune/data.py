@@ -7,10 +7,12 @@ chat messages `[user: request, assistant: target]` with the loss on the target o
 
 * `trace`: a kept REER trace of a post (DeepWriter format): the request x as the prompt,
   `<think>z</think><answer>y</answer>` as the target, under `THINK_SYSTEM`;
-* `post`: any other original post: a request built without a model call (the post's key terms,
-  the platform, the audience) as the prompt, the post as the target;
+* `post`: any other original post: drafting's request (`text.request`, a general audience) for
+  the post's subject in its own words (`text.subject_phrase`, no model call), e.g. "Write an X
+  (Twitter) post about prevent gun violence.", the post as the target;
 * `reply`: the account's own replies (never reposts) from before the validation period, in the
-  training split only, as a reply request and the reply without its leading @handles: most of a
+  training split only, as a reply request (its subject, likewise) and the reply without its
+  leading @handles: most of a
   person's words are often in replies, and validation and test stay original posts.
 
 Links and media URLs in targets become `LINK` so the model never learns to invent a URL; the
@@ -25,7 +27,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from reer_pipeline.files import write_atomic
 from reer_pipeline.optimize.data import by_time, holdout_ids, time_split
 from reer_pipeline.platforms import display_name
 from reer_pipeline.program.package import LINK, URL
-from reer_pipeline.text import request
+from reer_pipeline.text import name_words, request, subject_phrase
 
 _LINK_RUN = re.compile(re.escape(LINK) + r"(?:\s*" + re.escape(LINK) + r")+")
 THINK_SYSTEM = (
@@ -41,7 +43,6 @@ THINK_SYSTEM = (
     "<answer></answer>."
 )
 SPLITS = ("train", "valid", "test")
-_TERM = re.compile(r"(?u)[#@]?\b\w[\w']+\b")
 
 
 def replace_links(text: str) -> str:
@@ -90,53 +91,23 @@ class ExampleSplits:
 
 
 # ---- requests without a model call --------------------------------------------------------------
-def post_request(platform: str, author: str, terms: Sequence[str]) -> str:
-    """The request of a post example (`text.request`): its key terms, the platform and the
-    audience."""
-    topic = ", ".join(terms) if terms else "what is on your mind"
-    return request(display_name(platform), topic, f"people who follow {author}")
+def post_request(platform: str, subject: str) -> str:
+    """The request of a post example: what drafting asks (`text.request`) for the post's subject,
+    with drafting's default audience (a general one, which the wording leaves out)."""
+    return request(display_name(platform), subject or "what is on your mind")
 
 
-def reply_request(platform: str, author: str, terms: Sequence[str]) -> str:
-    """The request of a reply example, in the same shape as `post_request`."""
-    topic = ", ".join(terms) if terms else "the post you are answering"
-    return f"Write {author}'s reply on {display_name(platform)} about {topic}."
+def reply_request(platform: str, subject: str) -> str:
+    """The request of a reply example, naming the reply's subject like `post_request`."""
+    return f"Write a reply on {display_name(platform)} about {subject or 'the post you answer'}."
+
+
+def post_subject(text: str, author: str) -> str:
+    """A post's subject in its own words (`text.subject_phrase`), without the author's name."""
+    return subject_phrase(_plain(text), exclude=name_words(author))
 
 
 _LEADING_HANDLES = re.compile(r"^(?:\s*[@＠]\w+[,:]?)+\s*")
-
-
-class KeyTerms:
-    """Up to `k` TF-IDF key terms of a post (fit on the training posts only), in the order they
-    appear in the post and as the post spells them."""
-
-    def __init__(self, train_texts: Sequence[str], k: int = 4):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.k = k
-        self.vec = TfidfVectorizer(
-            stop_words="english", token_pattern=_TERM.pattern, sublinear_tf=True, min_df=1
-        )
-        try:
-            self.vec.fit([_plain(t) for t in train_texts])
-            self.vocab = self.vec.vocabulary_
-        except ValueError:  # nothing but stop words
-            self.vocab = {}
-
-    def __call__(self, text: str) -> list[str]:
-        plain = _plain(text)
-        if not self.vocab:
-            return []
-        row = self.vec.transform([plain]).tocoo()
-        names = self.vec.get_feature_names_out()
-        best = sorted(zip(row.data, row.col, strict=True), key=lambda x: (-x[0], names[x[1]]))
-        chosen = [names[c] for _, c in best[: self.k] if not names[c].isdigit()]
-        found = []
-        for term in chosen:
-            m = re.search(r"(?<![\w#@])" + re.escape(term) + r"(?!\w)", plain, re.I)
-            if m:
-                found.append((m.start(), m.group(0)))
-        return [t for _, t in sorted(found)]
 
 
 def _plain(text: str) -> str:
@@ -159,7 +130,6 @@ def build_examples(
     traces: Iterable[dict] = (),
     top_posts: Iterable[dict] = (),
     min_chars: int = 20,
-    key_terms: int = 4,
     replies: bool = True,
 ) -> ExampleSplits:
     """Examples from one account's posts and traces, split by time.
@@ -203,7 +173,6 @@ def build_examples(
     for t in traces:
         if t.get("kept") and t.get("trajectory") and _trace_x(t):
             kept.setdefault(str(t["post_id"]), t)
-    terms = KeyTerms([p["text"] for p in train], k=key_terms)
     exclude = holdout_ids(list(top_posts))
 
     def example(p: dict, allow_trace: bool) -> Example:
@@ -217,7 +186,7 @@ def build_examples(
                 {"role": "assistant", "content": trace_target(t["trajectory"], t.get("y") or text)},
             ]
             return Example(messages, "trace", pid, when)
-        request = post_request(p["platform"], p["author"], terms(p["text"]))
+        request = post_request(p["platform"], post_subject(text, p["author"]))
         messages = [
             {"role": "user", "content": request},
             {"role": "assistant", "content": replace_links(p["text"])},
@@ -230,8 +199,9 @@ def build_examples(
         skipped["held out for tuning"] += len(split) - len(use)
         out[name] = [example(p, allow_trace=True) for p in use]
     for p in sorted(train_replies, key=by_time):
-        target = replace_links(_LEADING_HANDLES.sub("", str(p["text"])))
-        request = reply_request(p["platform"], p["author"], terms(target))
+        body = _LEADING_HANDLES.sub("", str(p["text"]))
+        target = replace_links(body)
+        request = reply_request(p["platform"], post_subject(body, p["author"]))
         messages = [{"role": "user", "content": request}, {"role": "assistant", "content": target}]
         out["train"].append(Example(messages, "reply", str(p["post_id"]), str(p["created_at"])))
     out["test"] = [example(p, allow_trace=False) for p in test]

@@ -26,7 +26,7 @@ from reer_pipeline.program.examples import PostIndex
 from reer_pipeline.program.package import package
 from reer_pipeline.program.schedule import assign_slots
 from reer_pipeline.program.signatures import Compose, Ideate, Judge
-from reer_pipeline.text import cut_to_sentence, request
+from reer_pipeline.text import cut_to_sentence, request, subject_phrase
 
 GENERATIONS = ("single", "self_consistency", "debate")
 SHAPES = ("plain", "json")  # compose's reply: the post as plain text, or JSON under a grammar
@@ -339,13 +339,15 @@ class DraftProgram(dspy.Module):
         return self._index[1]
 
     def _demos(self, index: PostIndex | None, subject: str, platform: str) -> list[dict]:
-        """The author's posts nearest `subject` as compose demos (request -> post)."""
+        """The author's posts nearest `subject` as compose demos: each post under the request
+        drafting makes, for the post's own subject (`text.subject_phrase`)."""
         if index is None:
             return []
         demos = []
         for i, _ in reversed(index.nearest(subject, self.n_examples)):  # nearest shown last
-            terms = ", ".join(index.key_terms(i, 3)) or "this"
-            demos.append({"request": render_request(terms, platform), "post": index.texts[i]})
+            text = index.texts[i]
+            topic = subject_phrase(text) or "this"
+            demos.append({"request": render_request(topic, platform), "post": text})
         return demos
 
     def _angles(self, topic, platform, audience, stats) -> list[tuple[str, str]]:

@@ -34,14 +34,17 @@ from reer_pipeline.text import (
     cut_to_sentence,
     ends_sentence,
     first_sentence,
+    grounded,
+    name_words,
     paragraphs,
     request,
     split_sentences,
+    subject_phrase,
     word_ngrams,
     words,
 )
 
-PROMPT_VERSION = 4  # part of the config hash: changing a prompt changes every trace id
+PROMPT_VERSION = 5  # part of the config hash: changing a prompt changes every trace id
 
 
 @dataclass(frozen=True)
@@ -193,17 +196,30 @@ def clipped_score(logprobs: Sequence[float], low: float, high: float) -> float |
 
 # -- prompts -------------------------------------------------------------------------------------
 QUESTIONS = {
-    "topic": "What is this post about? Answer with a short topic of 2 to 6 words only.",
+    "topic": "What is this post about? Answer with its subject in 2 to 6 words only, not with "
+    "the kind of post.",
     "audience": "Who is the intended audience of this post? Answer with a few words only, "
     'like "startup founders".',
     "intent": "After reading, what should readers feel or do? Answer in one short sentence.",
 }
 _ANSWER_LEADS = {
-    "topic": r"^(this|the) post is (mainly |mostly )?(about|on)\s+",
+    "topic": r"^((this|the) (post|tweet) (is )?(mainly |mostly )?(about|on|discusses)|"
+    r"this is a post about|(the )?(topic|subject) of this post is)\s+",
     "audience": r"^(the )?(intended |target )?audience( of this post)? (is|are) "
     r"(likely |probably |mainly )?",
     "intent": r"^(the )?(author|writer) wants (the )?(readers?|them|people) to\s+",
 }
+# a subject names what the post is about, not what kind of text it is ("a fun tweet")
+_FORM_LEAD = re.compile(
+    r"^(an? |the )?([\w-]+ ){0,4}?(post|tweet|thread|update|message) (about|on)\s+", re.I
+)
+_IMPORTANCE_LEAD = re.compile(r"^the (importance|topic) of\s+", re.I)
+FORM_WORDS = frozenset(
+    {"post", "posts", "tweet", "tweets", "thread", "status", "update", "message", "caption"}
+    | {"account", "answer", "topic", "subject"}  # an echo of the question
+    | {w for p in platforms.PLATFORMS.values() for w in words(f"{p.name} {p.display}")}
+)
+MAX_SUBJECT_WORDS = 8  # a longer answer is a sentence, not a subject
 
 
 def request_prompts(post: PostRef) -> list[list[dict[str, str]]]:
@@ -233,15 +249,42 @@ def _clean_answer(key: str, text: str) -> str | None:
     return text
 
 
+def subject_answer(post: PostRef, answer: str | None) -> str | None:
+    """The subject in the model's topic answer: without a lead about the kind of post ("a tweet
+    about ..."), at most `MAX_SUBJECT_WORDS` words, no word about the form of a post, not the
+    post's own first words, and every content word one of the post's (`text.grounded`). None
+    when it is not such a subject ("a fun and lighthearted tweet", "a fictional character")."""
+    topic = _IMPORTANCE_LEAD.sub("", _FORM_LEAD.sub("", answer or "", count=1)).strip()
+    said, posted = words(topic), words(post.text)
+    if (
+        not topic
+        or len(topic.split()) > MAX_SUBJECT_WORDS
+        or (FORM_WORDS - set(posted)) & set(said)
+        or said == posted[: len(said)]  # an echo of the post's opening
+        or not grounded(topic, post.text, share=1.0)
+    ):
+        return None
+    return topic
+
+
+def post_subject(post: PostRef) -> str:
+    """The post's subject without a model: its keyphrase (`text.subject_phrase`, the author's
+    name left out), else its first words."""
+    first = " ".join(first_sentence(post.text).split()[:8]).rstrip(".!?:")
+    return subject_phrase(post.text, exclude=name_words(post.author or "")) or first or "this"
+
+
 def parse_request(post: PostRef, answers: Sequence[str]) -> dict[str, Any]:
-    """x from the answers to QUESTIONS; an unusable answer falls back and is recorded."""
+    """x from the answers to QUESTIONS; an unusable answer falls back and is recorded (the
+    topic to the post's own subject, `post_subject`; the audience to a general one)."""
     raw = [a if isinstance(a, str) else "" for a in answers][: len(QUESTIONS)]
     raw += [""] * (len(QUESTIONS) - len(raw))
     found = {k: v for k, a in zip(QUESTIONS, raw, strict=True) if (v := _clean_answer(k, a))}
-    first = first_sentence(post.text)
+    if (topic := subject_answer(post, found.pop("topic", None))) is not None:
+        found["topic"] = topic
     defaults = {
-        "topic": " ".join(first.split()[:8]).rstrip(".!?:") or "this",
-        "audience": f"people who follow {post.author or 'the author'}",
+        "topic": post_subject(post),
+        "audience": "a general audience",
         "intent": "get readers to engage with the idea",
     }
     x = {k: found.get(k, defaults[k]) for k in QUESTIONS}

@@ -9,6 +9,7 @@ from reer_pipeline.finetune.data import (
     THINK_SYSTEM,
     URL,
     build_examples,
+    post_request,
     read_splits,
     replace_links,
     write_jsonl,
@@ -16,6 +17,8 @@ from reer_pipeline.finetune.data import (
 from reer_pipeline.optimize.data import MAX_EXAMPLES, build_splits, holdout_ids, split_sizes
 from reer_pipeline.optimize.tune import TuneConfig
 from reer_pipeline.program.package import fill_links
+from reer_pipeline.text import grounded, request, subject_text, words
+from tests.sample_posts import sample_texts
 
 
 def models():
@@ -96,13 +99,24 @@ def test_targets_never_hold_a_url_and_the_packager_can_fill_or_drop_links():
     assert fill_links("Big news: [link]", ["https://ok.example"]) == "Big news: https://ok.example"
 
 
-def test_a_post_request_names_its_key_terms_platform_and_audience():
-    s = build_examples([post(i) for i in range(30)])
-    e = s.train[4]
-    assert e.request.startswith("Write an X (Twitter) post about ")
-    assert e.request.endswith(" for people who follow ada.")
-    terms = e.request.removeprefix("Write an X (Twitter) post about ").split(" for people")[0]
-    assert terms and all(t.lower() in e.target.lower() for t in terms.split(", "))
+def test_a_post_request_is_what_drafting_asks_for_the_posts_subject():
+    """Real posts: each request is drafting's wording (general audience, no key-term list) for
+    a phrase of 2 to 6 of the post's own words."""
+    texts = [t for t in sample_texts() if t.isascii() and not t.startswith(("RT @", "@"))][:60]
+    rows = [
+        post(i, text=t, author="BarackObama", created_at=f"2015-01-01 10:{i:02d}:00")
+        for i, t in enumerate(texts)
+    ]
+    s = build_examples(rows)
+    sizes = []
+    for e in s.train + s.valid + s.test:
+        subject = e.request.removeprefix("Write an X (Twitter) post about ").removesuffix(".")
+        assert e.request == request("X (Twitter)", subject) == post_request("x", subject)
+        sizes.append(len(subject.split()))
+        assert grounded(subject, subject_text(texts[int(e.post_id[1:])]), share=1.0), e.request
+        assert "obama" not in words(subject) and "follow" not in e.request
+    # a phrase of 2 to 6 words; a post with no such phrase and a long first sentence gets one
+    assert max(sizes) <= 6 and sum(n >= 2 for n in sizes) >= 0.9 * len(sizes), sizes
 
 
 def test_non_originals_short_posts_and_tuning_holdouts_are_left_out():
@@ -136,7 +150,8 @@ def test_replies_before_the_validation_period_train_without_their_handles():
     replies = [e for e in s.train if e.source == "reply"]
     assert [e.post_id for e in replies] == ["p002"]
     assert replies[0].target == "thanks, the rust compilers talk was great!"
-    assert replies[0].request.startswith("Write ada's reply on X (Twitter) about ")
+    subject = replies[0].request.removeprefix("Write a reply on X (Twitter) about ")
+    assert subject != replies[0].request and grounded(subject, replies[0].target, share=1.0)
     assert all(e.source != "reply" for e in s.valid + s.test)
     assert s.skipped["reply too short without handles and links"] == 1
     assert s.skipped["reply after the training period"] == 1

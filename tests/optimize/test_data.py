@@ -3,6 +3,8 @@
 import pytest
 
 from reer_pipeline.optimize.data import build_splits, card_for, split_sizes
+from reer_pipeline.reer.post import PostRef
+from reer_pipeline.reer.search import post_subject
 
 
 def post(i: int, text: str = "") -> dict:
@@ -55,8 +57,8 @@ def test_splits_are_ordered_by_time_and_never_leak_later_traces():
 def test_a_post_without_a_trace_gets_the_searchs_fallback_request():
     splits = build_splits([post(i) for i in range(3)], traces=[], cards=[])
     example = splits.train[0]
-    assert example.topic == "Post number 0 about shipping small changes"
-    assert example.audience == "people who follow ada" and not example.has_trace
+    assert example.topic == post_subject(PostRef.from_any(post(0)))  # its subject, no model
+    assert example.audience == "a general audience" and not example.has_trace
 
 
 def test_max_examples_keeps_the_newest_posts():

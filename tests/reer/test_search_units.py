@@ -14,12 +14,14 @@ from reer_pipeline.reer.search import (
     copies_post,
     drop_repeats,
     parse_request,
+    post_subject,
     repeats_ngrams,
     score_prefix,
     segment,
     trim_candidate,
 )
-from reer_pipeline.text import cut_to_sentence
+from reer_pipeline.text import cut_to_sentence, grounded, words
+from tests.sample_posts import sample_post
 
 POST = PostRef("42", "linkedin", "ada", "Ship small.\n\nTalk to users before you build.")
 
@@ -102,21 +104,22 @@ def test_parse_request_reads_answers_and_falls_back():
     x = parse_request(
         POST,
         [
-            "This post is about shipping fast.",
+            "This post is about shipping and talking to users.",
             "The intended audience of this post is likely startup founders, as they build.",
             "The author wants readers to talk to users before building.",
         ],
     )
     assert (x["topic"], x["audience"], x["intent"]) == (
-        "shipping fast",
+        "shipping and talking to users",
         "startup founders",
         "talk to users before building",
     )
-    assert x["fallback"] == [] and "LinkedIn" in x["text"] and "shipping fast" in x["text"]
+    assert x["fallback"] == [] and "LinkedIn" in x["text"] and "talking to users" in x["text"]
     assert len(x["raw"]) == 3
     bad = parse_request(POST, ["", "%%%", "The author wants readers to think, feel, or do it."])
     assert bad["fallback"] == ["topic", "audience", "intent"]
-    assert bad["topic"] == "Ship small" and len(bad["raw"]) == 3
+    assert bad["topic"] == post_subject(POST) != "" and len(bad["raw"]) == 3
+    assert bad["audience"] == "a general audience" and "for " not in bad["text"]
     assert parse_request(POST, [])["fallback"] == ["topic", "audience", "intent"]
 
 
@@ -148,3 +151,34 @@ def test_reer_package_never_imports_dagster():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "False"
+
+
+HELLO = sample_post("Hi everybody! Back to the original handle.")
+MANDELA = sample_post("For love comes more naturally to the human heart")
+
+
+def test_an_answer_about_the_posts_form_falls_back_to_its_subject():
+    """The embedded model's answers for two real posts (issue 21) describe the form or invent a
+    subject: the request names the post's own subject instead."""
+    for text, answer in (
+        (
+            HELLO,
+            "This post is about a fun and lighthearted tweet about a fun and light-hearted "
+            "vacation.",
+        ),
+        (MANDELA, "This post is about a fictional character."),
+        (MANDELA, "This post is about a tweet."),
+    ):
+        post = PostRef("1", "x", "BarackObama", text)
+        x = parse_request(post, [answer, "", ""])
+        assert "topic" in x["fallback"] and x["topic"] == post_subject(post), answer
+        assert not {"tweet", "fun", "fictional", "character"} & set(words(x["topic"]))
+        assert grounded(x["topic"], text, share=1.0)
+
+
+def test_a_subject_after_a_lead_about_the_form_is_kept():
+    post = PostRef("1", "x", "BarackObama", HELLO)
+    x = parse_request(post, ["This post is about A Tweet about a quick vacation.", "", ""])
+    assert x["topic"] == "a quick vacation" and "topic" not in x["fallback"]
+    echo = parse_request(post, ["Hi everybody! Back to the original handle", "", ""])
+    assert "topic" in echo["fallback"]  # the post's opening is no subject
