@@ -310,7 +310,7 @@ def build_items(authors: dict, per_class: int, seed: int) -> list[dict]:
         for t in invented_rng.sample(pos, min(len(pos), max(5, per_class // 2))):
             add("invented", 0, invent(t, invented_rng, name)[1], topics[t], t)
         for t in rng.sample(pos, min(len(pos), max(5, per_class // 2))):
-            request = render_request(platform, topics[t], f"people who follow {author}", "engage")
+            request = render_request(platform, topics[t], "a general audience", "engage")
             add("echo", 0, echo(t, rng, request), topics[t], t)
         own = train[-OWN_POSTS:]
         for t in rng.sample(own, min(len(own), per_class)):
