@@ -1,0 +1,422 @@
+"""The desk: what `reer serve` does for a request, without the web framework.
+
+One `Desk` per server process holds the review log, a cached read of the warehouse per account
+(re-read only when the warehouse file changes), and per account one drafting session and one
+scorer, loaded on first use and shared by every request. Concurrent score requests of an
+account are merged into one batched scorer call (`lm.batching.MicroBatcher`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from reer_pipeline import platforms
+from reer_pipeline.ingest.accounts import list_accounts, table_exists
+from reer_pipeline.ingest.warehouse import fetch_dicts
+from reer_pipeline.layout import DataLayout
+from reer_pipeline.lm.batching import MicroBatcher
+from reer_pipeline.platforms import Account
+from reer_pipeline.program.context import AuthorContext, load_context
+from reer_pipeline.reer.store import create_duckdb_view
+from reer_pipeline.scoring.candidates import COMPONENTS
+from reer_pipeline.serve.store import FILE, Decision, ReviewStore, draft_id, jsonable
+
+LOCK_WAIT_S = 10.0  # how long a read waits for a Dagster run's write lock on the warehouse
+MAX_TOPIC_CHARS = 300
+MAX_TEXT_CHARS = 10_000
+MAX_NOTE_CHARS = 2_000
+MAX_DRAFTS = 8  # per "draft more" request
+
+
+class DeskError(ValueError):
+    """A request the desk cannot serve, with the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def review_log(layout: DataLayout) -> Path:
+    """Where the review log lives under the data root."""
+    return layout.root / FILE
+
+
+def check_text(name: str, value: str | None, limit: int, required: bool = True) -> str:
+    value = value or ""
+    if required and not value.strip():
+        raise DeskError(f"the {name} is empty")
+    if len(value) > limit:
+        raise DeskError(f"the {name} is {len(value):,} characters; the limit is {limit:,}", 413)
+    return value
+
+
+def next_slot(slot: dict | None, after: datetime | None = None) -> str | None:
+    """The next time (ISO, UTC) at a suggested slot {weekday (1 = Monday), hour}."""
+    if not slot:
+        return None
+    after = after or datetime.now(UTC)
+    start = after.replace(minute=0, second=0, microsecond=0)
+    for days in range(8):
+        t = start + timedelta(days=days)
+        t = t.replace(hour=int(slot["hour"]))
+        if t.isoweekday() == int(slot["weekday"]) and t > after:
+            return t.isoformat()
+    return None
+
+
+def view(platform: str, topic: str, text: str, scores: dict, **extra) -> dict:
+    """A draft as the desk shows it: text, length against the platform limit, gate, components."""
+    limit = platforms.limit(platform)
+    return jsonable(
+        {
+            "topic": topic,
+            "text": text,
+            "chars": len(text),
+            "limit": limit,
+            "usable": scores.get("usable"),
+            "gate_reasons": list(scores.get("gate_reasons") or []),
+            "total": scores.get("total"),
+            "components": {c: scores.get(c) for c in COMPONENTS},
+            "feedback": scores.get("feedback"),
+            **extra,
+            "scores": scores,
+        }
+    )
+
+
+@dataclass
+class Snapshot:
+    """What the desk read of one account from the warehouse, and the file version it read."""
+
+    version: tuple
+    entries: list[dict]  # the run's drafts, ranked, with scores and provenance
+    ctx: AuthorContext
+    read_at: float = field(default_factory=time.time)
+
+
+class Desk:
+    def __init__(self, layout: DataLayout, models=None, max_tokens: int = 256):
+        self.layout = layout
+        self.store = ReviewStore(review_log(layout))
+        self.models = models  # `Models` (session.py): None until the first model is needed
+        self.max_tokens = max_tokens
+        self._snapshots: dict[Account, Snapshot] = {}
+        self._scorers: dict[Account, BatchedScorer] = {}
+        self._sessions: dict[tuple[Account, int], object] = {}
+        self._lock = threading.RLock()
+
+    # ---- the warehouse, read-only and cached ------------------------------------------------
+    def _version(self) -> tuple:
+        path = self.layout.warehouse
+        found = []
+        for p in (path, path.with_name(path.name + ".wal")):
+            try:
+                st = p.stat()
+                found.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                found.append(None)
+        return tuple(found)
+
+    def _read(self, fn):
+        """`fn(con)` on a read-only connection, waiting out a writer's lock for a while."""
+        if not self.layout.warehouse.exists():
+            raise DeskError(f"no warehouse at {self.layout.warehouse}; run `make demo` first", 503)
+        deadline, delay = time.monotonic() + LOCK_WAIT_S, 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.layout.warehouse), read_only=True)
+                break
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower():
+                    raise
+                if time.monotonic() > deadline:
+                    raise DeskError(
+                        "the warehouse is busy (a run is writing it); retry", 503
+                    ) from e
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            return fn(con)
+        finally:
+            con.close()
+
+    def accounts(self) -> list[Account]:
+        return self._read(list_accounts)
+
+    def account(self, key: str) -> Account:
+        try:
+            account = Account.parse(key)
+        except ValueError as e:
+            raise DeskError(str(e), 404) from e
+        if account not in self.accounts():
+            raise DeskError(f"no posts of {account} in the warehouse", 404)
+        return account
+
+    def snapshot(self, account: Account) -> Snapshot:
+        """The account's drafts and context, read again only when the warehouse changed; while
+        a run holds the warehouse, the last read is served."""
+        version = self._version()
+        with self._lock:
+            old = self._snapshots.get(account)
+            if old is not None and old.version == version:
+                return old
+            try:
+                snap = Snapshot(version, *self._read(lambda con: self._load(con, account)))
+            except DeskError:
+                if old is None:
+                    raise
+                return old
+            self._snapshots[account] = snap
+            return snap
+
+    def _load(self, con, account: Account) -> tuple[list[dict], AuthorContext]:
+        ctx = load_context(con, account, self.layout.traces)
+        if not table_exists(con, "candidates"):
+            return [], ctx
+        scored = table_exists(con, "candidate_scores")
+        key = [account.platform, account.author]
+        rows = fetch_dicts(
+            con,
+            f"""SELECT c.*, {"to_json(s)" if scored else "NULL"} AS scores
+            FROM candidates c
+            {
+                "LEFT JOIN candidate_scores s ON s.candidate_id = c.id"
+                " AND s.platform = c.platform AND s.author = c.author"
+                if scored
+                else ""
+            }
+            WHERE c.platform = ? AND c.author = ? ORDER BY c.id""",
+            key,
+        )
+        cards = {c["name"]: c for c in ctx.cards}
+        create_duckdb_view(con, self.layout.traces)
+        traces = {
+            t["post_id"]: t
+            for t in fetch_dicts(
+                con,
+                """SELECT post_id, x, y, trajectory, score_before, score_after FROM reer_traces
+                WHERE platform = ? AND author = ?""",
+                key,
+            )
+        }
+        entries = {}
+        for r in rows:
+            entry = self._entry(account, r, cards, traces)
+            entries.setdefault(entry["draft_id"], entry)
+        return rank(list(entries.values())), ctx
+
+    def _entry(self, account, row: dict, cards: dict, traces: dict) -> dict:
+        import json
+
+        text = row["text"] or ""
+        scores = json.loads(row["scores"]) if row.get("scores") else {}
+        scores = {
+            "usable": row["usable"],
+            "gate_reasons": row["gate_reasons"],
+            **{k: v for k, v in scores.items() if v is not None},
+        }
+        scores["engagement"] = scores.get("engagement")
+        for c in COMPONENTS:
+            if c not in scores:  # the warehouse names the topic component `topic_fit`
+                scores[c] = scores.get("topic_fit") if c == "topic" else None
+        slot = json.loads(row["slot"]) if isinstance(row.get("slot"), str) else row.get("slot")
+        trajectories = [traces[p] for p in row.get("trajectory_post_ids") or [] if p in traces]
+        return view(
+            account.platform,
+            row["topic"],
+            text,
+            scores,
+            draft_id=draft_id(account.platform, account.author, row["topic"], text),
+            source="run",
+            scored=bool(row.get("scores")),
+            angle=row.get("angle"),
+            strategy=cards.get(row.get("strategy")) or {"name": row.get("strategy")},
+            trajectories=trajectories,
+            slot=slot,
+            suggested_time=next_slot(slot),
+        )
+
+    # ---- the queue --------------------------------------------------------------------------
+    def queue(self, account: Account, offset: int = 0, limit: int = 50) -> dict:
+        """The account's undecided drafts, best first (usable, then total), and the counts."""
+        snap = self.snapshot(account)
+        decided = self.store.latest(account)
+        desk = [d["draft"] for d in self.store.drafts(account)]
+        seen = {e["draft_id"] for e in snap.entries}
+        pending = [e for e in snap.entries if e["draft_id"] not in decided]
+        pending += [d for d in desk if d["draft_id"] not in decided and d["draft_id"] not in seen]
+        pending = rank(pending)
+        counts = {d: 0 for d in ("approved", "rejected")}
+        for d in decided.values():
+            counts[d["decision"]] += 1
+        return {
+            "account": account.key,
+            "pending": len(pending),
+            **counts,
+            "warehouse_read_at": datetime.fromtimestamp(snap.read_at, UTC).isoformat(),
+            "offset": offset,
+            "drafts": pending[offset : offset + limit],
+        }
+
+    def find(self, account: Account, did: str) -> dict:
+        for e in self.snapshot(account).entries:
+            if e["draft_id"] == did:
+                return e
+        for d in self.store.drafts(account):
+            if d["draft_id"] == did:
+                return d["draft"]
+        raise DeskError(f"no draft {did!r} for {account}", 404)
+
+    # ---- models -----------------------------------------------------------------------------
+    def _models(self):
+        with self._lock:
+            if self.models is None:
+                from reer_pipeline.resources.lm import LMRegistryResource
+                from reer_pipeline.resources.storage import Storage
+
+                self.models = LMRegistryResource(storage=Storage(root=str(self.layout.root)))
+            return self.models
+
+    def session(self, account: Account, n: int):
+        """The account's drafting session for `n` angles (models load once per process)."""
+        from reer_pipeline.session import drafting_session
+
+        with self._lock:
+            key = (account, n)
+            if key not in self._sessions:
+                ctx = self.snapshot(account).ctx
+                paths = self.layout.account(account)
+                self._sessions[key] = drafting_session(ctx, paths, self._models(), n_angles=n)
+            return self._sessions[key]
+
+    def _scorer(self, account: Account) -> BatchedScorer:
+        """One scorer per account, loaded once; concurrent requests share its calls."""
+        from reer_pipeline.program.draft import make_scorer
+
+        with self._lock:
+            if account not in self._scorers:
+                ctx = self.snapshot(account).ctx
+                scorer_lm = self._models().get("scorer_lm")
+                engagement = self.layout.account(account).engagement_model
+                self._scorers[account] = BatchedScorer(make_scorer(ctx, scorer_lm, engagement))
+            return self._scorers[account]
+
+    def score(self, account: Account, text: str, topic: str) -> dict:
+        """Every component, the gate's verdict and the total, as `reer score` gives them."""
+        check_text("text", text, MAX_TEXT_CHARS)
+        check_text("topic", topic, MAX_TOPIC_CHARS)
+        [scores] = self._scorer(account).score([text], topics=[topic])
+        return view(account.platform, topic, text, scores)
+
+    def draft(self, account: Account, topic: str, n: int = 3, audience: str = "") -> list[dict]:
+        """`n` new drafts for `topic`, ranked, through the same function as `reer draft`; each is
+        kept in the review log's drafts, so it joins the queue."""
+        from reer_pipeline.program.draft import draft_and_score
+
+        check_text("topic", topic, MAX_TOPIC_CHARS)
+        check_text("audience", audience, MAX_TOPIC_CHARS, required=False)
+        if not 1 <= n <= MAX_DRAFTS:
+            raise DeskError(f"n must be between 1 and {MAX_DRAFTS}")
+        session = self.session(account, n)
+        ctx = session.ctx
+        request = {"topic": topic, "platform": account.platform, "audience": audience or None}
+        ranked, _ = draft_and_score(
+            session.program,
+            session.proposer,
+            self._scorer(account),
+            ctx,
+            [request],
+            self.max_tokens,
+        )
+        cards = {c["name"]: c for c in ctx.cards}
+        traces = {t["post_id"]: t for t in ctx.traces}
+        out = []
+        for d, s in ranked:
+            text = d.get("text") or ""
+            if not text.strip():
+                continue
+            entry = view(
+                account.platform,
+                topic,
+                text,
+                s,
+                draft_id=draft_id(account.platform, account.author, topic, text),
+                source="desk",
+                scored=True,
+                angle=d.get("angle"),
+                strategy=cards.get(d.get("strategy")) or {"name": d.get("strategy")},
+                trajectories=[traces[p] for p in d.get("trajectory_post_ids") or [] if p in traces],
+                slot=d.get("slot"),
+                suggested_time=next_slot(d.get("slot")),
+            )
+            self.store.add_draft(account, topic, text, entry)
+            out.append(entry)
+        return out
+
+    # ---- decisions --------------------------------------------------------------------------
+    def decide(
+        self,
+        account: Account,
+        did: str,
+        decision: str,
+        text: str | None = None,
+        reason: str | None = None,
+        note: str = "",
+        slot: str | None = None,
+    ) -> dict:
+        """Record a decision on draft `did` and return the committed row. An edited approval is
+        scored again first, so the log keeps the scorer's view of the text approved."""
+        entry = self.find(account, did)
+        check_text("note", note, MAX_NOTE_CHARS, required=False)
+        scores = entry.get("scores") or {}
+        approved = None
+        if decision == "approved":
+            approved = check_text(
+                "text", text if text is not None else entry["text"], MAX_TEXT_CHARS
+            )
+            if approved != entry["text"]:
+                scores = self.score(account, approved, entry["topic"])["scores"]
+            slot = slot or entry.get("suggested_time")
+        try:
+            d = Decision(
+                draft_id=did,
+                account=account,
+                topic=entry["topic"],
+                drafted_text=entry["text"],
+                decision=decision,
+                scores=scores,
+                approved_text=approved,
+                reason=reason or None,
+                note=note,
+                slot=slot,
+            )
+        except ValueError as e:
+            raise DeskError(str(e)) from e
+        return self.store.record(d)
+
+
+class BatchedScorer:
+    """A `CandidateScorer` whose concurrent `score` calls run as one batched call."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.batcher = MicroBatcher(self._score_many)
+
+    def _score_many(self, items: list[tuple[str, str]], n: int = 1) -> list[list[dict]]:
+        texts, topics = [t for t, _ in items], [p for _, p in items]
+        return [[s] for s in self.scorer.score(texts, topics=topics)]
+
+    def score(self, texts, topic=None, topics=None) -> list[dict]:
+        topics = list(topics) if topics is not None else [topic] * len(texts)
+        return [s for [s] in self.batcher(list(zip(texts, topics, strict=True)), n=1)]
+
+
+def rank(entries: list[dict]) -> list[dict]:
+    """Usable drafts first, then by total, best first; ties keep their order."""
+    return sorted(entries, key=lambda e: (not e.get("usable"), -(e.get("total") or 0.0)))
