@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 
@@ -25,7 +24,7 @@ from reer_pipeline.platforms import Account
 from reer_pipeline.program.context import AuthorContext, load_context
 from reer_pipeline.reer.store import create_duckdb_view
 from reer_pipeline.scoring.candidates import COMPONENTS
-from reer_pipeline.serve.store import FILE, Decision, ReviewStore, draft_id, jsonable
+from reer_pipeline.serve.store import Decision, ReviewStore, draft_id, jsonable, log_path
 
 LOCK_WAIT_S = 10.0  # how long a read waits for a Dagster run's write lock on the warehouse
 MAX_TOPIC_CHARS = 300
@@ -40,11 +39,6 @@ class DeskError(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
-
-
-def review_log(layout: DataLayout) -> Path:
-    """Where the review log lives under the data root."""
-    return layout.root / FILE
 
 
 def check_text(name: str, value: str | None, limit: int, required: bool = True) -> str:
@@ -103,7 +97,7 @@ class Snapshot:
 class Desk:
     def __init__(self, layout: DataLayout, models=None, max_tokens: int = 256):
         self.layout = layout
-        self.store = ReviewStore(review_log(layout))
+        self.store = ReviewStore(log_path(layout.root))
         self.models = models  # `Models` (session.py): None until the first model is needed
         self.max_tokens = max_tokens
         self._snapshots: dict[Account, Snapshot] = {}

@@ -100,6 +100,11 @@ def draft_id(platform: str, author: str, topic: str, text: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def log_path(root: Path) -> Path:
+    """The review log of the data root `root`."""
+    return Path(root) / FILE
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
