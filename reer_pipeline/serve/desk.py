@@ -64,6 +64,15 @@ def next_slot(slot: dict | None, after: datetime | None = None) -> str | None:
     return None
 
 
+def as_utc(when: str) -> str:
+    """An ISO time as UTC; a time without a zone (a browser's datetime-local) is taken as UTC."""
+    try:
+        t = datetime.fromisoformat(when)
+    except ValueError as e:
+        raise DeskError(f"not a time: {when!r} (expected ISO 8601, e.g. 2026-12-24T09:00)") from e
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
 def view(platform: str, topic: str, text: str, scores: dict, **extra) -> dict:
     """A draft as the desk shows it: text, length against the platform limit, gate, components."""
     limit = platforms.limit(platform)
@@ -376,7 +385,7 @@ class Desk:
             )
             if approved != entry["text"]:
                 scores = self.score(account, approved, entry["topic"])["scores"]
-            slot = slot or entry.get("suggested_time")
+            slot = as_utc(slot) if slot else entry.get("suggested_time")
         try:
             d = Decision(
                 draft_id=did,
