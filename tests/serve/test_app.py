@@ -98,7 +98,11 @@ def test_the_forms_approve_at_the_slot_or_a_chosen_time_and_reject_with_a_reason
     )
     assert r.status_code == 200
     log = ReviewStore(log_path(layout.root)).decisions(ACCOUNT)
-    assert [d["slot"] for d in log] == [drafts[0]["suggested_time"], "2026-12-25T08:30:00+00:00", None]
+    assert [d["slot"] for d in log] == [
+        drafts[0]["suggested_time"],
+        "2026-12-25T08:30:00+00:00",
+        None,
+    ]
     assert (log[2]["reason"], log[2]["note"]) == ("not_my_voice", "too formal")
     assert "approved 2, rejected 1" in r.text
 
