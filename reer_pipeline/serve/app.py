@@ -261,7 +261,7 @@ def docs(app: FastAPI) -> None:
     except ImportError:
         swagger_ui_path = None
     if swagger_ui_path is not None:
-        app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+        app.mount("/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def swagger():
@@ -270,7 +270,7 @@ def docs(app: FastAPI) -> None:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title=app.title,
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/swagger-ui/favicon-32x32.png",
         )
