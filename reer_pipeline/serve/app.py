@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -178,6 +178,21 @@ def create_app(
             page_size=PAGE,
             max_drafts=MAX_DRAFTS,
         )
+
+    @app.get("/api/accounts/{account}", tags=["api"])
+    def api_account(account: str):
+        """The account's posts, top posts, strategy cards, the author model's and tuned
+        programs' verdicts, the engagement model's report, and decisions per day."""
+        return desk.overview(desk.account(account))
+
+    @app.get("/accounts/{account}/about", response_class=HTMLResponse, include_in_schema=False)
+    def account_page(account: str):
+        a = desk.account(account)
+        return page("account.html", o=desk.overview(a), summary=summary(desk.store.counts(a)))
+
+    @app.get("/accounts/{account}/engagement.png", include_in_schema=False)
+    def engagement_plot(account: str):
+        return FileResponse(desk.engagement_plot(desk.account(account)), media_type="image/png")
 
     @app.post("/accounts/{account}/drafts/{draft_id}/approve", include_in_schema=False)
     async def approve_form(account: str, draft_id: str, request: Request):

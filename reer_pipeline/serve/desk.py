@@ -111,7 +111,7 @@ class Desk:
         self.max_tokens = max_tokens
         self._snapshots: dict[Account, Snapshot] = {}
         self._scorers: dict[Account, BatchedScorer] = {}
-        self._sessions: dict[tuple[Account, int], object] = {}
+        self._sessions: dict[tuple[Account, int], tuple] = {}
         self._lock = threading.RLock()
 
     # ---- the warehouse, read-only and cached ------------------------------------------------
@@ -276,6 +276,89 @@ class Desk:
                 return d["draft"]
         raise DeskError(f"no draft {did!r} for {account}", 404)
 
+    # ---- the account page -------------------------------------------------------------------
+    def overview(self, account: Account) -> dict:
+        """What the pipeline knows of the account: posts, top posts, strategy cards, the author
+        model's and the tuned programs' verdicts, the engagement model's report, and the
+        decisions per day."""
+        import json
+
+        from reer_pipeline.finetune.author import EVALUATION
+        from reer_pipeline.scoring.engagement import EngagementModel
+
+        snap = self.snapshot(account)
+        key = [account.platform, account.author]
+
+        def read(con):
+            counts = con.execute(
+                """SELECT count(*), count(*) FILTER (WHERE is_original), min(created_at),
+                max(created_at) FROM posts WHERE platform = ? AND author = ?""",
+                key,
+            ).fetchall()[0]
+            top = fetch_dicts(
+                con,
+                """SELECT text, engagement, engagement_pct, created_at FROM posts
+                WHERE platform = ? AND author = ? AND is_original AND engagement IS NOT NULL
+                ORDER BY engagement DESC, post_id LIMIT 10""",
+                key,
+            )
+            return counts, top
+
+        (posts, originals, first, last), top = self._read(read)
+        paths = self.layout.account(account)
+        adapter = paths.adapters / "adapter" / EVALUATION
+        programs = []
+        for path in sorted(paths.programs.glob("*/evaluation.json")):
+            e = json.loads(path.read_text())
+            programs.append(
+                {"optimizer": path.parent.name}
+                | {
+                    k: e.get(k)
+                    for k in (
+                        "n_test",
+                        "base_mean",
+                        "tuned_mean",
+                        "delta_mean",
+                        "delta_low",
+                        "delta_high",
+                    )
+                }
+            )
+        engagement = None
+        if paths.engagement_model.exists():
+            model = EngagementModel.load(paths.engagement_model)
+            engagement = {
+                "report": model.markdown(),
+                "beats_baselines": model.beats_baselines,
+                "plot": paths.engagement_model.with_suffix(".png").exists(),
+            }
+        per_day: dict[str, dict[str, int]] = {}
+        for d in self.store.latest(account).values():
+            day = per_day.setdefault(d["decided_at"][:10], {"approved": 0, "rejected": 0})
+            day[d["decision"]] += 1
+        return jsonable(
+            {
+                "account": account.key,
+                "posts": posts,
+                "originals": originals,
+                "first": first,
+                "last": last,
+                "top_posts": top,
+                "cards": snap.ctx.cards,
+                "adapter": json.loads(adapter.read_text()) if adapter.exists() else None,
+                "programs": programs,
+                "engagement": engagement,
+                "decisions_per_day": [{"day": k, **v} for k, v in sorted(per_day.items())],
+            }
+        )
+
+    def engagement_plot(self, account: Account):
+        """The engagement model's predicted-vs-actual plot (PNG path), if it was drawn."""
+        path = self.layout.account(account).engagement_model.with_suffix(".png")
+        if not path.exists():
+            raise DeskError(f"no engagement plot for {account}", 404)
+        return path
+
     # ---- models -----------------------------------------------------------------------------
     def _models(self):
         with self._lock:
@@ -287,7 +370,9 @@ class Desk:
             return self.models
 
     def session(self, account: Account, n: int):
-        """The account's drafting session for `n` angles (models load once per process)."""
+        """The account's drafting session for `n` angles and its proposer as one `dspy.LM`,
+        whose micro-batcher merges the calls of concurrent requests (models load once)."""
+        from reer_pipeline.lm.dspy_adapter import to_dspy
         from reer_pipeline.session import drafting_session
 
         with self._lock:
@@ -295,7 +380,10 @@ class Desk:
             if key not in self._sessions:
                 ctx = self.snapshot(account).ctx
                 paths = self.layout.account(account)
-                self._sessions[key] = drafting_session(ctx, paths, self._models(), n_angles=n)
+                session = drafting_session(ctx, paths, self._models(), n_angles=n)
+                sampling = session.program.sampling
+                proposer = to_dspy(session.proposer, max_tokens=self.max_tokens, sampling=sampling)
+                self._sessions[key] = (session, proposer)
             return self._sessions[key]
 
     def _scorer(self, account: Account) -> BatchedScorer:
@@ -326,12 +414,12 @@ class Desk:
         check_text("audience", audience, MAX_TOPIC_CHARS, required=False)
         if not 1 <= n <= MAX_DRAFTS:
             raise DeskError(f"n must be between 1 and {MAX_DRAFTS}")
-        session = self.session(account, n)
+        session, proposer = self.session(account, n)
         ctx = session.ctx
         request = {"topic": topic, "platform": account.platform, "audience": audience or None}
         ranked, _ = draft_and_score(
             session.program,
-            session.proposer,
+            proposer,
             self._scorer(account),
             ctx,
             [request],

@@ -216,3 +216,17 @@ def test_openapi_lists_the_api_and_docs_load_nothing_from_elsewhere(client):
     assert docs.status_code == 200 and "https://" not in docs.text
     for url in re.findall(r'(?:src|href)="([^"]+)"', docs.text):
         assert url.startswith("/") and client.get(url).status_code == 200, url
+
+
+def test_the_account_page_says_what_the_pipeline_knows(client, layout, sample_facts):
+    did = client.get(f"/api/accounts/{KEY}/queue").json()["drafts"][0]["draft_id"]
+    client.post(f"/api/drafts/{did}/decision", json={"account": KEY, "decision": "approved"})
+    o = client.get(f"/api/accounts/{KEY}").json()
+    assert o["posts"] == sample_facts.posts and o["originals"] <= o["posts"]
+    assert o["top_posts"] and o["top_posts"][0]["engagement"] >= o["top_posts"][-1]["engagement"]
+    assert [(d["approved"], d["rejected"]) for d in o["decisions_per_day"]] == [(1, 0)]
+    assert o["adapter"] is None and o["engagement"] is None  # nothing trained in this data root
+    page = client.get(f"/accounts/{KEY}/about")
+    assert page.status_code == 200 and "None trained yet" in page.text
+    assert "approved 1, rejected 0" in page.text and "100%" in page.text
+    one_line_error(client.get(f"/accounts/{KEY}/engagement.png"), 404)
