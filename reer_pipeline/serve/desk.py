@@ -210,39 +210,28 @@ class Desk:
         }
         entries = {}
         for r in rows:
-            entry = self._entry(account, r, cards, traces)
+            scored = bool(r.get("scores"))
+            entry = draft_entry(account, r, self._warehouse_scores(r), cards, traces, scored)
             entries.setdefault(entry["draft_id"], entry)
         return rank(list(entries.values())), ctx
 
-    def _entry(self, account, row: dict, cards: dict, traces: dict) -> dict:
+    @staticmethod
+    def _warehouse_scores(row: dict) -> dict:
+        """A `candidates` row's gate verdict and its `candidate_scores` (when it was scored)."""
         import json
 
-        text = row["text"] or ""
         scores = json.loads(row["scores"]) if row.get("scores") else {}
-        scores = {
-            "usable": row["usable"],
-            "gate_reasons": row["gate_reasons"],
-            **{k: v for k, v in scores.items() if v is not None},
+        # the warehouse's `topic` is the topic's text; the topic component is `topic_fit`
+        fields = {k: v for k, v in scores.items() if k != "topic"} | {
+            "topic": scores.get("topic_fit")
         }
-        scores["engagement"] = scores.get("engagement")
-        for c in COMPONENTS:
-            if c not in scores:  # the warehouse names the topic component `topic_fit`
-                scores[c] = scores.get("topic_fit") if c == "topic" else None
-        slot = json.loads(row["slot"]) if isinstance(row.get("slot"), str) else row.get("slot")
-        trajectories = [traces[p] for p in row.get("trajectory_post_ids") or [] if p in traces]
-        return view(
-            account.platform,
-            row["topic"],
-            text,
-            scores,
-            draft_id=draft_id(account.platform, account.author, row["topic"], text),
-            source="run",
-            scored=bool(row.get("scores")),
-            angle=row.get("angle"),
-            strategy=cards.get(row.get("strategy")) or {"name": row.get("strategy")},
-            trajectories=trajectories,
-            slot=slot,
-            suggested_time=next_slot(slot),
+        return (
+            {c: None for c in COMPONENTS}
+            | fields
+            | {
+                "usable": row["usable"] if not scores else scores.get("usable"),
+                "gate_reasons": row["gate_reasons"] if not scores else scores.get("gate_reasons"),
+            }
         )
 
     # ---- the queue --------------------------------------------------------------------------
@@ -427,28 +416,16 @@ class Desk:
         )
         cards = {c["name"]: c for c in ctx.cards}
         traces = {t["post_id"]: t for t in ctx.traces}
-        out = []
-        for d, s in ranked:
-            text = d.get("text") or ""
-            if not text.strip():
-                continue
-            entry = view(
-                account.platform,
-                topic,
-                text,
-                s,
-                draft_id=draft_id(account.platform, account.author, topic, text),
-                source="desk",
-                scored=True,
-                angle=d.get("angle"),
-                strategy=cards.get(d.get("strategy")) or {"name": d.get("strategy")},
-                trajectories=[traces[p] for p in d.get("trajectory_post_ids") or [] if p in traces],
-                slot=d.get("slot"),
-                suggested_time=next_slot(d.get("slot")),
-            )
-            self.store.add_draft(account, topic, text, entry)
-            out.append(entry)
-        return out
+        return [
+            self.keep(account, draft_entry(account, d, s, cards, traces, source="desk"))
+            for d, s in ranked
+            if (d.get("text") or "").strip()
+        ]
+
+    def keep(self, account: Account, entry: dict) -> dict:
+        """Keep a draft made here (a `draft_entry`) in the review log; it joins the queue."""
+        self.store.add_draft(account, entry["topic"], entry["text"], entry)
+        return entry
 
     # ---- decisions --------------------------------------------------------------------------
     def decide(
@@ -490,6 +467,37 @@ class Desk:
         except ValueError as e:
             raise DeskError(str(e)) from e
         return self.store.record(d)
+
+
+def draft_entry(
+    account: Account,
+    d: dict,
+    scores: dict,
+    cards: dict,
+    traces: dict,
+    scored: bool = True,
+    source: str = "run",
+) -> dict:
+    """A draft (a `candidates` row or a fresh draft) as the queue shows it, with its strategy
+    card and the REER trajectories it was shown."""
+    import json
+
+    text = d.get("text") or ""
+    slot = json.loads(d["slot"]) if isinstance(d.get("slot"), str) else d.get("slot")
+    return view(
+        account.platform,
+        d["topic"],
+        text,
+        scores,
+        draft_id=draft_id(account.platform, account.author, d["topic"], text),
+        source=source,
+        scored=scored,
+        angle=d.get("angle"),
+        strategy=cards.get(d.get("strategy")) or {"name": d.get("strategy")},
+        trajectories=[traces[p] for p in d.get("trajectory_post_ids") or [] if p in traces],
+        slot=slot,
+        suggested_time=next_slot(slot),
+    )
 
 
 class BatchedScorer:

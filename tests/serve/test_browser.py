@@ -3,7 +3,10 @@ live re-score, approve; reject with a reason; each decision in the `reviews` ass
 run; the hostile draft is text and runs nothing; without the token a non-loopback server
 refuses, and signing in lets the person in.
 
-With `REER_SCREENSHOT_DIR` set (e.g. `docs`), the desk page is saved there as `desk.png`.
+The drafts are real: the `engagement_model` and the drafting job (`candidates`,
+`candidate_scores`) run on the sample with the embedded model and tiny budgets first. With
+`REER_SCREENSHOT_DIR` set (e.g. `docs`), the desk and the account page are saved there as
+`desk.png` and `account.png`.
 """
 
 import os
@@ -13,7 +16,9 @@ import signal
 import dagster as dg
 import pytest
 
+from reer_pipeline.definitions import defs
 from reer_pipeline.serve.app import create_app
+from reer_pipeline.serve.desk import draft_entry
 from reer_pipeline.serve.security import TOKEN_ENV
 from tests.conftest import ROOT
 from tests.serve.conftest import ACCOUNT, HOSTILE, Server, free_port
@@ -29,6 +34,34 @@ pytestmark = [
 ]
 
 
+DRAFTING = {
+    "ops": {
+        "candidates": {
+            "config": {"max_topics": 2, "n_angles": 2, "max_tokens": 64, "min_usable_rate": 0.0}
+        }
+    }
+}
+
+
+@pytest.fixture
+def drafted(desk_root, model_env):
+    """The sample's engagement model and real drafts with their scores, from Dagster runs."""
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("accounts", [ACCOUNT.key])
+        for job, selection, config in (
+            ("mining", [dg.AssetKey("engagement_model")], {}),
+            ("drafting", None, DRAFTING),
+        ):
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance,
+                partition_key=ACCOUNT.key,
+                run_config=config,
+                asset_selection=selection,
+            )
+            assert result.success, job
+    return desk_root
+
+
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
@@ -39,16 +72,33 @@ def browser():
         browser.close()
 
 
-def test_approve_edit_reject_in_the_browser(layout, desk_root, browser, model_env):
+def test_approve_edit_reject_in_the_browser(layout, drafted, browser):
     from playwright.sync_api import expect
 
-    with Server(create_app(layout)) as server:
+    app = create_app(layout)
+    desk = app.state.desk
+    topic = "health care"  # the hostile draft, kept as if drafted here, with its real score
+    desk.keep(
+        ACCOUNT,
+        draft_entry(
+            ACCOUNT,
+            {"topic": topic, "text": HOSTILE},
+            desk.score(ACCOUNT, HOSTILE, topic)["scores"],
+            {},
+            {},
+        ),
+    )
+    with Server(app) as server:
         page = browser.new_page(viewport={"width": 1200, "height": 1600})
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(f"{server.url}/accounts/{ACCOUNT.key}")
         summary = page.locator("p.summary")
         expect(summary).to_contain_text("approved 0, rejected 0")
+        assert page.locator("article.draft").count() >= 3
+        expect(page.locator("article.draft").first.locator(".facts")).not_to_contain_text(
+            "not scored"
+        )
 
         # the hostile draft is shown as its text; no element or script of it exists
         expect(page.locator("p.text", has_text="onerror=alert(1)")).to_have_text(HOSTILE)
@@ -83,9 +133,15 @@ def test_approve_edit_reject_in_the_browser(layout, desk_root, browser, model_en
         page.screenshot(path=str(ARTIFACTS / "desk.png"), full_page=True)
         assert dialogs == []
 
+        page.goto(f"{server.url}/accounts/{ACCOUNT.key}/about")
+        expect(page.locator("img[alt^=predicted]")).to_be_visible()  # the engagement plot
+        expect(page.get_by_text("approved 2, rejected 1")).to_be_visible()
+        if os.environ.get("REER_SCREENSHOT_DIR"):
+            page.screenshot(path=str(ROOT / os.environ["REER_SCREENSHOT_DIR"] / "account.png"))
+
     with dg.instance_for_test() as instance:
         assert materialize_reviews(instance).success
-    rows = {r[0]: r for r in reviews_table(desk_root)}
+    rows = {r[0]: r for r in reviews_table(drafted)}
     assert rows[approved][1:4] == ("approved", None, False)
     assert rows[edited_id][1:4] == ("approved", None, True) and rows[edited_id][5] == edited
     assert rows[rejected][1:3] == ("rejected", "off_topic")
