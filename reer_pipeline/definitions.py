@@ -4,7 +4,7 @@ import dagster as dg
 
 from reer_pipeline.assets import author, drafting, ingest, mining, reviews, strategies, tuning
 from reer_pipeline.executors import executor_from_env
-from reer_pipeline.jobs import JOBS, group_job
+from reer_pipeline.jobs import JOBS
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
@@ -17,12 +17,9 @@ storage = Storage()
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[
-        *JOBS,
-        group_job("review", ["review"], "For one account: the desk's decisions -> reviews."),
-    ],
+    jobs=[*JOBS, reviews.review_job],
     schedules=[nightly_schedule],
-    sensors=[new_export_sensor, changed_accounts_sensor],
+    sensors=[new_export_sensor, changed_accounts_sensor, reviews.new_decisions_sensor],
     resources={
         "storage": storage,
         "warehouse": Warehouse(storage=storage),

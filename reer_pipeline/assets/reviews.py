@@ -7,12 +7,16 @@ tuning and the author model while the asset graph stays acyclic; each row names 
 (`draft_id`) it is about.
 """
 
+import json
+
 import dagster as dg
 import pyarrow as pa
 
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.ingest.accounts import replace_account_rows
+from reer_pipeline.jobs import group_job
+from reer_pipeline.resources.storage import Storage
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.serve.store import ReviewStore, dumps, log_path, summary
 from reer_pipeline.tables import rows_table
@@ -83,4 +87,27 @@ def reviews(context: dg.AssetExecutionContext, warehouse: Warehouse):
                 ),
             }
         )
+    )
+
+
+review_job = group_job("review", ["review"], "For one account: the desk's decisions -> reviews.")
+
+
+@dg.sensor(
+    job=review_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads the review log into `reviews` for each account with new decisions.",
+)
+def new_decisions_sensor(context: dg.SensorEvaluationContext, storage: Storage):
+    path = log_path(storage.layout.root)
+    if not path.exists():
+        return dg.SkipReason(f"no review log at {path} yet (`reer serve` writes it)")
+    seen = json.loads(context.cursor) if context.cursor else {}
+    newest = ReviewStore(path).newest()
+    known = set(context.instance.get_dynamic_partitions(account_partitions.name))
+    changed = [a for a, seq in sorted(newest.items()) if seq > seen.get(a, 0) and a in known]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=a, run_key=f"{a}@{newest[a]}") for a in changed],
+        cursor=json.dumps(newest),
     )

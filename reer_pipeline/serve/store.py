@@ -231,6 +231,14 @@ class ReviewStore:
             ).fetchall()
         return [dict(r) | {"draft": json.loads(r["draft"])} for r in rows]
 
+    def newest(self) -> dict[str, int]:
+        """Account key -> the sequence number of its newest decision."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT platform || ':' || author, max(seq) FROM decisions GROUP BY 1"
+            ).fetchall()
+        return dict(rows)
+
     def counts(self, account: Account) -> dict[str, int]:
         """How many drafts of `account` are approved and rejected now (newest decision each)."""
         found = {d: 0 for d in DECISIONS}

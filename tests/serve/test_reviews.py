@@ -3,8 +3,9 @@
 import dagster as dg
 import duckdb
 
-from reer_pipeline.assets.reviews import reviews
+from reer_pipeline.assets.reviews import new_decisions_sensor, reviews
 from reer_pipeline.definitions import defs
+from reer_pipeline.resources.storage import Storage
 from reer_pipeline.serve.desk import Desk
 from tests.serve.conftest import ACCOUNT
 
@@ -43,3 +44,23 @@ def test_each_decision_shows_with_its_draft_id(layout, desk_root):
         (drafts[1]["draft_id"], "rejected", "off_topic", False, False, None),
         (drafts[1]["draft_id"], "rejected", "bland", False, True, None),
     ]
+
+
+def test_new_decisions_start_one_review_run_per_account(layout, desk_root):
+    def tick(instance, cursor=None):
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"storage": Storage()}
+        )
+        return new_decisions_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        assert "no review log" in tick(instance).skip_message
+        desk = Desk(layout)  # the desk creates the log
+        instance.add_dynamic_partitions("accounts", [ACCOUNT.key])
+        first = tick(instance)
+        assert first.run_requests == []  # no decision yet
+        did = desk.queue(ACCOUNT)["drafts"][0]["draft_id"]
+        desk.decide(ACCOUNT, did, "approved")
+        second = tick(instance, first.cursor)
+        assert [r.partition_key for r in second.run_requests] == [ACCOUNT.key]
+        assert tick(instance, second.cursor).run_requests == []  # nothing new since
