@@ -12,7 +12,13 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -36,6 +42,7 @@ from reer_pipeline.serve.store import DECISIONS, REASONS, summary
 HERE = Path(__file__).parent
 MAX_BODY = 64 * 1024  # bytes per request body
 PAGE = 50  # drafts per desk page
+PROGRESS_S = 5.0  # seconds between a streamed draft request's progress lines
 log = logging.getLogger("reer.serve")
 pages = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
@@ -131,13 +138,20 @@ def create_app(
         return desk.queue(desk.account(account), offset, limit)
 
     @app.post("/api/draft", tags=["api"])
-    def api_draft(req: DraftRequest):
-        """New drafts for a topic, ranked (as `reer draft`); they join the account's queue."""
+    def api_draft(req: DraftRequest, stream: bool = False):
+        """New drafts for a topic, ranked (as `reer draft`); they join the account's queue.
+        With `?stream=true` the answer is JSON lines: `{"status": "drafting", "elapsed_s": ..}`
+        every few seconds while the model works, then `{"status": "done", "drafts": [...]}`
+        (or `{"status": "error", "error": ...}`)."""
         account = resolve(desk, req.platform, req.author)
-        return {
-            "account": account.key,
-            "drafts": desk.draft(account, req.topic, req.n, req.audience),
-        }
+
+        def run() -> dict:
+            drafts = desk.draft(account, req.topic, req.n, req.audience)
+            return {"account": account.key, "drafts": drafts}
+
+        if not stream:
+            return run()
+        return StreamingResponse(progress(run), media_type="application/x-ndjson")
 
     @app.post("/api/score", tags=["api"])
     def api_score(req: ScoreRequest):
@@ -243,6 +257,33 @@ def resolve(desk: Desk, platform: str, author: str | None):
         if isinstance(e, DeskError):
             raise
         raise DeskError(str(e), 404) from e
+
+
+def progress(work):
+    """JSON lines: a heartbeat with the elapsed time while `work()` runs in a thread, then its
+    result (or its error, in one line)."""
+    import json
+    import threading
+    import time
+
+    done, out = threading.Event(), {}
+
+    def target():
+        try:
+            out["result"] = {"status": "done"} | work()
+        except DeskError as e:
+            out["result"] = {"status": "error", "error": str(e), "code": e.status}
+        except Exception as e:  # noqa: BLE001 - reported in the stream, logged in full
+            log.exception("streamed draft failed")
+            out["result"] = {"status": "error", "error": f"internal error ({type(e).__name__})"}
+        done.set()
+
+    start = time.monotonic()
+    threading.Thread(target=target, daemon=True).start()
+    while not done.wait(PROGRESS_S):
+        yield json.dumps({"status": "drafting", "elapsed_s": round(time.monotonic() - start, 1)})
+        yield "\n"
+    yield json.dumps(out["result"]) + "\n"
 
 
 def error(status: int, message: str) -> JSONResponse:

@@ -95,12 +95,7 @@ class Guard:
                 if size > self.max_body:
                     return await reply(send, 413, self._too_large())
                 more = message.get("more_body", False)
-            data = b"".join(body)
-
-            async def receive():  # noqa: F811 - the app reads the body already read
-                nonlocal data
-                chunk, data = data, b""
-                return {"type": "http.request", "body": chunk, "more_body": False}
+            receive = replay(b"".join(body), receive)
 
         secure = headers_for(scope["path"])
 
@@ -133,6 +128,17 @@ class Guard:
             elif origin is not None and urlsplit(origin).netloc != host:
                 return 403, "cross-origin request refused (Origin does not match Host)"
         return None
+
+
+def replay(body: bytes, receive):
+    """An ASGI `receive` that gives the body already read once, then the real messages (the
+    client's disconnect, which a streaming response waits for)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def again():
+        return pending.pop() if pending else await receive()
+
+    return again
 
 
 async def reply(send, status: int, error: str, headers: list | None = None) -> None:

@@ -230,3 +230,13 @@ def test_the_account_page_says_what_the_pipeline_knows(client, layout, sample_fa
     assert page.status_code == 200 and "None trained yet" in page.text
     assert "approved 1, rejected 0" in page.text and "100%" in page.text
     one_line_error(client.get(f"/accounts/{KEY}/engagement.png"), 404)
+
+
+def test_a_streamed_draft_request_ends_with_one_line_saying_why_it_failed(client):
+    """Streaming through the guard: the response ends (the guard hands the client's disconnect
+    on to a streaming response, which waits for it) with the error as its last line."""
+    r = client.post("/api/draft?stream=true", json={"topic": " ", "platform": "x"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+    *beats, last = [json.loads(line) for line in r.text.splitlines()]
+    assert {b["status"] for b in beats} <= {"drafting"}
+    assert last == {"status": "error", "error": "the topic is empty", "code": 400}

@@ -2,16 +2,19 @@
 the embedded model on tiny budgets: scoring, an edited approval scored again, drafting more, a
 server killed mid-request, and decisions written while a Dagster run writes the warehouse."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import duckdb
 import pytest
 
+from reer_pipeline.serve import app as serve_app
 from reer_pipeline.serve.app import create_app
 from reer_pipeline.serve.store import ReviewStore, log_path
 from tests.conftest import ROOT, SAMPLE, copy_export
@@ -22,7 +25,8 @@ KEY = ACCOUNT.key
 pytestmark = pytest.mark.slow  # starts a server; most load the embedded model
 
 
-def test_score_edit_then_approve_and_draft_more(layout, model_env):
+def test_score_edit_then_approve_and_draft_more(layout, model_env, monkeypatch):
+    monkeypatch.setattr(serve_app, "PROGRESS_S", 0.5)  # a progress line every half second
     app = create_app(layout)
     app.state.desk.max_tokens = 48  # tiny drafts: this is about the wiring, not their quality
     with Server(app) as server:
@@ -51,11 +55,19 @@ def test_score_edit_then_approve_and_draft_more(layout, model_env):
         assert row["scores"]["total"] == pytest.approx(again[1]["total"])
         assert row["scores"]["usable"] == again[1]["usable"]
 
-        status, drafted = call(
-            f"{server.url}/api/draft",
-            {"topic": "health care for working families", "platform": "x", "n": 2},
+        # streamed: progress lines while the model drafts, then the drafts
+        body = {"topic": "health care for working families", "platform": "x", "n": 2}
+        request = urllib.request.Request(
+            f"{server.url}/api/draft?stream=true",
+            json.dumps(body).encode(),
+            {"content-type": "application/json"},
         )
-        assert status == 200, drafted
+        with urllib.request.urlopen(request, timeout=900) as r:
+            lines = [json.loads(line) for line in r]
+        *beats, drafted = lines
+        assert beats and {b["status"] for b in beats} == {"drafting"}
+        assert [b["elapsed_s"] for b in beats] == sorted(b["elapsed_s"] for b in beats)
+        assert drafted["status"] == "done", drafted
         assert drafted["drafts"] and all(d["source"] == "desk" for d in drafted["drafts"])
         queue = call(f"{server.url}/api/accounts/{KEY}/queue?limit=100")[1]
         ids = {d["draft_id"] for d in queue["drafts"]}

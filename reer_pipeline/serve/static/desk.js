@@ -47,7 +47,13 @@ for (const area of document.querySelectorAll("form.approve textarea")) {
 
 for (const form of document.querySelectorAll("form.draft-more")) {
   form.addEventListener("submit", () => {
-    form.querySelector(".progress").hidden = false;
+    const note = form.querySelector(".progress");
+    const start = Date.now();
+    note.hidden = false;
     form.querySelector("button").disabled = true;
+    setInterval(() => {
+      note.textContent = `drafting… ${Math.round((Date.now() - start) / 1000)} s ` +
+        "(about a minute on the embedded model)";
+    }, 1000);
   });
 }
