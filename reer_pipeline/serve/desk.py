@@ -109,6 +109,7 @@ class Desk:
         self.store = ReviewStore(log_path(layout.root))
         self.models = models  # `Models` (session.py): None until the first model is needed
         self.max_tokens = max_tokens
+        self.lock_wait_s = LOCK_WAIT_S
         self._snapshots: dict[Account, Snapshot] = {}
         self._scorers: dict[Account, BatchedScorer] = {}
         self._sessions: dict[tuple[Account, int], tuple] = {}
@@ -130,7 +131,7 @@ class Desk:
         """`fn(con)` on a read-only connection, waiting out a writer's lock for a while."""
         if not self.layout.warehouse.exists():
             raise DeskError(f"no warehouse at {self.layout.warehouse}; run `make demo` first", 503)
-        deadline, delay = time.monotonic() + LOCK_WAIT_S, 0.05
+        deadline, delay = time.monotonic() + self.lock_wait_s, 0.05
         while True:
             try:
                 con = duckdb.connect(str(self.layout.warehouse), read_only=True)
