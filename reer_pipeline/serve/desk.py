@@ -111,6 +111,7 @@ class Desk:
         self.max_tokens = max_tokens
         self.lock_wait_s = LOCK_WAIT_S
         self._snapshots: dict[Account, Snapshot] = {}
+        self._accounts: tuple[tuple, list[Account]] | None = None
         self._scorers: dict[Account, BatchedScorer] = {}
         self._sessions: dict[tuple[Account, int], tuple] = {}
         self._lock = threading.RLock()
@@ -151,7 +152,17 @@ class Desk:
             con.close()
 
     def accounts(self) -> list[Account]:
-        return self._read(list_accounts)
+        """The warehouse's accounts, read again only when it changed (else the last read)."""
+        version = self._version()
+        with self._lock:
+            if self._accounts and self._accounts[0] == version:
+                return self._accounts[1]
+            try:
+                self._accounts = (version, self._read(list_accounts))
+            except DeskError:
+                if not self._accounts:
+                    raise
+            return self._accounts[1]
 
     def account(self, key: str) -> Account:
         try:

@@ -37,12 +37,13 @@ def test_the_warehouse_is_read_once_per_version(layout):
 
 def test_a_locked_warehouse_serves_the_last_read(layout):
     desk = Desk(layout)
-    before = desk.queue(ACCOUNT)
+    before = desk.queue(desk.account(ACCOUNT.key))  # as a page view does
     desk.lock_wait_s = 0.5
     proc = hold_lock(layout.warehouse, 60)
     try:
         layout.warehouse.touch()  # a new version the desk cannot read while the lock is held
         assert desk.queue(ACCOUNT)["drafts"] == before["drafts"]
+        assert desk.account(ACCOUNT.key) == ACCOUNT  # the page's account check too
         fresh = Desk(layout)
         fresh.lock_wait_s = 0.5
         with pytest.raises(DeskError, match="busy") as e:
