@@ -420,11 +420,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from reer_pipeline.serve.app import create_app
-    from reer_pipeline.serve.security import TOKEN_ENV, is_loopback
+    from reer_pipeline.serve.security import TOKEN_ENV, is_loopback, token_problem
 
     token = os.environ.get(TOKEN_ENV) or None
     if not is_loopback(args.host) and not token:
         return fail("serve", f"binding {args.host} needs a token: set {TOKEN_ENV}")
+    if token and token_problem(token):
+        return fail("serve", token_problem(token))
     models = language_models("serve", args.config)
     app = create_app(DataLayout.from_env(), models, token, loopback_only=is_loopback(args.host))
     print(f"reer desk on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from urllib.parse import urlsplit
 
 TOKEN_ENV = "REER_SERVE_TOKEN"
@@ -37,6 +38,18 @@ def headers_for(path: str) -> list[tuple[bytes, bytes]]:
     """The security headers of every response: no script or style from anywhere else."""
     inline = " 'unsafe-inline'" if path in INLINE_OK else ""
     return [(b"content-security-policy", CSP.format(inline=inline).encode()), *HEADERS]
+
+
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{16,}")  # safe in a header and a cookie as it is
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot be the desk's token, or None."""
+    if not TOKEN_CHARS.fullmatch(token):
+        return (
+            f"{TOKEN_ENV} must be at least 16 letters, digits or ._~- (e.g. `openssl rand -hex 24`)"
+        )
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -118,7 +131,10 @@ class Guard:
             given = auth[7:] if auth.lower().startswith("bearer ") else None
             given = given or _cookies(headers.get("cookie", "")).get(COOKIE)
             if not same_token(given, self.token):
-                return 401, f"a token is required: send 'Authorization: Bearer ${TOKEN_ENV}'"
+                return 401, (
+                    f"a token is required: sign in at /login, or send "
+                    f"'Authorization: Bearer ${TOKEN_ENV}'"
+                )
         if scope["method"] not in SAFE_METHODS:
             site = headers.get("sec-fetch-site")
             origin = headers.get("origin")

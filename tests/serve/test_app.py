@@ -201,6 +201,10 @@ def test_serve_refuses_another_address_without_a_token(monkeypatch, capsys, data
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert TOKEN_ENV in err and err.count("\n") == 1
+    monkeypatch.setenv(TOKEN_ENV, "short;bad")
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "at least 16" in err and "short;bad" not in err
 
 
 def test_openapi_lists_the_api_and_docs_load_nothing_from_elsewhere(client):
