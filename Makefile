@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export REER_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
 
-.PHONY: install demo test dev bench lint home
+.PHONY: install demo test dev bench lint home serve
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,3 +46,6 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+serve: install home
+	$(VENV)/bin/reer serve  # the review desk on http://127.0.0.1:8000 (REER_SERVE_TOKEN for any other --host)

@@ -413,6 +413,27 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0 if result["usable"] else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The review desk and its JSON API (FastAPI): read, edit, approve and reject drafts in a
+    browser; every decision goes to the review log. Loopback by default; any other address
+    needs the token in REER_SERVE_TOKEN."""
+    import uvicorn
+
+    from reer_pipeline.serve.app import create_app
+    from reer_pipeline.serve.security import TOKEN_ENV, is_loopback, token_problem
+
+    token = os.environ.get(TOKEN_ENV) or None
+    if not is_loopback(args.host) and not token:
+        return fail("serve", f"binding {args.host} needs a token: set {TOKEN_ENV}")
+    if token and token_problem(token):
+        return fail("serve", token_problem(token))
+    models = language_models("serve", args.config)
+    app = create_app(DataLayout.from_env(), models, token, loopback_only=is_loopback(args.host))
+    print(f"reer desk on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def fail(command: str, message: str) -> int:
     """One line on stderr, no traceback; exit status 2 (it could not run)."""
     print(f"reer {command}: {message}", file=sys.stderr)
@@ -454,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--config", help=CONFIG_HELP)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -20,6 +20,7 @@ from reer_pipeline.program.topics import account_topics, load_topics
 from reer_pipeline.resources.lm import LMRegistryResource, usage_metadata
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.candidates import DEFAULT_WEIGHTS
+from reer_pipeline.serve.store import ReviewStore, log_path, summary
 from reer_pipeline.session import drafting_session
 
 
@@ -70,6 +71,7 @@ def candidates(
         "stats": stats,
         "drafted_with": proposer.uri,
         "model_choice": session.model_choice,
+        "reviews": summary(ReviewStore(log_path(layout.root)).counts(account)),  # the desk's
     }
     yield dg.MaterializeResult(
         metadata=metadata(report)
