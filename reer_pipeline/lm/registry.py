@@ -1,7 +1,8 @@
 """Model choice is configuration: a URI names a provider and a model, a role names URIs.
 
 URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
-overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
+overrides; `local:<name>` another embedded model of `lm/embedded.MODELS`), `hf::<model-or-path>`
+(`hf::embedded:<name>`), `mlx::<model-or-path>`, `openai::<model>`,
 `anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
 A provider is one entry of `PROVIDERS`. A local model may carry a LoRA adapter folder:
 `hf::<model>+adapter=<dir>` (also `local+adapter=<dir>`, `mlx::<model>+adapter=<dir>`).
@@ -78,8 +79,9 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
     For a local scheme `model` may end in `+adapter=<dir>` (see `split_adapter`)."""
     uri = uri.strip()
     head, sep, adapter = uri.partition(ADAPTER_SEP)
-    if head in ("local", "embedded"):
-        return default_local_backend(), "embedded" + sep + adapter, None
+    bare, colon, name = head.partition(":")
+    if bare in ("local", "embedded") and not name.startswith(":"):
+        return default_local_backend(), "embedded" + colon + name + sep + adapter, None
     scheme, sep, rest = uri.partition("::")
     if not sep or not rest:
         raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")

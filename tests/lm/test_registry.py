@@ -12,6 +12,13 @@ def test_parse_uris():
         "m",
         "http://127.0.0.1:8000/v1",
     )
+    backend = registry.default_local_backend()
+    assert registry.parse_uri("local:gemma3-270m") == (backend, "embedded:gemma3-270m", None)
+    assert registry.parse_uri("embedded:qwen2.5-coder-0.5b+adapter=/a") == (
+        backend,
+        "embedded:qwen2.5-coder-0.5b+adapter=/a",
+        None,
+    )
     for bad in ("gpt-4o", "foo::bar", "openai-compatible::m", "hf::"):
         with pytest.raises(ValueError):
             registry.parse_uri(bad)
