@@ -293,7 +293,8 @@ def main() -> None:
             cells.append(cell)
         print(f"| {n} | " + " | ".join(cells) + " |")
     print(f"each cell: the figure, and (xN) its ratio to {BASELINE} in this run")
-    print(f"every request and draft: {args.out}/quality-<model>.json")
+    if "quality" in args.stages:
+        print(f"every request and draft: {args.out}/quality-<model>.json")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ ROLES = ("proposer_lm", "reer_lm", "scorer_lm", "reflection_lm", "judge_lm")
 # model `make models` did not install falls back to the next. Chosen by measurement
 # (benchmarks/models.py; the table and the reasons: docs/models.md). `proposer_lm` drafts;
 # `reer_lm` writes REER's requests and trajectories (mining: generation is most of a trace's
-# cost, so it stays on the fast model); `scorer_lm` scores; tests pin `local`.
+# cost, so it stays on the fast model); `scorer_lm` scores. Tests run on `local`.
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "proposer_lm": ("local:qwen2.5-coder-0.5b", "local"),
     "reer_lm": ("local",),
