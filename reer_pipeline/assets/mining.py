@@ -15,7 +15,7 @@ from reer_pipeline.resources.warehouse import Warehouse
 
 class ReerTracesConfig(run_config(SearchConfig, MiningRun, exclude=("proposer_uri", "scorer_uri"))):
     """The search's knobs (`SearchConfig`, after the paper) and this run's budget (`MiningRun`);
-    the models come from the `proposer_lm` and `scorer_lm` roles."""
+    the models come from the `reer_lm` and `scorer_lm` roles."""
 
 
 @dg.asset(
@@ -38,7 +38,7 @@ def reer_traces(
     """Append-only JSONL of REER trajectories, mined only for the account's top posts that have
     no trace yet under this search config."""
     account = account_of(context)
-    proposer = language_models.get("proposer_lm")
+    proposer = language_models.get("reer_lm")
     scorer = language_models.get("scorer_lm")
     with warehouse.get_connection(read_only=True) as con:
         posts = read_top_posts(con, account.platform, account.author)

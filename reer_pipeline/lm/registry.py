@@ -1,7 +1,8 @@
 """Model choice is configuration: a URI names a provider and a model, a role names URIs.
 
 URIs: `local` / `embedded` (mlx on Apple Silicon, hf elsewhere; env REER_LOCAL_BACKEND
-overrides), `hf::<model-or-path>`, `mlx::<model-or-path>`, `openai::<model>`,
+overrides; `local:<name>` another embedded model of `lm/embedded.MODELS`), `hf::<model-or-path>`
+(`hf::embedded:<name>`), `mlx::<model-or-path>`, `openai::<model>`,
 `anthropic::<model>`, `together::<model>`, `openai-compatible::<base_url>::<model>`.
 A provider is one entry of `PROVIDERS`. A local model may carry a LoRA adapter folder:
 `hf::<model>+adapter=<dir>` (also `local+adapter=<dir>`, `mlx::<model>+adapter=<dir>`).
@@ -20,7 +21,19 @@ from pathlib import Path
 
 from reer_pipeline.lm.base import LanguageModel
 
-ROLES = ("proposer_lm", "scorer_lm", "reflection_lm", "judge_lm")
+ROLES = ("proposer_lm", "reer_lm", "scorer_lm", "reflection_lm", "judge_lm")
+# Each role's URIs when neither config nor env names one: the first that loads is used, so a
+# model `make models` did not install falls back to the next. Chosen by measurement
+# (benchmarks/models.py; the table and the reasons: docs/models.md). `proposer_lm` drafts;
+# `reer_lm` writes REER's requests and trajectories (mining: generation is most of a trace's
+# cost, so it stays on the fast model); `scorer_lm` scores. Tests run on `local`.
+DEFAULTS: dict[str, tuple[str, ...]] = {
+    "proposer_lm": ("local:qwen2.5-coder-0.5b", "local"),
+    "reer_lm": ("local",),
+    "scorer_lm": ("local",),
+    "reflection_lm": ("local",),
+    "judge_lm": ("local",),
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +91,9 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
     For a local scheme `model` may end in `+adapter=<dir>` (see `split_adapter`)."""
     uri = uri.strip()
     head, sep, adapter = uri.partition(ADAPTER_SEP)
-    if head in ("local", "embedded"):
-        return default_local_backend(), "embedded" + sep + adapter, None
+    bare, colon, name = head.partition(":")
+    if bare in ("local", "embedded") and not name.startswith(":"):
+        return default_local_backend(), "embedded" + colon + name + sep + adapter, None
     scheme, sep, rest = uri.partition("::")
     if not sep or not rest:
         raise ValueError(f"LM URI {uri!r} is not `<backend>::<model>`")
@@ -146,7 +160,7 @@ def _adapter_version(model: str) -> str:
 def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str]:
     """URIs to try for `role`: from config (str or list), else env REER_<ROLE>_URI (comma list).
 
-    Env REER_<ROLE>_FALLBACK_URIS adds fallbacks; with nothing set the role uses `local`.
+    Env REER_<ROLE>_FALLBACK_URIS adds fallbacks; with nothing set the role uses `DEFAULTS`.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {ROLES}")
@@ -155,7 +169,7 @@ def role_uris(role: str, config: Mapping[str, object] | None = None) -> list[str
     uris = [u.strip() for v in uris for u in str(v).split(",") if u.strip()]
     fallback = os.environ.get(f"REER_{role.upper()}_FALLBACK_URIS", "")
     uris += [u.strip() for u in fallback.split(",") if u.strip() and u.strip() not in uris]
-    return uris or ["local"]
+    return uris or list(DEFAULTS[role])
 
 
 def load_configured(

@@ -33,10 +33,11 @@ def usage_metadata(lms: dict[str, LanguageModel]) -> dict[str, Any]:
 
 class LMRegistryResource(ConfigurableResource):
     """Roles -> URIs (comma-separated fallbacks). Unset roles read env REER_<ROLE>_URI, else
-    `local`. Per provider (URI scheme): the key's variable, rate limits."""
+    `lm/registry.DEFAULTS`. Per provider (URI scheme): the key's variable, rate limits."""
 
     storage: Storage
     proposer_lm: str | None = None
+    reer_lm: str | None = None
     scorer_lm: str | None = None
     reflection_lm: str | None = None
     judge_lm: str | None = None

@@ -17,6 +17,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # one intra-op thread: on a shared 2-core box two spinning threads make decoding ~8x slower
 os.environ.setdefault("REER_TORCH_THREADS", "1")
+# tests run on the fast model even where `make models` installed the larger default proposer
+os.environ.setdefault("REER_PROPOSER_LM_URI", "local")
 
 
 @pytest.fixture(scope="session", autouse=True)

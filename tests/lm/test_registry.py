@@ -12,6 +12,13 @@ def test_parse_uris():
         "m",
         "http://127.0.0.1:8000/v1",
     )
+    backend = registry.default_local_backend()
+    assert registry.parse_uri("local:gemma3-270m") == (backend, "embedded:gemma3-270m", None)
+    assert registry.parse_uri("embedded:qwen2.5-coder-0.5b+adapter=/a") == (
+        backend,
+        "embedded:qwen2.5-coder-0.5b+adapter=/a",
+        None,
+    )
     for bad in ("gpt-4o", "foo::bar", "openai-compatible::m", "hf::"):
         with pytest.raises(ValueError):
             registry.parse_uri(bad)
@@ -38,9 +45,20 @@ def test_role_uris_from_config_env_and_fallbacks(monkeypatch):
     assert registry.role_uris("judge_lm", {"judge_lm": "hf::embedded"})[0] == "hf::embedded"
     monkeypatch.delenv("REER_SCORER_LM_URI", raising=False)
     monkeypatch.delenv("REER_SCORER_LM_FALLBACK_URIS", raising=False)
-    assert registry.role_uris("scorer_lm") == ["local"]
+    assert registry.role_uris("scorer_lm") == list(registry.DEFAULTS["scorer_lm"])
     with pytest.raises(ValueError):
         registry.role_uris("writer_lm")
+
+
+def test_every_role_has_defaults_that_name_embedded_models():
+    from reer_pipeline.lm.embedded import model_spec
+
+    assert set(registry.DEFAULTS) == set(registry.ROLES)
+    for uris in registry.DEFAULTS.values():
+        assert uris[-1] == "local"  # the model `make install` brings is always the last resort
+        for uri in uris:
+            scheme, model, _ = registry.parse_uri(uri)
+            assert scheme in registry.LOCAL_SCHEMES and model_spec(model)
 
 
 @pytest.mark.slow
