@@ -325,7 +325,7 @@ def load_models(command: str, build):
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Draft posts for a topic now and print them ranked, with their scores and whether each is
-    usable (and if not, why)."""
+    usable (and if not, why); a near-duplicate of a better draft is named, not shown."""
     from rich.console import Console
     from rich.table import Table
 
@@ -356,7 +356,8 @@ def cmd_draft(args: argparse.Namespace) -> int:
     table = Table(title=title)
     for name in ("#", "total", "usable", "style", "engagement", "draft"):
         table.add_column(name)
-    for d, s in ranked:
+    shown = [(d, s) for d, s in ranked if s["duplicate_of"] is None]
+    for d, s in shown:
         table.add_row(
             str(s["rank"]),
             f"{s['total']:.3f}",
@@ -366,6 +367,9 @@ def cmd_draft(args: argparse.Namespace) -> int:
             d["text"] or "(empty)",
         )
     Console().print(table)
+    repeats = [f"#{s['rank']} repeats #{s['duplicate_of']}" for _, s in ranked if s["duplicate_of"]]
+    if repeats:
+        console.print(f"not shown, near-duplicates of a better draft: {', '.join(repeats)}")
     usable = sum(s["usable"] for _, s in ranked)
     console.print(
         f"usable {usable} of {len(ranked)}; parse failures: {stats['parse_failures']}, "
