@@ -1,15 +1,16 @@
 """The near-duplicate rule of drafting's ranking (`program/draft.py`), measured on real drafts.
 
-`draft`: the sample account's own subjects (`subject_topics`, as the `candidates` asset picks
-them), `--drafts` drafts each from the embedded model through `draft` (the code path of `reer
-draft` and `candidates`), every draft scored by the account's scorer on the embedded model.
-Saved to `<out>/drafts.json`.
+`draft`: on the data root a `reer demo` left (`REER_DATA_DIR`), `--topics` of the account's own
+subjects (`subject_topics`, as `candidates` picks them), `--drafts` drafts each through `draft`
+(the code path of `reer draft` and `candidates`) by the demo's drafting model (its author model
+when that beat the base), each scored by the account's scorer. Saved to `<out>/drafts.json`.
 
 `report`: for each topic, the top `--top` drafts ranked by total alone and by `score_drafts`'
 rule; how many pairs in them are near-duplicates (`overlap` of word 3-grams at least the
 cutoff), and the total score the top n lost, at the rule's cutoff and two others.
 
-    REER_TORCH_THREADS=1 python benchmarks/diversity.py draft --out .bench/diversity
+    REER_DATA_DIR=/tmp/demo/data REER_TORCH_THREADS=1 \\
+        python benchmarks/diversity.py draft --out .bench/diversity --topics 8 --drafts 6
     python benchmarks/diversity.py report --out .bench/diversity
 """
 
@@ -21,60 +22,51 @@ import json
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
-
 
 def draft(out: Path, n_topics: int, n_drafts: int, max_tokens: int, seed: int) -> None:
+    """Draft as the demo's `candidates` does, on the data root a `reer demo` left
+    (`REER_DATA_DIR`): its account's subjects, its author model when that beat the base."""
     import duckdb
 
     from reer_pipeline.ingest.accounts import find_account
-    from reer_pipeline.ingest.stage import stage_export
-    from reer_pipeline.ingest.warehouse import EngagementConfig, build_posts
     from reer_pipeline.layout import DataLayout
     from reer_pipeline.lm.base import seed_local_models
-    from reer_pipeline.lm.registry import load_lm
     from reer_pipeline.program.context import load_context
     from reer_pipeline.program.draft import draft as draft_topics
-    from reer_pipeline.program.draft import make_scorer
-    from reer_pipeline.program.modules import DraftProgram
     from reer_pipeline.program.subjects import subject_topics
+    from reer_pipeline.resources.lm import LMRegistryResource
+    from reer_pipeline.resources.storage import Storage
+    from reer_pipeline.session import drafting_session
 
-    out.mkdir(parents=True, exist_ok=True)
-    staged = out / "sample.parquet"
-    stage_export(SAMPLE, staged)
-    db = out / "warehouse.duckdb"
-    with duckdb.connect(str(db)) as con:
-        build_posts(con, [staged], EngagementConfig())
+    layout = DataLayout.from_env()
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         account = find_account(con, "x", None)
-        ctx = load_context(con, account, out / "traces")
+        ctx = load_context(con, account, layout.traces)
     topics = subject_topics(ctx.own_texts, account, n_topics)
-    lm = load_lm("hf::embedded", models_dir=DataLayout.from_env().models)
+    models = LMRegistryResource(storage=Storage())
+    session = drafting_session(ctx, layout.account(account), models, n_angles=n_drafts)
     seed_local_models(seed)
     started = time.time()
-    drafts, stats = draft_topics(DraftProgram(n_angles=n_drafts), lm, ctx, topics, max_tokens)
+    drafts, stats = draft_topics(session.program, session.proposer, ctx, topics, max_tokens)
     seconds = time.time() - started
-    scorer = make_scorer(ctx, lm)
-    scores = scorer.score(
-        [d.get("text") or "" for d in drafts], topics=[d["topic"] for d in drafts]
-    )
+    texts = [d.get("text") or "" for d in drafts]
+    scores = session.scorer.score(texts, topics=[d["topic"] for d in drafts])
     rows = [
-        {
-            "topic": d["topic"],
-            "text": d.get("text") or "",
-            "total": s["total"],
-            "usable": s["usable"],
-        }
-        for d, s in zip(drafts, scores, strict=True)
+        {"topic": d["topic"], "text": t, "total": s["total"], "usable": s["usable"]}
+        for d, t, s in zip(drafts, texts, scores, strict=True)
     ]
     result = {
         "account": str(account),
+        "model_choice": session.model_choice,
+        "program": session.source,
         "topics": topics,
         "seconds": round(seconds, 1),
         "stats": stats,
+        "drafts": rows,
     }
-    (out / "drafts.json").write_text(json.dumps(result | {"drafts": rows}, indent=1, default=str))
-    print(f"{len(rows)} drafts of {len(topics)} topics in {seconds:.0f} s -> {out / 'drafts.json'}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drafts.json").write_text(json.dumps(result, indent=1, default=str))
+    print(f"{session.model_choice}; {len(rows)} drafts of {len(topics)} topics in {seconds:.0f} s")
 
 
 def report(out: Path, top: int) -> None:
@@ -87,7 +79,8 @@ def report(out: Path, top: int) -> None:
 
     def pairs(chosen: list[dict], cutoff: float) -> int:
         return sum(
-            overlap(a["text"], b["text"]) >= cutoff for a, b in itertools.combinations(chosen, 2)
+            overlap(a["text"], b["text"], a["topic"]) >= cutoff
+            for a, b in itertools.combinations(chosen, 2)
         )
 
     n = sum(len(v) for v in by_topic.values())
@@ -100,7 +93,7 @@ def report(out: Path, top: int) -> None:
         for drafts in by_topic.values():
             texts, totals = [d["text"] for d in drafts], [d["total"] for d in drafts]
             plain = sorted(range(len(drafts)), key=lambda i: (-totals[i], i))[:top]
-            diverse = [i for i, _ in diverse_order(texts, totals, cutoff)][:top]
+            diverse = [i for i, _ in diverse_order(texts, totals, drafts[0]["topic"], cutoff)][:top]
             before_pairs += pairs([drafts[i] for i in plain], cutoff)
             after_pairs += pairs([drafts[i] for i in diverse], cutoff)
             before_total += sum(totals[i] for i in plain)
@@ -114,8 +107,8 @@ def report(out: Path, top: int) -> None:
     print("\nnear-duplicate pairs at the rule's cutoff (overlap, then the two drafts):")
     for topic, drafts in by_topic.items():
         for a, b in itertools.combinations(drafts, 2):
-            if overlap(a["text"], b["text"]) >= NEAR_DUPLICATE:
-                similar = overlap(a["text"], b["text"])
+            similar = overlap(a["text"], b["text"], topic)
+            if similar >= NEAR_DUPLICATE:
                 print(f"- [{topic}] {similar:.2f}\n    {a['text']!r}\n    {b['text']!r}")
 
 

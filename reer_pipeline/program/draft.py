@@ -74,17 +74,19 @@ def draft(
     )
 
 
-def overlap(a: str, b: str, n: int = DUPLICATE_NGRAM) -> float:
-    """The share of the shorter text's word n-grams that the other holds (texts of fewer than
-    n words: 1.0 when their words are the same, else 0.0)."""
-    ga, gb = set(word_ngrams(a, n)), set(word_ngrams(b, n))
+def overlap(a: str, b: str, topic: str = "", n: int = DUPLICATE_NGRAM) -> float:
+    """The share of the shorter text's word n-grams that the other holds, the topic's own
+    n-grams left out (two drafts that both name the topic repeat nothing); texts of fewer than
+    n words: 1.0 when their words are the same, else 0.0."""
+    said = set(word_ngrams(topic, n))
+    ga, gb = set(word_ngrams(a, n)) - said, set(word_ngrams(b, n)) - said
     if not ga or not gb:
         return float(words(a) == words(b))
     return len(ga & gb) / min(len(ga), len(gb))
 
 
 def diverse_order(
-    texts: Sequence[str], totals: Sequence[float], cutoff: float = NEAR_DUPLICATE
+    texts: Sequence[str], totals: Sequence[float], topic: str = "", cutoff: float = NEAR_DUPLICATE
 ) -> list[tuple[int, int | None]]:
     """The drafts of one topic best first, every near-duplicate of a better draft (`overlap` at
     least `cutoff`) after all the drafts that repeat none: (index, index of the draft it repeats
@@ -92,7 +94,7 @@ def diverse_order(
     kept: list[int] = []
     repeats: list[tuple[int, int]] = []
     for i in sorted(range(len(texts)), key=lambda i: (-totals[i], i)):
-        like = next((j for j in kept if overlap(texts[i], texts[j]) >= cutoff), None)
+        like = next((j for j in kept if overlap(texts[i], texts[j], topic) >= cutoff), None)
         if like is None:
             kept.append(i)
         else:
@@ -109,8 +111,10 @@ def score_drafts(scorer: CandidateScorer, drafts: Sequence[dict]) -> list[dict]:
     by_topic: dict[str, list[int]] = {}
     for i, d in enumerate(drafts):
         by_topic.setdefault(d["topic"], []).append(i)
-    for members in by_topic.values():
-        order = diverse_order([texts[i] for i in members], [scores[i]["total"] for i in members])
+    for topic, members in by_topic.items():
+        order = diverse_order(
+            [texts[i] for i in members], [scores[i]["total"] for i in members], topic
+        )
         rank_of = {k: r for r, (k, _) in enumerate(order, 1)}
         for k, like in order:
             scores[members[k]]["rank"] = rank_of[k]

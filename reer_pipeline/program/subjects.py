@@ -26,7 +26,7 @@ VAGUE = frozenset(
     "weekly video photo watch".split()
 )
 MAX_WORDS = 6
-EXTEND_SHARE = 0.1  # a longer phrase replaces its core when this share of the core's posts use it
+EXTEND_SHARE = 0.08  # a longer phrase replaces its core when this share of the core's posts use it
 CLAUSE_RE = re.compile(r"[.!?;:()\"“”—–…|]+|\s-\s|,\s")
 TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\S")
 
@@ -103,16 +103,17 @@ class Subjects:
         return self.words(best) if best and self.weight(best) > 0 else ""
 
     def longer(self, core: tuple[str, ...]) -> tuple[str, ...]:
-        """The longer phrase around `core` that the most posts use ("action on climate
-        change"), when at least `EXTEND_SHARE` of the core's posts use it and it joins no list
-        ("fair hearing and timely"); else `core`."""
+        """The longer phrase around `core` that the most posts use, one with a linking word
+        first ("fight against climate change" before "climate change deniers"), when at least
+        `EXTEND_SHARE` of the core's posts use it and it joins no list ("fair hearing and
+        timely"); else `core`."""
         floor = max(2, EXTEND_SHARE * self.df[core])
         longer = [
-            (df, len(p), p)
+            (bool(LINKING.intersection(p)), df, len(p), p)
             for p, df in self.df.items()
             if df >= floor and len(p) > len(core) and _holds(p, core) and "and" not in p
         ]
-        return max(longer)[2] if longer else core
+        return max(longer)[-1] if longer else core
 
     def top(self, n: int, min_posts: int = 2) -> list[str]:
         """The n phrases most of the account's posts use, sharing no content word, each in its

@@ -18,11 +18,17 @@ def test_overlap_is_the_shorter_texts_share_of_word_trigrams_the_other_holds():
     assert NEAR_DUPLICATE <= overlap(A, A2) < 1.0  # one word changed
     assert overlap("Vote.", "vote!") == 1.0 and overlap("Vote.", "Run.") == 0.0  # no trigram
     assert overlap(A, A + " Join us.") == 1.0  # a draft inside a longer one repeats it
+    # two drafts that both name the topic repeat nothing (a real pair of the demo's drafts)
+    one, other = (
+        "Obama's climate change deniers.",
+        "Climate change deniers are making a difference.",
+    )
+    assert overlap(one, other) == 0.5 and overlap(one, other, "climate change deniers") == 0.0
 
 
 def test_a_near_duplicate_ranks_after_every_draft_that_repeats_none():
     assert diverse_order([A, A2, B], [0.9, 0.8, 0.7]) == [(0, None), (2, None), (1, 0)]
-    assert diverse_order([A, A2, B], [0.9, 0.8, 0.7], cutoff=1.01) == [
+    assert diverse_order([A, A2, B], [0.9, 0.8, 0.7], "", cutoff=1.01) == [
         (0, None),
         (1, None),
         (2, None),
