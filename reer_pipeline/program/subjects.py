@@ -132,9 +132,9 @@ class Subjects:
 
 
 def subject_topics(texts: Sequence[str], account: Account, n: int = 5) -> list[dict]:
-    """Topics to draft for from the account's own posts `texts`: its n most used subjects."""
+    """Topics to draft for from the account's own posts `texts` (newest first): its n most used
+    subjects, else (no phrase in two posts) the subjects of its newest posts."""
     subjects = Subjects(texts, own_name=account.author)
+    found = subjects.top(n) or list(dict.fromkeys(filter(None, map(subjects.of_post, texts))))
     audience = f"people who follow {account.author}"
-    return [
-        {"topic": s, "platform": account.platform, "audience": audience} for s in subjects.top(n)
-    ]
+    return [{"topic": s, "platform": account.platform, "audience": audience} for s in found[:n]]

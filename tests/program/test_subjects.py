@@ -71,3 +71,10 @@ def test_phrases_keep_the_posts_case_and_skip_links_mentions_and_own_name():
     assert subjects.top(1) == ["Affordable Care Act"]
     phrases = {" ".join(p) for p in subjects.df}
     assert not any("t.co" in p or "whitehouse" in p or "obama" in p for p in phrases)
+
+
+def test_an_account_whose_posts_share_no_phrase_gets_its_newest_posts_subjects():
+    texts = ["Solar panels on every school roof.", "Voting rights matter.", "Hi."]
+    topics = subject_topics(texts, Account("mastodon", "ann"), n=5)
+    assert [t["topic"] for t in topics] == ["solar panels", "voting rights"]
+    assert subject_topics(["Hi.", "Thanks!"], Account("x", "ann")) == []
