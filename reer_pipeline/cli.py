@@ -268,9 +268,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"Author model of {account}: {evaluation['verdict']}; {used}")
         else:
             print(f"Author model of {account}: none (the author_adapter run's log says why)")
+    for account in accounts:
+        print_drafted(layout, Account.parse(account))
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
+
+
+def print_drafted(layout: DataLayout, account) -> None:
+    """The account's strategy cards and its best drafts per topic (near-duplicates left out)."""
+    import duckdb
+
+    from reer_pipeline.ingest.accounts import table_exists
+    from reer_pipeline.ingest.warehouse import fetch_dicts
+
+    key = [account.platform, account.author]
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        if not table_exists(con, "candidate_scores"):
+            return
+        cards = fetch_dicts(
+            con,
+            "SELECT name, when_to_use FROM strategy_cards WHERE platform = ? AND author = ?",
+            key,
+        )
+        drafts = fetch_dicts(
+            con,
+            """SELECT s.topic, s.rank, s.total, s.usable, s.gate_reasons, c.text
+            FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id
+                AND c.platform = s.platform AND c.author = s.author
+            WHERE s.platform = ? AND s.author = ? AND s.duplicate_of IS NULL AND s.rank <= 3
+            ORDER BY s.topic, s.rank""",
+            key,
+        )
+    print(f"\nStrategy cards of {account}:")
+    for card in cards:
+        print(f"  - {card['name']}: {card['when_to_use']}")
+    print(f"Drafts of {account} (best first per topic; table candidate_scores):")
+    for d in drafts:
+        verdict = "usable" if d["usable"] else "unusable: " + "; ".join(d["gate_reasons"] or [])
+        print(f"  [{d['topic']}] #{d['rank']} {d['total']:.3f} {verdict}")
+        print("    " + (d["text"] or "(empty)").replace("\n", "\n    "))
 
 
 def open_account(command: str, platform: str, author: str | None):
