@@ -94,6 +94,10 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
     assert out.stdout.count("$ dagster asset materialize") == 5
     assert f"--partition '{sample_facts.account}|gepa'" in out.stdout
     assert f"Accounts: {sample_facts.account}" in out.stdout
+    # what the demo made, to read: the cards, then each topic's best drafts
+    assert f"Strategy cards of {sample_facts.account}:" in out.stdout
+    drafted = out.stdout.split(f"Drafts of {sample_facts.account}")[1]
+    assert all(f"[{t}] #1 " in drafted for t in topics), drafted
     tuned = tmp_path / "data" / "programs" / "x__BarackObama" / "gepa"
     assert (tuned / "program.json").exists() and (tuned / "evaluation.json").exists()
     adapter = tmp_path / "data" / "adapters" / "x__BarackObama" / "adapter"
