@@ -33,7 +33,7 @@ TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\S")
 
 def _clauses(text: str) -> list[list[str]]:
     """The words of each clause of `text`: no links, mentions, hashtag marks or RT prefix."""
-    text = html.unescape(strip_links(str(text or "")))
+    text = html.unescape(strip_links(str(text or ""), " | "))  # a link ends a clause
     text = re.sub(r"^RT\b[^:]*:", " ", text)
     text = re.sub(r"(?<!\w)@\w+", " , ", text)
     text = HASHTAG_RE.sub(r"\1", text)
