@@ -103,13 +103,12 @@ class Subjects:
         return self.words(best) if best and self.weight(best) > 0 else ""
 
     def longer(self, core: tuple[str, ...]) -> tuple[str, ...]:
-        """The longer phrase around `core` that the most posts use, one with a linking word
-        first ("fight against climate change" before "climate change deniers"), when at least
-        `EXTEND_SHARE` of the core's posts use it and it joins no list ("fair hearing and
-        timely"); else `core`."""
+        """The longest phrase around `core`, one with a linking word first ("fight against
+        climate change" before "climate change deniers"), that at least `EXTEND_SHARE` of the
+        core's posts use and that joins no list ("fair hearing and timely"); else `core`."""
         floor = max(2, EXTEND_SHARE * self.df[core])
         longer = [
-            (bool(LINKING.intersection(p)), df, len(p), p)
+            (bool(LINKING.intersection(p)), len(p), df, p)
             for p, df in self.df.items()
             if df >= floor and len(p) > len(core) and _holds(p, core) and "and" not in p
         ]
