@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.topic import STOP
-from reer_pipeline.text import HASHTAG_RE, strip_links
+from reer_pipeline.text import GENERAL_AUDIENCES, HASHTAG_RE, strip_links
 
 LINKING = frozenset("for of on to and in against with".split())  # allowed inside a phrase
 # words that carry no subject of their own, beyond the stop words
@@ -135,5 +135,9 @@ def subject_topics(texts: Sequence[str], account: Account, n: int = 5) -> list[d
     subjects, else (no phrase in two posts) the subjects of its newest posts."""
     subjects = Subjects(texts, own_name=account.author)
     found = subjects.top(n) or list(dict.fromkeys(filter(None, map(subjects.of_post, texts))))
-    audience = f"people who follow {account.author}"
-    return [{"topic": s, "platform": account.platform, "audience": audience} for s in found[:n]]
+    # a general audience, which the request leaves out: a small model writes "for people who
+    # follow BarackObama" into the post when the request names them
+    return [
+        {"topic": s, "platform": account.platform, "audience": GENERAL_AUDIENCES[-1]}
+        for s in found[:n]
+    ]

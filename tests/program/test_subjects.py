@@ -5,7 +5,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.program.subjects import LINKING, Subjects, subject_topics
-from reer_pipeline.text import words
+from reer_pipeline.text import request, words
 from tests.conftest import SAMPLE
 from tests.scoring.conftest import warehouse
 
@@ -24,8 +24,9 @@ def sample_texts(tmp_path_factory):
 def test_the_sample_accounts_topics_are_phrases_its_posts_share(sample_texts):
     topics = subject_topics(sample_texts, ACCOUNT, n=5)
     assert len(topics) == 5
-    assert {(t["platform"], t["audience"]) for t in topics} == {
-        ("x", "people who follow BarackObama")
+    # a general audience: the request names none, so no draft says "people who follow ..."
+    assert {(t["platform"], request("X", t["topic"], t["audience"])) for t in topics} == {
+        ("x", f"Write an X post about {t['topic']}.") for t in topics
     }
     lower = [" ".join(words(t)) for t in sample_texts]
     seen: set[str] = set()
