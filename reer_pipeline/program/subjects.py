@@ -23,7 +23,7 @@ VAGUE = frozenset(
     "day days today tonight week weeks year years time times sure thank thanks let know need "
     "lot really good great big best better happy proud watch join add say says said tell "
     "read check retweet share click live sign help want ready getting going make like address "
-    "weekly video photo watch".split()
+    "weekly video photo".split()
 )
 MAX_WORDS = 6
 EXTEND_SHARE = 0.08  # a longer phrase replaces its core when this share of the core's posts use it
@@ -116,7 +116,7 @@ class Subjects:
 
     def top(self, n: int, min_posts: int = 2) -> list[str]:
         """The n phrases most of the account's posts use, sharing no content word, each in its
-        most used longer form."""
+        longer form (`longer`)."""
         chosen: list[tuple[str, ...]] = []
         used: set[str] = set()
         ranked = sorted(self.df, key=lambda p: (-self.weight(p), p))
