@@ -268,9 +268,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"Author model of {account}: {evaluation['verdict']}; {used}")
         else:
             print(f"Author model of {account}: none (the author_adapter run's log says why)")
+    for account in accounts:
+        print_drafted(layout, Account.parse(account))
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
     return 0
+
+
+def print_drafted(layout: DataLayout, account) -> None:
+    """The account's strategy cards and its best drafts per topic (near-duplicates left out)."""
+    import duckdb
+
+    from reer_pipeline.ingest.accounts import table_exists
+    from reer_pipeline.ingest.warehouse import fetch_dicts
+
+    key = [account.platform, account.author]
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        if not table_exists(con, "candidate_scores"):
+            return
+        cards = fetch_dicts(
+            con,
+            "SELECT name, when_to_use FROM strategy_cards WHERE platform = ? AND author = ?",
+            key,
+        )
+        drafts = fetch_dicts(
+            con,
+            """SELECT s.topic, s.rank, s.total, s.usable, s.gate_reasons, c.text
+            FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id
+                AND c.platform = s.platform AND c.author = s.author
+            WHERE s.platform = ? AND s.author = ? AND s.duplicate_of IS NULL AND s.rank <= 3
+            ORDER BY s.topic, s.rank""",
+            key,
+        )
+    print(f"\nStrategy cards of {account}:")
+    for card in cards:
+        print(f"  - {card['name']}: {card['when_to_use']}")
+    print(f"Drafts of {account} (best first per topic; table candidate_scores):")
+    for d in drafts:
+        verdict = "usable" if d["usable"] else "unusable: " + "; ".join(d["gate_reasons"] or [])
+        print(f"  [{d['topic']}] #{d['rank']} {d['total']:.3f} {verdict}")
+        print("    " + (d["text"] or "(empty)").replace("\n", "\n    "))
 
 
 def open_account(command: str, platform: str, author: str | None):
@@ -325,7 +362,7 @@ def load_models(command: str, build):
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Draft posts for a topic now and print them ranked, with their scores and whether each is
-    usable (and if not, why)."""
+    usable (and if not, why); a near-duplicate of a better draft is named, not shown."""
     from rich.console import Console
     from rich.table import Table
 
@@ -356,7 +393,8 @@ def cmd_draft(args: argparse.Namespace) -> int:
     table = Table(title=title)
     for name in ("#", "total", "usable", "style", "engagement", "draft"):
         table.add_column(name)
-    for d, s in ranked:
+    shown = [(d, s) for d, s in ranked if s["duplicate_of"] is None]
+    for d, s in shown:
         table.add_row(
             str(s["rank"]),
             f"{s['total']:.3f}",
@@ -366,6 +404,9 @@ def cmd_draft(args: argparse.Namespace) -> int:
             d["text"] or "(empty)",
         )
     Console().print(table)
+    repeats = [f"#{s['rank']} repeats #{s['duplicate_of']}" for _, s in ranked if s["duplicate_of"]]
+    if repeats:
+        console.print(f"not shown, near-duplicates of a better draft: {', '.join(repeats)}")
     usable = sum(s["usable"] for _, s in ranked)
     console.print(
         f"usable {usable} of {len(ranked)}; parse failures: {stats['parse_failures']}, "

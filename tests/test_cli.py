@@ -8,12 +8,15 @@ import sys
 import duckdb
 import pytest
 import yaml
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from reer_pipeline.cli import language_models
 from reer_pipeline.finetune.author import judge
 from reer_pipeline.finetune.evaluate import Perplexity
+from reer_pipeline.program.topics import load_topics
 from tests.conftest import SAMPLE
 from tests.ingest.test_formats import BAD
+from tests.program.test_topics import SHIPPED as SHIPPED_TOPICS
 from tests.scoring.conftest import warehouse
 
 
@@ -75,11 +78,26 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
         assert con.execute("SELECT count(*) FROM posts").fetchone() == (sample_facts.posts,)
         assert con.execute("SELECT count(*) FROM top_posts").fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM candidate_scores").fetchone()[0] > 0
+        topics = [r[0] for r in con.execute("SELECT DISTINCT topic FROM candidates").fetchall()]
+        texts = [r[0].lower() for r in con.execute("SELECT text FROM posts").fetchall()]
+        names = con.execute("SELECT name, when_to_use FROM strategy_cards").fetchall()
+    # the demo drafts about what the account writes about: phrases of its own posts, not the
+    # example topics of topics.yaml (entries without an author, for accounts without subjects)
+    assert topics and not set(topics) & {t["topic"] for t in load_topics(SHIPPED_TOPICS)}
+    assert all(sum(t.lower() in p for p in texts) >= 2 for t in topics), topics
+    for name, use in names:  # cards named by content words: no residue ("ll"), no "post"
+        said = set(name.lower().replace("/", " ").split())
+        assert not said & (ENGLISH_STOP_WORDS | {"ll", "ve", "re", "post", "posts"}), name
+        assert "post" not in use.lower().split(), use
     # the whole graph, run the way CI and a user run it: `dagster asset materialize`
     # ingest per file, then mining, the author model, tuning and drafting per account
     assert out.stdout.count("$ dagster asset materialize") == 5
     assert f"--partition '{sample_facts.account}|gepa'" in out.stdout
     assert f"Accounts: {sample_facts.account}" in out.stdout
+    # what the demo made, to read: the cards, then each topic's best drafts
+    assert f"Strategy cards of {sample_facts.account}:" in out.stdout
+    drafted = out.stdout.split(f"Drafts of {sample_facts.account}")[1]
+    assert all(f"[{t}] #1 " in drafted for t in topics), drafted
     tuned = tmp_path / "data" / "programs" / "x__BarackObama" / "gepa"
     assert (tuned / "program.json").exists() and (tuned / "evaluation.json").exists()
     adapter = tmp_path / "data" / "adapters" / "x__BarackObama" / "adapter"

@@ -7,7 +7,7 @@ from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
 from reer_pipeline.assets.tuning import tuned_program
-from reer_pipeline.program.context import load_context, own_topics
+from reer_pipeline.program.context import load_context
 from reer_pipeline.program.draft import (
     draft,
     make_scorer,
@@ -16,6 +16,7 @@ from reer_pipeline.program.draft import (
     save_scores,
     score_drafts,
 )
+from reer_pipeline.program.subjects import subject_topics
 from reer_pipeline.program.topics import account_topics, load_topics
 from reer_pipeline.resources.lm import LMRegistryResource, usage_metadata
 from reer_pipeline.resources.warehouse import Warehouse
@@ -48,14 +49,15 @@ def candidates(
     warehouse: Warehouse,
     language_models: LMRegistryResource,
 ):
-    """Drafts for the account's topics (`topics.yaml`, else its own), with their strategy and
+    """Drafts for the account's topics (`topics.yaml`'s for its author, else the subjects of its
+    own posts, else `topics.yaml`'s for any author), with their strategy and
     trace provenance and the usable-draft gate's verdict, from its best tuned program or the
     base program, drafted by its author model when that beat the base, else by proposer_lm."""
     account, layout = account_of(context), warehouse.storage.layout
     paths = layout.account(account)
     with warehouse.get_connection(read_only=True) as con:
         ctx = load_context(con, account, paths.traces)
-        own = own_topics(con, account, paths.traces)
+    own = subject_topics(ctx.own_texts, account)
     topics = account_topics(load_topics(layout.topics), account, own)[: config.max_topics]
     program_config = config.model_dump(include={"generation", "n_angles", "n_samples"})
     session = drafting_session(ctx, paths, language_models, **program_config)

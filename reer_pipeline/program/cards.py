@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import asdict, dataclass
@@ -10,6 +11,9 @@ import dspy
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from reer_pipeline.scoring.topic import STOP
+from reer_pipeline.text import words
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,52 @@ def degenerate(text: str) -> bool:
     return len(lower) >= 6 and len(set(lower)) < 0.5 * len(lower)
 
 
+# what a trajectory says about writing any post, not what this cluster's posts are about
+PLAN_WORDS = frozenset(
+    "will want going make start open opening end ending close hook readers reader audience "
+    "followers tone voice structure paragraph paragraphs sentence sentences line lines short "
+    "message goal idea ideas point points plan think feel engage engagement call action "
+    "followed follow author".split()
+)
+# words too general to name a subject
+GENERAL_WORDS = frozenset(
+    "day days today tonight week weeks year years time times sure thank thanks let know need lot "
+    "really good great big best better".split()
+)
+PAIR_WEIGHT = 2.0  # a pair of words side by side ("health care") names a subject better
+
+
+def _kept(text: str) -> list[str | None]:
+    """Each word of `text`, or None where it says nothing about the subject."""
+    out = []
+    for w in words(text):
+        w = w.removesuffix("'s")
+        bad = (
+            "'" in w
+            or len(w) < 3
+            or not w.isalpha()
+            or w in STOP
+            or w in PLAN_WORDS
+            or w in GENERAL_WORDS
+        )
+        out.append(None if bad else w)
+    return out
+
+
+def content_terms(text: str) -> list[str]:
+    """The words of `text` that say what it is about, and its pairs of such words side by side
+    ("health care"): no stop words, no contraction residue ("we'll", "ll"), no numbers, no words
+    about posts or about planning one."""
+    kept = _kept(text)
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(kept) if a and b and a != b]
+    return [w for w in kept if w] + pairs
+
+
+def _phrase(terms: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(terms[:-1]), terms[-1]])) if terms else ""
+
+
 def fallback_fields(terms: list[str], first: dict | None = None) -> dict:
     """The deterministic card of a cluster: its top terms, and the best trace's opening."""
     first = first or {}
@@ -70,7 +120,7 @@ def fallback_fields(terms: list[str], first: dict | None = None) -> dict:
     hook = str(first.get("y") or "").split("\n")[0][:200]
     return {
         "name": " / ".join(terms[:3]) or "uncategorized",
-        "when_to_use": f"Posts about {', '.join(terms[:3]) or 'these themes'}.",
+        "when_to_use": f"When the subject is {_phrase(terms[:3]) or 'one of these themes'}.",
         "structure": structure if structure and not degenerate(structure) else "one clear point",
         "example_hook": hook if hook and not degenerate(hook) else "",
     }
@@ -94,10 +144,35 @@ def clean_cards(cards: list[dict]) -> tuple[list[dict], int]:
     return out, replaced
 
 
-def cluster(texts: list[str], max_clusters: int = 5, min_size: int = 3, seed: int = 0):
-    """Cluster texts with TF-IDF + k-means: (labels, top terms per cluster)."""
+def _top_terms(row: np.ndarray, terms: np.ndarray, k: int) -> list[str]:
+    """The k best terms of a centre, a pair counting `PAIR_WEIGHT` times; a term sharing a word
+    with a better one is left out."""
+    weight = row * np.array([PAIR_WEIGHT if " " in t else 1.0 for t in terms])
+    out: list[str] = []
+    for i in np.argsort(-weight, kind="stable"):
+        if weight[i] <= 0 or len(out) == k:
+            break
+        if not any(set(terms[i].split()) & set(t.split()) for t in out):
+            out.append(str(terms[i]))
+    return out
+
+
+def cluster(
+    texts: list[str],
+    max_clusters: int = 5,
+    min_size: int = 3,
+    seed: int = 0,
+    subjects: list[str] | None = None,
+):
+    """Cluster texts with TF-IDF (of their content terms and pairs of them) + k-means:
+    (labels, top terms per cluster). Given `subjects` (the posts), a cluster's terms are only
+    those its texts share with them, so a plan's words ("invites replies") name none."""
     k = max(1, min(max_clusters, len(texts) // min_size))
-    vectorizer = TfidfVectorizer(stop_words="english", max_features=2000, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(
+        analyzer=content_terms,
+        max_features=2000,
+        sublinear_tf=True,
+    )
     try:
         matrix = vectorizer.fit_transform(texts)
     except ValueError:  # nothing but stop words
@@ -109,8 +184,10 @@ def cluster(texts: list[str], max_clusters: int = 5, min_size: int = 3, seed: in
         model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(matrix)
         labels, centers = model.labels_, model.cluster_centers_
     terms = vectorizer.get_feature_names_out()
-    top = [[terms[i] for i in np.argsort(-row)[:5] if row[i] > 0] for row in centers]
-    return labels, top
+    if subjects is not None:
+        said = {t for text in subjects for t in content_terms(text)}
+        centers = centers * np.array([t in said for t in terms])
+    return labels, [_top_terms(row, terms, 5) for row in centers]
 
 
 def write_cards(
@@ -121,7 +198,11 @@ def write_cards(
     stats = {"clusters": 0, "calls": 0, "parse_failures": 0, "degenerate": 0}
     if not traces:
         return [], stats
-    labels, top_terms = cluster([t["trajectory"] for t in traces], max_clusters)
+    labels, top_terms = cluster(
+        [f"{t['y']}\n\n{t['trajectory']}" for t in traces],
+        max_clusters,
+        subjects=[t["y"] for t in traces],
+    )
     predict = dspy.Predict(StrategyCardSignature)
     cards = []
     for label in sorted(set(labels.tolist())):

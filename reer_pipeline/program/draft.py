@@ -19,6 +19,10 @@ from reer_pipeline.scoring.candidates import SCORE_COMPONENTS, CandidateScorer
 from reer_pipeline.scoring.engagement import EngagementModel
 from reer_pipeline.scoring.judge import judge_with
 from reer_pipeline.tables import query_table, rows_table
+from reer_pipeline.text import word_ngrams, words
+
+NEAR_DUPLICATE = 0.5  # a draft sharing this share of its word 3-grams with a better one repeats it
+DUPLICATE_NGRAM = 3
 
 
 def make_scorer(
@@ -70,18 +74,51 @@ def draft(
     )
 
 
+def overlap(a: str, b: str, topic: str = "", n: int = DUPLICATE_NGRAM) -> float:
+    """The share of the shorter text's word n-grams that the other holds, the topic's own
+    n-grams left out (two drafts that both name the topic repeat nothing); texts of fewer than
+    n words: 1.0 when their words are the same, else 0.0."""
+    said = set(word_ngrams(topic, n))
+    ga, gb = set(word_ngrams(a, n)) - said, set(word_ngrams(b, n)) - said
+    if not ga or not gb:
+        return float(words(a) == words(b))
+    return len(ga & gb) / min(len(ga), len(gb))
+
+
+def diverse_order(
+    texts: Sequence[str], totals: Sequence[float], topic: str = "", cutoff: float = NEAR_DUPLICATE
+) -> list[tuple[int, int | None]]:
+    """The drafts of one topic best first, every near-duplicate of a better draft (`overlap` at
+    least `cutoff`) after all the drafts that repeat none: (index, index of the draft it repeats
+    or None)."""
+    kept: list[int] = []
+    repeats: list[tuple[int, int]] = []
+    for i in sorted(range(len(texts)), key=lambda i: (-totals[i], i)):
+        like = next((j for j in kept if overlap(texts[i], texts[j], topic) >= cutoff), None)
+        if like is None:
+            kept.append(i)
+        else:
+            repeats.append((i, like))
+    return [(i, None) for i in kept] + repeats
+
+
 def score_drafts(scorer: CandidateScorer, drafts: Sequence[dict]) -> list[dict]:
     """Every draft's scores against its topic (one batched scorer call) and its rank within its
-    topic."""
-    scores = scorer.score(
-        [d.get("text") or "" for d in drafts], topics=[d["topic"] for d in drafts]
-    )
-    order = sorted(range(len(drafts)), key=lambda i: (drafts[i]["topic"], -scores[i]["total"], i))
-    rank, previous = 0, None
-    for i in order:
-        rank = rank + 1 if drafts[i]["topic"] == previous else 1
-        previous = drafts[i]["topic"]
-        scores[i]["rank"] = rank
+    topic: by total, a near-duplicate of a better draft after the drafts that repeat none
+    (`duplicate_of` holds the rank of the draft it repeats)."""
+    texts = [d.get("text") or "" for d in drafts]
+    scores = scorer.score(texts, topics=[d["topic"] for d in drafts])
+    by_topic: dict[str, list[int]] = {}
+    for i, d in enumerate(drafts):
+        by_topic.setdefault(d["topic"], []).append(i)
+    for topic, members in by_topic.items():
+        order = diverse_order(
+            [texts[i] for i in members], [scores[i]["total"] for i in members], topic
+        )
+        rank_of = {k: r for r, (k, _) in enumerate(order, 1)}
+        for k, like in order:
+            scores[members[k]]["rank"] = rank_of[k]
+            scores[members[k]]["duplicate_of"] = None if like is None else rank_of[like]
     return scores
 
 
@@ -101,7 +138,7 @@ CANDIDATE_COLUMNS = """platform VARCHAR, author VARCHAR, id INTEGER, topic VARCH
     parts VARCHAR[], within_limit BOOLEAN, parse_ok BOOLEAN, usable BOOLEAN,
     gate_reasons VARCHAR[], error VARCHAR, slot JSON, selection JSON"""
 SCORE_FIELDS = """total DOUBLE, usable BOOLEAN, gate_reasons VARCHAR[], within_limit BOOLEAN,
-    feedback VARCHAR, rank INTEGER"""  # after the components' columns
+    feedback VARCHAR, rank INTEGER, duplicate_of INTEGER"""  # after the components' columns
 SCORE_COLUMNS = f"""platform VARCHAR, author VARCHAR, candidate_id INTEGER, topic VARCHAR,
     {", ".join(f'"{c.column}" DOUBLE' for c in SCORE_COMPONENTS)}, {SCORE_FIELDS}"""
 ACCOUNT = "WHERE platform = ? AND author = ?"
@@ -176,7 +213,7 @@ def save_scores(con, account: Account, drafts: Sequence[dict], scores: Sequence[
         "over_limit": sum(not r["within_limit"] for r in rows),
         "top_drafts": query_table(
             con,
-            """SELECT s.topic, s.rank, round(s.total, 3) AS total, s.usable,
+            """SELECT s.topic, s.rank, s.duplicate_of, round(s.total, 3) AS total, s.usable,
                 round(s.style_fit, 2) AS style, round(s.engagement, 2) AS engagement,
                 left(c.text, 140) AS draft
             FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id

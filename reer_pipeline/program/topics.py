@@ -56,8 +56,8 @@ def load_topics(path: str | Path) -> list[dict]:
 
 
 def account_topics(topics: list[dict], account: Account, own: list[dict]) -> list[dict]:
-    """The topics file's entries for `account` (those naming its author, else the unnamed ones
-    on its platform); when it has none, the account's own topics `own`."""
+    """The topics for `account`: the file's entries naming its author, else its own topics
+    `own`; the file's entries naming no author only when it has no topics of its own."""
     mine = [t for t in topics if t["platform"] == account.platform]
     named = [t for t in mine if t.get("author") == account.author]
-    return named or [t for t in mine if not t.get("author")] or own
+    return named or own or [t for t in mine if not t.get("author")]

@@ -1,6 +1,7 @@
 """Few-shot retrieval over the author's posts, and strategy cards that are debris."""
 
 import pytest
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from reer_pipeline.program.cards import clean_cards, degenerate, write_cards
 from reer_pipeline.program.examples import PostIndex, clean_post, nearest_posts
@@ -90,3 +91,50 @@ def test_write_cards_without_a_model_counts_no_degenerate_cards():
     cards, stats = write_cards(traces, None, "none")
     assert stats["degenerate"] == 0 and cards
     assert all(c.written_by == "fallback" and not degenerate(c.name) for c in cards)
+
+
+CONTRACTION_RESIDUE = {"ll", "ve", "re", "don", "didn", "isn", "won", "doesn", "let"}
+
+
+def test_cards_of_the_real_sample_are_named_by_their_content_words(tmp_path):
+    """Traces whose posts are the sample's own, with plans in the form REER writes: the cards'
+    names and uses are words the cluster's posts are about, never plan or form words."""
+    from tests.conftest import SAMPLE
+    from tests.scoring.conftest import warehouse
+
+    con = warehouse(tmp_path / "w.duckdb", [SAMPLE])
+    rows = con.execute(
+        """SELECT post_id, text FROM posts WHERE is_original
+        ORDER BY engagement DESC, post_id LIMIT 30"""
+    ).fetchall()
+    con.close()
+    plan = (
+        "I'll open with a hook the readers know, then we'll say why it matters.\n\n"
+        "I will end the post with a short line that invites replies."
+    )
+    traces = [
+        {
+            "platform": "x",
+            "author": "BarackObama",
+            "post_id": pid,
+            "y": text,
+            "trajectory": plan,
+            "engagement_pct": 30 - i,
+        }
+        for i, (pid, text) in enumerate(rows)
+    ]
+    cards, _ = write_cards(traces, None, "none", max_clusters=3)
+    assert len(cards) == 3
+    by_id = dict(rows)
+    for card in cards:
+        said = card.name.split(" / ")
+        used = card.when_to_use.removeprefix("When the subject is ").rstrip(".")
+        assert used.replace(" and ", ", ").split(", ") == said
+        for term in said:
+            for w in term.split():
+                assert w not in ENGLISH_STOP_WORDS | CONTRACTION_RESIDUE, card.name
+                assert w not in {"post", "posts", "hook", "readers", "open", "end"}, card.name
+                assert w.isalpha() and len(w) >= 3
+            # a term the cluster's own posts hold
+            members = " ".join(by_id[p].lower() for p in card.source_post_ids)
+            assert all(w in members for w in term.split()), (term, card.source_post_ids)

@@ -32,16 +32,18 @@ def test_the_data_root_topics_else_the_shipped_examples(data_root):
     ]
 
 
-def test_account_topics_prefer_its_author_then_its_platform_then_its_own():
+def test_account_topics_prefer_its_author_then_its_own_then_the_unnamed_ones():
     topics = [
         {"topic": "a", "platform": "x", "author": None},
         {"topic": "b", "platform": "x", "author": "ann"},
         {"topic": "c", "platform": "linkedin", "author": None},
     ]
-    own = [{"topic": "own", "platform": "mastodon", "audience": "friends"}]
+    own = [{"topic": "own", "platform": "x", "audience": "friends"}]
     assert [t["topic"] for t in account_topics(topics, Account("x", "ann"), own)] == ["b"]
-    assert [t["topic"] for t in account_topics(topics, Account("x", "bob"), own)] == ["a"]
-    assert account_topics(topics, Account("mastodon", "bob"), own) == own
+    # unnamed entries never replace the subjects an account writes about
+    assert account_topics(topics, Account("x", "bob"), own) == own
+    assert [t["topic"] for t in account_topics(topics, Account("x", "bob"), [])] == ["a"]
+    assert account_topics(topics, Account("mastodon", "bob"), []) == []
 
 
 @pytest.mark.parametrize(
