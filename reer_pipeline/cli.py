@@ -431,7 +431,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     layout, account, ctx = open_account("score", args.platform, args.author)
     scorer_lm = load_models("score", lambda: language_models("score", args.config).get("scorer_lm"))
     scorer = make_scorer(ctx, scorer_lm, layout.account(account).engagement_model)
-    result = scorer.score([args.text], topic=args.topic, prompt_texts=args.prompt)[0]
+    result = scorer.score(
+        [args.text], topic=args.topic, prompt_texts=args.prompt, facts=[args.fact]
+    )[0]
 
     def show(value) -> str:
         missing = value is None or (isinstance(value, float) and math.isnan(value))
@@ -512,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, help="what the draft should be about")
     p.add_argument("--author", help="whose posts to score against (default: most posts there)")
     p.add_argument("--prompt", action="append", default=[], help="instructions it must not echo")
+    p.add_argument(
+        "--fact", action="append", default=[], help="a fact or link the topic gives (may repeat)"
+    )
     p.add_argument("--config", help=CONFIG_HELP)
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)

@@ -11,8 +11,6 @@ from reer_pipeline.ingest.accounts import table_exists
 from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.platforms import Account
 from reer_pipeline.program.style import author_style
-from reer_pipeline.reer.post import PostRef
-from reer_pipeline.reer.search import parse_request
 from reer_pipeline.reer.store import create_duckdb_view
 from reer_pipeline.scoring.lift import best_slots
 
@@ -70,28 +68,3 @@ def load_context(
     if table_exists(con, "feature_lift"):
         ctx.slots = [asdict(s) for s in best_slots(con, author, k=3, platform=platform)]
     return ctx
-
-
-def own_topics(
-    con: duckdb.DuckDBPyConnection, account: Account, traces_root: Path, n: int = 5
-) -> list[dict]:
-    """Topics the account itself writes about: the REER requests of its newest traced posts,
-    else the request built without a model from its newest original posts."""
-    create_duckdb_view(con, traces_root)
-    rows = fetch_dicts(
-        con,
-        """SELECT topic, audience FROM reer_traces WHERE kept AND platform = ? AND author = ?
-        ORDER BY post_created_at DESC LIMIT ?""",
-        [account.platform, account.author, n],
-    )
-    if not rows:
-        posts = fetch_dicts(
-            con,
-            """SELECT post_id, platform, author, text FROM posts
-            WHERE platform = ? AND author = ? AND is_original ORDER BY created_at DESC LIMIT ?""",
-            [account.platform, account.author, n],
-        )
-        rows = [parse_request(PostRef.from_any(p), []) for p in posts]
-    return [
-        {"topic": r["topic"], "platform": account.platform, "audience": r["audience"]} for r in rows
-    ]

@@ -107,7 +107,9 @@ def score_drafts(scorer: CandidateScorer, drafts: Sequence[dict]) -> list[dict]:
     topic: by total, a near-duplicate of a better draft after the drafts that repeat none
     (`duplicate_of` holds the rank of the draft it repeats)."""
     texts = [d.get("text") or "" for d in drafts]
-    scores = scorer.score(texts, topics=[d["topic"] for d in drafts])
+    scores = scorer.score(
+        texts, topics=[d["topic"] for d in drafts], facts=[d.get("facts") or () for d in drafts]
+    )
     by_topic: dict[str, list[int]] = {}
     for i, d in enumerate(drafts):
         by_topic.setdefault(d["topic"], []).append(i)
@@ -136,7 +138,7 @@ CANDIDATE_COLUMNS = """platform VARCHAR, author VARCHAR, id INTEGER, topic VARCH
     audience VARCHAR, angle VARCHAR, strategy VARCHAR, strategy_post_ids VARCHAR[],
     trajectory_post_ids VARCHAR[], generation VARCHAR, program VARCHAR, text VARCHAR,
     parts VARCHAR[], within_limit BOOLEAN, parse_ok BOOLEAN, usable BOOLEAN,
-    gate_reasons VARCHAR[], error VARCHAR, slot JSON, selection JSON"""
+    gate_reasons VARCHAR[], error VARCHAR, slot JSON, selection JSON, facts VARCHAR[]"""
 SCORE_FIELDS = """total DOUBLE, usable BOOLEAN, gate_reasons VARCHAR[], within_limit BOOLEAN,
     feedback VARCHAR, rank INTEGER, duplicate_of INTEGER"""  # after the components' columns
 SCORE_COLUMNS = f"""platform VARCHAR, author VARCHAR, candidate_id INTEGER, topic VARCHAR,
@@ -182,7 +184,7 @@ def save_candidates(con, account: Account, drafts: Sequence[dict], program: str)
 def read_candidates(con, account: Account) -> list[dict]:
     return fetch_dicts(
         con,
-        f"SELECT id, topic, text FROM candidates {ACCOUNT} ORDER BY id",
+        f"SELECT id, topic, text, facts FROM candidates {ACCOUNT} ORDER BY id",
         [account.platform, account.author],
     )
 

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.topic import STOP
-from reer_pipeline.text import GENERAL_AUDIENCES, HASHTAG_RE, strip_links
+from reer_pipeline.text import (
+    GENERAL_AUDIENCES,
+    HASHTAG_RE,
+    name_words,
+    strip_links,
+    subject_phrase,
+)
 
 LINKING = frozenset("for of on to and in against with".split())  # allowed inside a phrase
 # words that carry no subject of their own, beyond the stop words
@@ -97,11 +103,6 @@ class Subjects:
         n_content = sum(w not in LINKING for w in phrase)
         return self.df[phrase] * n_content**0.5 if n_content >= 2 else 0.0
 
-    def of_post(self, text: str) -> str:
-        """The post's subject: its phrase the account uses most ("" when it has none)."""
-        best = max(self.phrases(text), key=self.weight, default=None)
-        return self.words(best) if best and self.weight(best) > 0 else ""
-
     def longer(self, core: tuple[str, ...]) -> tuple[str, ...]:
         """The longest phrase around `core`, one with a linking word first ("fight against
         climate change" before "climate change deniers"), that at least `EXTEND_SHARE` of the
@@ -132,9 +133,12 @@ class Subjects:
 
 def subject_topics(texts: Sequence[str], account: Account, n: int = 5) -> list[dict]:
     """Topics to draft for from the account's own posts `texts` (newest first): its n most used
-    subjects, else (no phrase in two posts) the subjects of its newest posts."""
+    subjects, else (no phrase in two posts) its newest posts' own (`text.subject_phrase`)."""
     subjects = Subjects(texts, own_name=account.author)
-    found = subjects.top(n) or list(dict.fromkeys(filter(None, map(subjects.of_post, texts))))
+    exclude = name_words(account.author)
+    found = subjects.top(n) or list(
+        dict.fromkeys(filter(None, (subject_phrase(t, exclude) for t in texts[: 4 * n])))
+    )
     # a general audience, which the request leaves out: a small model writes "for people who
     # follow BarackObama" into the post when the request names them
     return [
