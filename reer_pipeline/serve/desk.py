@@ -519,13 +519,16 @@ class BatchedScorer:
         self.scorer = scorer
         self.batcher = MicroBatcher(self._score_many)
 
-    def _score_many(self, items: list[tuple[str, str]], n: int = 1) -> list[list[dict]]:
-        texts, topics = [t for t, _ in items], [p for _, p in items]
-        return [[s] for s in self.scorer.score(texts, topics=topics)]
+    def _score_many(self, items: list[tuple], n: int = 1) -> list[list[dict]]:
+        texts, topics, facts = (list(column) for column in zip(*items, strict=True))
+        return [[s] for s in self.scorer.score(texts, topics=topics, facts=facts)]
 
-    def score(self, texts, topic=None, topics=None) -> list[dict]:
+    def score(self, texts, topic=None, topics=None, facts=None) -> list[dict]:
+        """As `CandidateScorer.score`: `topic` for every text or `topics` one each; `facts` one
+        list per text (the topic's facts and links)."""
         topics = list(topics) if topics is not None else [topic] * len(texts)
-        return [s for [s] in self.batcher(list(zip(texts, topics, strict=True)), n=1)]
+        facts = list(facts) if facts is not None else [()] * len(texts)
+        return [s for [s] in self.batcher(list(zip(texts, topics, facts, strict=True)), n=1)]
 
 
 def rank(entries: list[dict]) -> list[dict]:
