@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from reer_pipeline.program.subjects import GENERAL_WORDS
 from reer_pipeline.scoring.topic import STOP
 from reer_pipeline.text import words
 
@@ -73,11 +74,6 @@ PLAN_WORDS = frozenset(
     "followers tone voice structure paragraph paragraphs sentence sentences line lines short "
     "message goal idea ideas point points plan think feel engage engagement call action "
     "followed follow author".split()
-)
-# words too general to name a subject
-GENERAL_WORDS = frozenset(
-    "day days today tonight week weeks year years time times sure thank thanks let know need lot "
-    "really good great big best better".split()
 )
 PAIR_WEIGHT = 2.0  # a pair of words side by side ("health care") names a subject better
 

@@ -24,12 +24,15 @@ from reer_pipeline.text import (
 )
 
 LINKING = frozenset("for of on to and in against with".split())  # allowed inside a phrase
+# words too general to name a subject (cards use them too)
+GENERAL_WORDS = frozenset(
+    "day days today tonight week weeks year years time times sure thank thanks let know need lot "
+    "really good great big best better".split()
+)
 # words that carry no subject of their own, beyond the stop words
-VAGUE = frozenset(
-    "day days today tonight week weeks year years time times sure thank thanks let know need "
-    "lot really good great big best better happy proud watch join add say says said tell "
-    "read check retweet share click live sign help want ready getting going make like address "
-    "weekly video photo".split()
+VAGUE = GENERAL_WORDS | frozenset(
+    "happy proud watch join add say says said tell read check retweet share click live sign "
+    "help want ready getting going make like address weekly video photo".split()
 )
 MAX_WORDS = 6
 EXTEND_SHARE = 0.08  # a longer phrase replaces its core when this share of the core's posts use it
