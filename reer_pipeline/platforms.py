@@ -52,6 +52,30 @@ PLATFORMS = {
             threaded=True,
             text_max=100_000,  # 500 is only the default; instances raise it, some to 100,000
         ),
+        Platform(
+            name="bluesky",
+            display="Bluesky",
+            limit=300,  # graphemes; counted as characters here, which is stricter for emoji
+            threaded=True,
+            text_max=3_000,  # the lexicon's byte cap, read as characters
+            aliases=("bsky",),
+        ),
+        Platform(
+            name="facebook",
+            display="Facebook",
+            limit=3000,  # a Page post can be 63,206 characters; drafts keep to LinkedIn's length
+            threaded=False,
+            text_max=63_206,
+            aliases=("fb",),
+            shorteners=("fb.me",),
+        ),
+        Platform(
+            name="discord",
+            display="Discord",
+            limit=2000,  # a webhook message's content limit
+            threaded=True,
+            text_max=4_000,  # Nitro messages
+        ),
     )
 }
 NAMES = tuple(PLATFORMS)

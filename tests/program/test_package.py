@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from reer_pipeline.platforms import NAMES, limit, pack, split_thread
+from reer_pipeline.platforms import NAMES, get, limit, pack, split_thread
 from reer_pipeline.program.package import package
 
 WORDS = "ship small tests early because reviewers read them before the code itself".split()
@@ -70,7 +70,9 @@ def test_package_respects_each_platform_limit(platform):
     out = package(text, platform, style, topic="tests")
     assert out["limit"] == cap and out["within_limit"]
     assert all(len(p) <= cap for p in out["parts"])
-    if platform == "linkedin":  # no threads: cut on a sentence, hashtags kept
+    if len(text) < cap:
+        assert out["parts"] == [out["text"]] and not out["truncated"]
+    elif not get(platform).threaded:  # no threads: cut on a sentence, hashtags kept
         assert out["truncated"] and len(out["parts"]) == 1
         assert out["text"].endswith("#tests")
     else:
