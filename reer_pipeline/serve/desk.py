@@ -112,8 +112,8 @@ class Desk:
         self.lock_wait_s = LOCK_WAIT_S
         self._snapshots: dict[Account, Snapshot] = {}
         self._accounts: tuple[tuple, list[Account]] | None = None
-        self._scorers: dict[Account, BatchedScorer] = {}
-        self._sessions: dict[tuple[Account, int], tuple] = {}
+        self._scorers: dict[Account, tuple] = {}  # (warehouse version, scorer)
+        self._sessions: dict[tuple[Account, int], tuple] = {}  # (version, session, proposer)
         self._lock = threading.RLock()
 
     # ---- the warehouse, read-only and cached ------------------------------------------------
@@ -377,27 +377,29 @@ class Desk:
         from reer_pipeline.session import drafting_session
 
         with self._lock:
-            key = (account, n)
-            if key not in self._sessions:
-                ctx = self.snapshot(account).ctx
+            key, snap = (account, n), self.snapshot(account)
+            # A run that wrote the warehouse may have trained a new adapter or tuned program:
+            # the session is rebuilt then (the models themselves stay loaded in the registry).
+            if key not in self._sessions or self._sessions[key][0] != snap.version:
                 paths = self.layout.account(account)
-                session = drafting_session(ctx, paths, self._models(), n_angles=n)
+                session = drafting_session(snap.ctx, paths, self._models(), n_angles=n)
                 sampling = session.program.sampling
                 proposer = to_dspy(session.proposer, max_tokens=self.max_tokens, sampling=sampling)
-                self._sessions[key] = (session, proposer)
-            return self._sessions[key]
+                self._sessions[key] = (snap.version, session, proposer)
+            return self._sessions[key][1:]
 
     def _scorer(self, account: Account) -> BatchedScorer:
         """One scorer per account, loaded once; concurrent requests share its calls."""
         from reer_pipeline.program.draft import make_scorer
 
         with self._lock:
-            if account not in self._scorers:
-                ctx = self.snapshot(account).ctx
+            snap = self.snapshot(account)
+            if account not in self._scorers or self._scorers[account][0] != snap.version:
                 scorer_lm = self._models().get("scorer_lm")
                 engagement = self.layout.account(account).engagement_model
-                self._scorers[account] = BatchedScorer(make_scorer(ctx, scorer_lm, engagement))
-            return self._scorers[account]
+                scorer = BatchedScorer(make_scorer(snap.ctx, scorer_lm, engagement))
+                self._scorers[account] = (snap.version, scorer)
+            return self._scorers[account][1]
 
     def score(self, account: Account, text: str, topic: str) -> dict:
         """Every component, the gate's verdict and the total, as `reer score` gives them."""

@@ -52,3 +52,19 @@ def test_a_locked_warehouse_serves_the_last_read(layout):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.slow
+def test_a_run_that_changes_the_warehouse_refreshes_the_scorer_not_the_model(layout, model_env):
+    """After a run writes the warehouse (it may have trained a new adapter or engagement model),
+    the desk scores with a scorer built from it; the language model is not loaded again."""
+    desk = Desk(layout)
+    first = desk.score(ACCOUNT, "Every kid deserves a good lunch at school.", "school lunches")
+    scorer = desk._scorer(ACCOUNT)
+    assert desk._scorer(ACCOUNT) is scorer  # a second request shares it
+    model = desk._models().get("scorer_lm")
+    add_candidates(layout.warehouse, [candidate("school lunches", "Every kid deserves lunch.")])
+    assert desk._scorer(ACCOUNT) is not scorer
+    assert desk._models().get("scorer_lm") is model
+    again = desk.score(ACCOUNT, "Every kid deserves a good lunch at school.", "school lunches")
+    assert again["total"] == pytest.approx(first["total"])
