@@ -84,10 +84,10 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
     # example topics of topics.yaml (entries without an author, for accounts without subjects)
     assert topics and not set(topics) & {t["topic"] for t in load_topics(SHIPPED_TOPICS)}
     assert all(sum(t.lower() in p for p in texts) >= 2 for t in topics), topics
-    for name, _use in names:  # no contraction residue ("ll") or "post" in a card's name
-        # (a name the model wrote may hold stop words: seen ', "No one is born hating another')
+    for name, _use in names:  # a label: no contraction residue ("ll"), "post" or quote
         said = set(name.lower().replace("/", " ").split())
         assert not said & {"ll", "ve", "re", "post", "posts"}, name
+        assert name[:1].isalnum() and not set(name) & set('"“”'), name
     # the whole graph, run the way CI and a user run it: `dagster asset materialize`
     # ingest per file, then mining, the author model, tuning and drafting per account
     assert out.stdout.count("$ dagster asset materialize") == 5

@@ -122,9 +122,27 @@ def fallback_fields(terms: list[str], first: dict | None = None) -> dict:
     }
 
 
+NAME_WORDS = 6  # a name is a label ("health care calls to action"), not a sentence
+
+
+def bad_name(name: str) -> bool:
+    """A name that is not a label: debris, a quote or a line copied from a post (seen:
+    `, "No one is born hating another`), or a sentence."""
+    name = str(name or "").strip()
+    return (
+        degenerate(name)
+        or not name[:1].isalnum()
+        or any(q in name for q in '"“”‘’')
+        or len(name.split()) > NAME_WORDS
+        or name[-1] in ",;:"
+    )
+
+
 def card_is_degenerate(card: dict) -> bool:
     """A card whose name, use or structure is debris (the hook may be empty)."""
-    return any(degenerate(card.get(k, "")) for k in ("name", "when_to_use", "structure"))
+    return bad_name(card.get("name", "")) or any(
+        degenerate(card.get(k, "")) for k in ("when_to_use", "structure")
+    )
 
 
 def clean_cards(cards: list[dict]) -> tuple[list[dict], int]:

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from reer_pipeline.program.cards import clean_cards, degenerate, write_cards
+from reer_pipeline.program.cards import bad_name, clean_cards, degenerate, write_cards
 from reer_pipeline.program.examples import PostIndex, clean_post, nearest_posts
 
 POSTS = [
@@ -138,3 +138,24 @@ def test_cards_of_the_real_sample_are_named_by_their_content_words(tmp_path):
             # a term the cluster's own posts hold
             members = " ".join(by_id[p].lower() for p in card.source_post_ids)
             assert all(w in members for w in term.split()), (term, card.source_post_ids)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ', "No one is born hating another',
+        "“Yes we can”",
+        "Health care, jobs,",
+        "We will keep fighting for health care for every family in America",
+    ],
+)
+def test_a_line_copied_from_a_post_is_not_a_card_name(name):
+    assert bad_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Contrarian claim", "health / care / reform", "Story arc", "Calls to action on health care"],
+)
+def test_a_label_is_a_card_name(name):
+    assert not bad_name(name)
