@@ -17,6 +17,11 @@ A draft is usable when it breaks none of the rules, each a plain-Python check (n
 - cut: it ends in a broken link ("ht", "https:/"), or in a colon that introduces nothing (the
   link the small model learned to put there is dropped), which no finished post does (0 of the
   sample's 2,856 posts end in a colon);
+- unlinked: it points at a link it lacks: a sentence opening on a call to action ("Add your
+  name", "Watch live", "Read more", "See why") or a short draft opening on "This is"/"Here's"
+  that says nothing more. 283 of 283 of the sample's posts with such a call carry a link; the
+  small model writes them and its link is dropped (measured: `unlinked` in
+  benchmarks/scorer_validity.py's false rejections);
 - attribution: it attributes a quote ('"..." —Name') to someone the author's posts never name,
   which a small model invents ("—TechCrunch", "—Ethan Leach");
 - invented: it asserts a fact nothing supports (`invented_claims`): an event ("LIVE:", "tune
@@ -60,6 +65,7 @@ RULES = (
     "loop",
     "over_limit",
     "cut",
+    "unlinked",
     "copy",
     "attribution",
     "invented",
@@ -67,6 +73,16 @@ RULES = (
 )
 BROKEN_LINK_RE = re.compile(r"(?:^|\s)(?:ht|htt|https?:?/{0,2})$")
 DANGLING_COLON_RE = re.compile(r":$")  # "Here's how to fight climate change:" and nothing after
+# What only makes sense beside a link: a call to action opening a sentence ("Add your name if
+# you agree ..."), or a short draft that opens on "This is ..." and says nothing more.
+CALL_RE = re.compile(
+    r"(?:^|[.!?]\s+)\W*(?:add your name|sign (?:the|up|our)|watch (?:live|the|now|it)"
+    r"|read (?:more|the|it)|see (?:why|how|what)|find out|learn more"
+    r"|check (?:it|this) out|click)\b",
+    re.I,
+)
+POINTER_RE = re.compile(r"^(?:this is|this would|these are|here'?s|here is)\b", re.I)
+POINTER_WORDS = 12  # a longer draft, or one with a colon, goes on to say what "this" is
 
 RESIDUE_PATTERNS = {
     "'###' or '##' markers": re.compile(r"#{2,}"),
@@ -442,6 +458,16 @@ def attribution(text: str, topic: str, index: AuthorIndex) -> str | None:
     return None
 
 
+def unlinked(text: str) -> str | None:
+    """Why `text` points at a link it lacks, or None."""
+    if find_links(text):
+        return None
+    m = CALL_RE.search(text)
+    if not m and len(words(text)) <= POINTER_WORDS and ":" not in text:
+        m = POINTER_RE.search(text.strip())
+    return f"{m.group(0).strip(' .!?')!r} points at a link the draft lacks" if m else None
+
+
 INVENTED_WHAT = {
     "event": "it announces an event ({!r}) that the topic and its facts do not mention",
     "quote": "it quotes words ({!r}) that neither the topic, its facts nor the author's posts hold",
@@ -488,6 +514,8 @@ def check_draft(
         broken.append(("cut", f"it ends in a broken link ({m.group(0).strip()!r})"))
     elif DANGLING_COLON_RE.search(text.rstrip()):
         broken.append(("cut", "it ends in a colon that introduces nothing"))
+    if why := unlinked(text):
+        broken.append(("unlinked", why))
     if not thread_parts(text, platform):
         broken.append(("over_limit", f"{len(text.strip())} characters and no clean thread"))
     if why := copy(text, index):

@@ -68,6 +68,8 @@ def test_a_plain_on_topic_draft_is_usable():
         ("Code review in five minutes: https:/", "cut"),
         ("Code review in five minutes ht", "cut"),
         ("Here is one way to speed up code review:", "cut"),
+        ("Add your name if you agree code review matters.", "unlinked"),
+        ("This is the best way to run a code review.", "unlinked"),
     ],
 )
 def test_each_rule_names_what_it_caught(text, rule):
@@ -135,3 +137,15 @@ def test_the_authors_held_out_posts_pass_the_gate(tmp_path):
     broken = [r for r in results if not r.usable]
     assert len(broken) <= 0.05 * len(test), [r.reasons for r in broken][:10]
     assert {rule for r in broken for rule in r.rules} <= {"copy", "attribution"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Add your name if you agree code review matters: https://example.org/sign",
+        "This is huge: every team in the company now reviews code before it ships.",
+        "I'll check it out today, and read more code than I write.",  # no call opening a sentence
+    ],
+)
+def test_a_call_to_action_with_its_link_or_a_pointer_that_goes_on_is_not_unlinked(text):
+    assert "unlinked" not in rules(text)
