@@ -32,7 +32,7 @@ class CandidatesConfig(dg.Config):
     max_tokens: int = 256
     max_topics: int | None = None
     # Below this share of usable drafts the run fails its check: the gate passes about half of
-    # the embedded 135M model's drafts (14 of 30 read, benchmarks/read_drafts.py), so a share
+    # the embedded 135M model's drafts (15 of 30 read, benchmarks/read_drafts.py), so a share
     # under 0.3 means the model or the prompt broke, not that drafts are bland.
     min_usable_rate: float = 0.3
 
