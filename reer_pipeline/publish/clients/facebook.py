@@ -1,0 +1,82 @@
+"""A Facebook Page through the Graph API: `POST /{page-id}/feed` with the Page access token
+(sent as a bearer header, never in the URL), no threads: one part. `find` reads the Page's
+feed, `outcomes` reads likes, comments and shares of many posts in one `?ids=` call. The Graph
+API has no idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reer_pipeline.platforms import Account
+from reer_pipeline.publish.base import Credentials, Outcome, Post, Receipt
+from reer_pipeline.publish.clients import Http, find_thread, single
+
+API = "https://graph.facebook.com"
+VERSION = "v23.0"  # Graph API versions live about two years: raise it when it expires
+RECENT = 25  # feed posts read by `find`
+IDS_PER_CALL = 50  # the Graph API's limit for `?ids=`
+ENGAGEMENT = "likes.summary(true),comments.summary(true),shares"
+
+
+def post_url(post_id: str) -> str:
+    return f"https://www.facebook.com/{post_id}"
+
+
+class FacebookPublisher:
+    def __init__(
+        self,
+        account: Account,
+        credentials: Credentials,
+        base_url: str | None = None,
+        page_id: str | None = None,
+    ):
+        if not page_id:
+            raise ValueError(f"{account}: the facebook publisher needs page_id (the Page's id)")
+        self.account, self.page_id = account, str(page_id)
+        token = credentials["page_access_token"]
+        self.http = Http(
+            "Facebook",
+            f"{(base_url or API).rstrip('/')}/{VERSION}",
+            {"Authorization": f"Bearer {token}"},
+            [token],
+        )
+
+    def __repr__(self) -> str:
+        return f"FacebookPublisher({self.account}, page {self.page_id})"
+
+    def publish(self, post: Post) -> Receipt:
+        text = single("Facebook", post)
+        post_id = self.http.call("POST", f"/{self.page_id}/feed", data={"message": text}).json()[
+            "id"
+        ]
+        return Receipt((post_id,), post_url(post_id))
+
+    def find(self, post: Post) -> Receipt | None:
+        feed = self.http.call(
+            "GET", f"/{self.page_id}/feed", params={"fields": "id,message", "limit": RECENT}
+        ).json()
+        ids = find_thread(
+            post, [(p["id"], p.get("message", ""), None) for p in feed.get("data", [])]
+        )
+        return Receipt(ids, post_url(ids[0])) if ids else None
+
+    def outcomes(self, ids: Sequence[str]) -> list[Outcome]:
+        found = []
+        for start in range(0, len(ids), IDS_PER_CALL):
+            chunk = ids[start : start + IDS_PER_CALL]
+            got = self.http.call("GET", "/", params={"ids": ",".join(chunk), "fields": ENGAGEMENT})
+            for post_id, p in got.json().items():
+                found.append(
+                    Outcome(
+                        post_id,
+                        likes=_total(p.get("likes")),
+                        replies=_total(p.get("comments")),
+                        reposts=(p.get("shares") or {}).get("count", 0),
+                    )
+                )
+        return found
+
+
+def _total(edge) -> int | None:
+    return (edge or {}).get("summary", {}).get("total_count")
