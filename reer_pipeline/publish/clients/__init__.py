@@ -118,15 +118,24 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
     return None
 
 
-def refusal(platform: str, status: int, headers: Mapping[str, str], body) -> PublishError:
-    """The PublishError for an HTTP refusal: reason in the platform's words, retryable on 429 and
-    5xx, retry_after on 429 (a 401 or any other 4xx is final)."""
+def refusal(
+    platform: str,
+    status: int,
+    headers: Mapping[str, str],
+    body,
+    throttled: bool = False,
+    wait: float | None = None,
+) -> PublishError:
+    """The PublishError for an HTTP refusal: reason in the platform's words, retryable on 429,
+    5xx or what the platform calls throttling (`throttled`), retry_after from the headers (or
+    `wait`) then; a 401 or any other 4xx is final."""
     said = " ".join(platform_reason(body).split())[:REASON_CHARS] or "no reason given"
+    throttled = throttled or status == 429
     return PublishError(
         scrub(f"{platform} refused (HTTP {status}): {said}"),
         status=status,
-        retryable=status == 429 or status >= 500,
-        retry_after=retry_after(headers) if status == 429 else None,
+        retryable=throttled or status >= 500,
+        retry_after=(wait if wait is not None else retry_after(headers)) if throttled else None,
     )
 
 
@@ -163,8 +172,12 @@ class Http:
         except requests.RequestException as exc:
             raise unreachable(self.platform, exc) from None
         if not response.ok:
-            raise refusal(self.platform, response.status_code, response.headers, body_of(response))
+            raise self.refused(response)
         return response
+
+    def refused(self, response: requests.Response) -> PublishError:
+        """The PublishError for a refusal (a platform with its own rate-limit signals overrides)."""
+        return refusal(self.platform, response.status_code, response.headers, body_of(response))
 
     def __repr__(self) -> str:
         return f"Http({self.platform}, {self.base_url!r})"

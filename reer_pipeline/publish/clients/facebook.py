@@ -2,21 +2,58 @@
 (sent as a bearer header, never in the URL), no threads: one part. `find` reads the Page's
 feed, `outcomes` reads likes, comments and shares of many posts in one `?ids=` call. The Graph
 API has no idempotency key.
+
+The Graph API throttles with HTTP 400 or 403 and an error code (4, 17, 32, 613, 80001), not
+429, and says when access returns in the `X-Business-Use-Case-Usage` header
+(`estimated_time_to_regain_access`, minutes): those refusals are retryable, with that wait.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+
+import requests
 
 from reer_pipeline.platforms import Account
-from reer_pipeline.publish.base import Credentials, Outcome, Post, Receipt
-from reer_pipeline.publish.clients import Http, find_thread, single
+from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
+from reer_pipeline.publish.clients import Http, body_of, find_thread, refusal, single
 
 API = "https://graph.facebook.com"
 VERSION = "v23.0"  # Graph API versions live about two years: raise it when it expires
 RECENT = 25  # feed posts read by `find`
 IDS_PER_CALL = 50  # the Graph API's limit for `?ids=`
 ENGAGEMENT = "likes.summary(true),comments.summary(true),shares"
+THROTTLED = {4, 17, 32, 613, 80001}  # the Graph API's rate-limit error codes
+
+
+class GraphHttp(Http):
+    def refused(self, response: requests.Response) -> PublishError:
+        body = body_of(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        return refusal(
+            self.platform,
+            response.status_code,
+            response.headers,
+            body,
+            throttled=code in THROTTLED,
+            wait=regain_access(response.headers),
+        )
+
+
+def regain_access(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the Graph API serves the app again, from `X-Business-Use-Case-Usage`."""
+    try:
+        usage = json.loads(headers.get("X-Business-Use-Case-Usage") or "{}")
+        minutes = [
+            u.get("estimated_time_to_regain_access", 0)
+            for entries in usage.values()
+            for u in entries
+        ]
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return max(minutes) * 60.0 if minutes else None
 
 
 def post_url(post_id: str) -> str:
@@ -35,7 +72,7 @@ class FacebookPublisher:
             raise ValueError(f"{account}: the facebook publisher needs page_id (the Page's id)")
         self.account, self.page_id = account, str(page_id)
         token = credentials["page_access_token"]
-        self.http = Http(
+        self.http = GraphHttp(
             "Facebook",
             f"{(base_url or API).rstrip('/')}/{VERSION}",
             {"Authorization": f"Bearer {token}"},
