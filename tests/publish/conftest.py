@@ -61,6 +61,7 @@ class Fake:
     seen: list[Seen] = field(default_factory=list)
     posts: dict[str, Sent] = field(default_factory=dict)
     refusals: list[int] = field(default_factory=list)
+    by_key: dict[str, Sent] = field(default_factory=dict)  # idempotency key -> the post it made
     ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     def __call__(self, request: Request) -> Response:
@@ -82,8 +83,10 @@ class Fake:
     def refuse(self, *statuses: int) -> None:
         self.refusals.extend(statuses)
 
-    def add(self, text: str, reply_to=None, key=None) -> Sent:
-        sent = Sent(str(next(self.ids)), text, None if reply_to is None else str(reply_to), key)
+    def add(self, text: str, reply_to=None, key=None, prefix: str = "") -> Sent:
+        """Keep a post; its id is `prefix` and the next number."""
+        reply_to = None if reply_to is None else str(reply_to)
+        sent = Sent(f"{prefix}{next(self.ids)}", text, reply_to, key)
         self.posts[sent.id] = sent
         return sent
 
@@ -261,8 +264,9 @@ class FakeMastodon(Fake):
         if request.method == "POST" and path == "/api/v1/statuses":
             form = request.form
             key = request.headers.get("Idempotency-Key")
-            again = next((p for p in self.posts.values() if key and p.key == key), None)
-            p = again or self.add(form["status"], form.get("in_reply_to_id"), key)
+            p = self.by_key.get(key) or self.add(form["status"], form.get("in_reply_to_id"), key)
+            if key:
+                self.by_key[key] = p
             return reply(self.status(p))
         if path == "/api/v1/accounts/verify_credentials":
             return reply({"id": self.account_id, "username": "ann", "acct": "ann"})
@@ -296,9 +300,7 @@ class FakeLinkedIn(Fake):
         path = unquote(request.path)
         if request.method == "POST" and path == "/rest/posts":
             body = request.get_json()
-            p = self.add(re.sub(r"\\(.)", r"\1", body["commentary"]))
-            p.id = f"urn:li:share:{p.id}"
-            self.posts = {v.id: v for v in self.posts.values()}
+            p = self.add(re.sub(r"\\(.)", r"\1", body["commentary"]), prefix="urn:li:share:")
             return reply(None, 201, {"x-restli-id": p.id})
         if path == "/rest/posts" and request.args.get("q") == "author":
             if request.headers.get("X-RestLi-Method") != "FINDER":
@@ -344,9 +346,7 @@ class FakeFacebook(Fake):
         m = re.fullmatch(r"/v\d+\.\d+(/.*)", request.path)
         path = m.group(1) if m else ""
         if request.method == "POST" and path == f"/{self.page_id}/feed":
-            p = self.add(request.form["message"])
-            p.id = f"{self.page_id}_{p.id}"
-            self.posts = {v.id: v for v in self.posts.values()}
+            p = self.add(request.form["message"], prefix=f"{self.page_id}_")
             return reply({"id": p.id})
         if path == f"/{self.page_id}/feed":
             return reply(
