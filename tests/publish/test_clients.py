@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,6 +251,17 @@ def test_discord_request(connect):
     assert [s.json() for s in posts] == [
         {"content": part, "allowed_mentions": {"parse": []}} for part in THREAD
     ]
+
+
+@pytest.mark.slow
+def test_discord_webhook_query_is_kept_on_every_call(connect, monkeypatch):
+    _, fake, build = connect(CASES[4])
+    var = "REER_TEST_DISCORD_WEBHOOK_URL"
+    monkeypatch.setenv(var, os.environ[var] + "?thread_id=77")  # a webhook into a thread
+    publisher = build()
+    receipt = publisher.publish(post_for(CASES[4]))
+    assert publisher.outcomes(receipt.ids)
+    assert [s.args.get("thread_id") for s in fake.seen] == ["77"] * 6  # 3 posts, 3 reads
 
 
 @pytest.mark.slow

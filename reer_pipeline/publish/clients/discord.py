@@ -6,12 +6,14 @@ key. `outcomes` reads a message the webhook sent (`GET {webhook}/messages/{id}`)
 when Discord includes them, else None.
 
 The webhook URL holds its token: it is a credential, kept out of every message and log line.
+Its query (`?thread_id=…`, a forum or thread channel) is kept on every call.
 Mentions in a draft never ping anyone (`allowed_mentions` parses none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
@@ -20,9 +22,12 @@ from reer_pipeline.publish.clients import Http, send_thread
 
 class DiscordPublisher:
     def __init__(self, account: Account, credentials: Credentials):
-        url = credentials["webhook_url"].rstrip("/")
+        url = credentials["webhook_url"]
+        parts = urlsplit(url)
+        hook = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self.account = account
-        self.http = Http("Discord", url, {}, [url, url.rsplit("/", 1)[-1]])
+        self.query = dict(parse_qsl(parts.query))  # e.g. thread_id: post into a thread
+        self.http = Http("Discord", hook, {}, [url, hook, hook.rsplit("/", 1)[-1]])
 
     def __repr__(self) -> str:
         return f"DiscordPublisher({self.account})"
@@ -34,7 +39,7 @@ class DiscordPublisher:
             message = self.http.call(
                 "POST",
                 "",
-                params={"wait": "true"},
+                params={**self.query, "wait": "true"},
                 json={"content": post.parts[i], "allowed_mentions": {"parse": []}},
             ).json()
             first.append(message)
@@ -50,7 +55,7 @@ class DiscordPublisher:
         found = []
         for id_ in ids:
             try:
-                message = self.http.call("GET", f"/messages/{id_}").json()
+                message = self.http.call("GET", f"/messages/{id_}", params=self.query).json()
             except PublishError as exc:
                 if exc.status == 404:
                     continue

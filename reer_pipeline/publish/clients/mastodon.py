@@ -71,8 +71,9 @@ class MastodonPublisher:
             raise unreachable("Mastodon", exc) from None
         except (MastodonAPIError, MastodonRatelimitError):
             r = self._last
-            if r is None:
-                raise PublishError("Mastodon refused without a response", retryable=True) from None
+            if r is None or r.ok:  # no answer, or one Mastodon.py could not read: the key
+                # makes a retry safe
+                raise PublishError("Mastodon gave no readable answer", retryable=True) from None
             raise refusal("Mastodon", r.status_code, r.headers, body_of(r)) from None
 
     def publish(self, post: Post, sent: Sequence[str] = ()) -> Receipt:
