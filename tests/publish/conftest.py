@@ -51,6 +51,10 @@ class Sent:
     reposts: int = 0
     replies: int = 0
     impressions: int = 0
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def iso(self) -> str:
+        return self.created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -152,6 +156,7 @@ class FakeX(Fake):
     def tweet(self, p: Sent, metrics=False) -> dict:
         t = {
             "id": p.id,
+            "created_at": p.iso(),
             "text": URL_RE.sub("https://t.co/AbC123", p.text),
             "edit_history_tweet_ids": [p.id],
         }
@@ -249,7 +254,7 @@ class FakeMastodon(Fake):
             "id": p.id,
             "uri": f"https://m.example/users/ann/statuses/{p.id}",
             "url": f"https://m.example/@ann/{p.id}",
-            "created_at": "2026-01-01T00:00:00.000Z",
+            "created_at": p.iso(),
             "content": mastodon_html(p.text),
             "visibility": "public",
             "in_reply_to_id": p.reply_to,
@@ -306,7 +311,12 @@ class FakeLinkedIn(Fake):
             if request.headers.get("X-RestLi-Method") != "FINDER":
                 return self.error(400, "finder requires X-RestLi-Method: FINDER")
             elements = [
-                {"id": p.id, "author": request.args["author"], "commentary": p.text}
+                {
+                    "id": p.id,
+                    "author": request.args["author"],
+                    "commentary": p.text,
+                    "createdAt": int(p.created.timestamp() * 1000),
+                }
                 for p in self.posts.values()
             ]
             return reply({"elements": elements[::-1], "paging": {"count": 20, "start": 0}})
@@ -350,7 +360,16 @@ class FakeFacebook(Fake):
             return reply({"id": p.id})
         if path == f"/{self.page_id}/feed":
             return reply(
-                {"data": [{"id": p.id, "message": p.text} for p in list(self.posts.values())[::-1]]}
+                {
+                    "data": [
+                        {
+                            "id": p.id,
+                            "message": p.text,
+                            "created_time": p.created.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                        }
+                        for p in list(self.posts.values())[::-1]
+                    ]
+                }
             )
         if path == "/" and "ids" in request.args:
             got = {}
@@ -446,7 +465,7 @@ class FakePostiz(Fake):
                     "content": "<p>"
                     + html.escape(json.loads(p.key)["value"][0]["content"])
                     + "</p>",
-                    "publishDate": "2026-01-01T00:00:00.000Z",
+                    "publishDate": p.iso(),
                     "releaseURL": f"https://x.com/ann/status/9{p.id}",
                     "state": "PUBLISHED",
                     "integration": {

@@ -393,16 +393,20 @@ def test_a_refusal_mid_thread_names_the_parts_sent_and_the_thread_resumes(case, 
 def test_find_sees_a_post_sent_before_a_crash(case, connect):
     publisher, fake, rebuild = connect(case)
     post = post_for(case)
-    receipt = publisher.publish(post)
-    never = tuple(f"Another post, never sent {i}" for i in range(len(post.parts)))
-    other = post_for(case, draft="d9", parts=never)
+    # the same words, posted a month ago: an older post, not this one
+    for sent in publisher.publish(post_for(case, draft="a-month-ago")).ids:
+        fake.posts[sent].created -= timedelta(days=30)
     restarted = rebuild()  # a new process reads the platform
+    assert restarted.find(post) is None  # the crash came before the call
+    receipt = publisher.publish(post)
+    restarted = rebuild()
     if not case.findable:
         assert restarted.find(post) is None  # a webhook cannot list what it sent
         return
     found = restarted.find(post)
     assert found is not None and found.ids == receipt.ids
-    assert restarted.find(other) is None
+    never = tuple(f"Another post, never sent {i}" for i in range(len(post.parts)))
+    assert restarted.find(post_for(case, draft="d9", parts=never)) is None
 
 
 # ---- outcomes -----------------------------------------------------------------------------------

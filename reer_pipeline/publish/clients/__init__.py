@@ -17,8 +17,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -224,19 +225,51 @@ def send_thread(post: Post, send: Callable[[int, str | None], str], sent=()) -> 
     return tuple(ids)
 
 
-def find_thread(post: Post, seen: Iterable[tuple[str, str, str | None]]) -> tuple[str, ...]:
-    """The ids of the leading parts of `post` among the account's recent posts `seen`
-    (id, text, id it replies to): part 0 by its words, each next part by its words and by
-    replying to the part before. Fewer ids than parts: the thread broke off there."""
-    seen = list(seen)
+class Seen(NamedTuple):
+    """One of the account's recent posts as the platform lists it."""
+
+    id: str
+    text: str
+    reply_to: str | None = None  # the post it replies to
+    created: object = None  # when: a datetime, an ISO time or epoch seconds/ms; None: unknown
+
+
+SLACK = timedelta(days=1)  # a post made this long before its slot may still be it (clocks, zones)
+
+
+def moment(value) -> datetime | None:
+    """A platform's timestamp as an aware datetime (None when it cannot be read)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    if isinstance(value, str):
+        try:
+            return moment(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def find_thread(post: Post, seen: Iterable[Seen]) -> tuple[str, ...]:
+    """The ids of the leading parts of `post` among the account's recent posts `seen`: part 0
+    by its words, each next part by its words and by replying to the part before. A post made
+    well before the slot is an older post with the same words, not this one. Fewer ids than
+    parts: the thread broke off there."""
+    slot = moment(post.slot)
+    seen = [
+        s
+        for s in seen
+        if slot is None or (made := moment(s.created)) is None or made >= slot - SLACK
+    ]
     ids: list[str] = []
     for i, part in enumerate(post.parts):
         parent = ids[-1] if ids else None
         match = next(
             (
-                str(id_)
-                for id_, text, reply_to in seen
-                if same_words(part, text) and (i == 0 or str(reply_to) == parent)
+                str(s.id)
+                for s in seen
+                if same_words(part, s.text) and (i == 0 or str(s.reply_to) == parent)
             ),
             None,
         )

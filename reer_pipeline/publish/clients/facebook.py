@@ -17,7 +17,7 @@ import requests
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
-from reer_pipeline.publish.clients import Http, body_of, find_thread, refusal, single
+from reer_pipeline.publish.clients import Http, Seen, body_of, find_thread, refusal, single
 
 API = "https://graph.facebook.com"
 VERSION = "v23.0"  # Graph API versions live about two years: raise it when it expires
@@ -91,11 +91,15 @@ class FacebookPublisher:
 
     def find(self, post: Post) -> Receipt | None:
         feed = self.http.call(
-            "GET", f"/{self.page_id}/feed", params={"fields": "id,message", "limit": RECENT}
+            "GET",
+            f"/{self.page_id}/feed",
+            params={"fields": "id,message,created_time", "limit": RECENT},
         ).json()
-        ids = find_thread(
-            post, [(p["id"], p.get("message", ""), None) for p in feed.get("data", [])]
-        )
+        seen = [
+            Seen(p["id"], p.get("message", ""), created=p.get("created_time"))
+            for p in feed.get("data", [])
+        ]
+        ids = find_thread(post, seen)
         return Receipt(ids, post_url(ids[0])) if ids else None
 
     def outcomes(self, ids: Sequence[str]) -> list[Outcome]:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
-from reer_pipeline.publish.clients import Http, find_thread, single
+from reer_pipeline.publish.clients import Http, Seen, find_thread, single
 
 API = "https://api.linkedin.com"
 VERSION = "202511"  # YYYYMM; LinkedIn serves each version for a year: raise it when it sunsets
@@ -95,7 +95,8 @@ class LinkedInPublisher:
             headers={"X-RestLi-Method": "FINDER"},
         )
         seen = [
-            (e["id"], e.get("commentary", ""), None) for e in response.json().get("elements", [])
+            Seen(e["id"], e.get("commentary", ""), created=e.get("createdAt"))
+            for e in response.json().get("elements", [])
         ]
         ids = find_thread(post, seen)
         return Receipt(ids, post_url(ids[0])) if ids else None

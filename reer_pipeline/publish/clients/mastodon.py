@@ -21,6 +21,7 @@ from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
 from reer_pipeline.publish.clients import (
     TIMEOUT,
+    Seen,
     body_of,
     find_thread,
     keep_secret,
@@ -97,7 +98,10 @@ class MastodonPublisher:
         if self._me is None:
             self._me = self._call(self.api.me)["id"]
         statuses = self._call(self.api.account_statuses, self._me, limit=RECENT)
-        seen = [(s["id"], s["content"], s.get("in_reply_to_id")) for s in statuses]
+        seen = [
+            Seen(s["id"], s["content"], s.get("in_reply_to_id"), s.get("created_at"))
+            for s in statuses
+        ]
         ids = find_thread(post, seen)
         if not ids:
             return None

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
-from reer_pipeline.publish.clients import Http, find_thread
+from reer_pipeline.publish.clients import Http, Seen, find_thread
 
 API = "https://api.postiz.com"
 # Each provider's `settings` (its `__type` and required fields); others need only `__type`.
@@ -90,7 +90,8 @@ class PostizPublisher:
             if (p.get("integration") or {}).get("id") == self.integration
         ]
         first = Post(post.draft_id, post.account, post.parts[:1], post.slot)
-        ids = find_thread(first, [(p["id"], p.get("content", ""), None) for p in posts])
+        seen = [Seen(p["id"], p.get("content", ""), created=p.get("publishDate")) for p in posts]
+        ids = find_thread(first, seen)
         if not ids:
             return None
         url = next((p.get("releaseURL") for p in posts if str(p["id"]) == ids[0]), None)

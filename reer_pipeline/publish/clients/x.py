@@ -17,6 +17,7 @@ import tweepy
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, Receipt
 from reer_pipeline.publish.clients import (
+    Seen,
     body_of,
     find_thread,
     keep_secret,
@@ -85,9 +86,9 @@ class XPublisher:
             self.client.get_users_tweets,
             self._user_id,
             max_results=RECENT,
-            tweet_fields=["referenced_tweets"],
+            tweet_fields=["referenced_tweets", "created_at"],
         ).data
-        seen = [(t.id, t.text, _replied_to(t)) for t in tweets or ()]
+        seen = [Seen(t.id, t.text, _replied_to(t), t.created_at) for t in tweets or ()]
         ids = find_thread(post, seen)
         return Receipt(ids, f"https://x.com/{self.account.author}/status/{ids[0]}") if ids else None
 
