@@ -153,6 +153,12 @@ class FakeX(Fake):
             "x-rate-limit-remaining": "0",
         }
 
+    def error(self, status, message):
+        """X sends its rate-limit headers on every answer, not only on a 429."""
+        response = super().error(status, message)
+        response.headers.update(self.retry_headers())
+        return response
+
     def tweet(self, p: Sent, metrics=False) -> dict:
         t = {
             "id": p.id,

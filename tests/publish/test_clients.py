@@ -309,6 +309,15 @@ def test_refusal_carries_the_platforms_reason(case, status, connect):
 
 
 @pytest.mark.slow
+def test_a_503_with_retry_after_names_the_wait(connect):
+    publisher, fake, _ = connect(CASES[2])
+    fake.route = lambda request: reply({"message": "Service busy"}, 503, {"Retry-After": "120"})
+    with pytest.raises(PublishError) as raised:
+        publisher.publish(post_for(CASES[2]))
+    assert raised.value.retryable and raised.value.retry_after == 120
+
+
+@pytest.mark.slow
 def test_facebook_throttling_is_retryable_with_the_wait_it_names(connect):
     """The Graph API throttles with a 400 and code 32, and names the wait in minutes."""
     publisher, fake, _ = connect(CASES[3])
@@ -450,5 +459,6 @@ def test_retry_after_reads_seconds_dates_and_reset_headers():
     assert retry_after({"Retry-After": format_datetime(later, usegmt=True)}, t) == 90
     assert retry_after({"x-rate-limit-reset": str(int(later.timestamp()))}, t) == 90
     assert retry_after({"X-RateLimit-Reset": later.isoformat().replace("+00:00", "Z")}, t) == 90
+    assert retry_after({"x-rate-limit-reset": str(int(later.timestamp()))}, t, reset=False) is None
     assert retry_after({"Retry-After": "soon"}, t) is None
     assert retry_after({}, t) is None

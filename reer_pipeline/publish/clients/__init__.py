@@ -91,9 +91,12 @@ def platform_reason(body) -> str:
     return ""
 
 
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or an HTTP date), else from a rate-limit reset
-    header (X: epoch seconds; Mastodon: an ISO time); None when there is neither."""
+def retry_after(
+    headers: Mapping[str, str], now: float | None = None, reset: bool = True
+) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date), else (with `reset`) from a
+    rate-limit reset header (X: epoch seconds; Mastodon: an ISO time); None when there is
+    neither."""
     now = time.time() if now is None else now
     value = headers.get("Retry-After")
     if value:
@@ -104,7 +107,7 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
                 return max(0.0, parsedate_to_datetime(value).timestamp() - now)
             except (TypeError, ValueError):
                 pass
-    value = headers.get("x-rate-limit-reset") or headers.get("X-RateLimit-Reset")
+    value = reset and (headers.get("x-rate-limit-reset") or headers.get("X-RateLimit-Reset"))
     if value:
         try:
             number = float(value)
@@ -128,15 +131,17 @@ def refusal(
     wait: float | None = None,
 ) -> PublishError:
     """The PublishError for an HTTP refusal: reason in the platform's words, retryable on 429,
-    5xx or what the platform calls throttling (`throttled`), retry_after from the headers (or
-    `wait`) then; a 401 or any other 4xx is final."""
+    5xx or what the platform calls throttling (`throttled`); retry_after from the headers (or
+    `wait`) when throttled, from Retry-After alone on a 5xx (X sends its rate-limit reset on
+    every answer); a 401 or any other 4xx is final."""
     said = " ".join(platform_reason(body).split())[:REASON_CHARS] or "no reason given"
     throttled = throttled or status == 429
+    wait = wait if wait is not None else retry_after(headers, reset=throttled)
     return PublishError(
         scrub(f"{platform} refused (HTTP {status}): {said}"),
         status=status,
         retryable=throttled or status >= 500,
-        retry_after=(wait if wait is not None else retry_after(headers)) if throttled else None,
+        retry_after=wait if throttled or status >= 500 else None,
     )
 
 
