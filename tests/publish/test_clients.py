@@ -144,7 +144,7 @@ def post_for(case: Case, draft="d1", parts=None) -> Post:
 
 
 def no_secret(case: Case, error: Exception, publisher) -> None:
-    shown = f"{error} {error!r} {error.reason} {publisher!r} {publisher}"
+    shown = f"{error} {error!r} {error.reason} {publisher!r} {publisher} {vars(publisher)}"
     for secret in case.secrets().values():
         assert secret not in shown
 

@@ -186,7 +186,7 @@ class Http:
         return refusal(self.platform, response.status_code, response.headers, body_of(response))
 
     def __repr__(self) -> str:
-        return f"Http({self.platform}, {self.base_url!r})"
+        return scrub(f"Http({self.platform}, {self.base_url!r})")  # a webhook URL holds a token
 
 
 # ---- recognising a post already sent ------------------------------------------------------------
