@@ -100,9 +100,9 @@ def test_cases_cover_the_table():
 
 @pytest.fixture
 def connect(platform_server, monkeypatch, caplog):
-    """`connect(case)` -> (publisher, fake): a fake platform on a local server and the real
-    publisher built by `base.build` from env vars (`publisher.rebuilt()` builds another, as a
-    new process would). Afterwards no secret is in any log record of ours or of the client
+    """`connect(case)` -> (publisher, fake, build): a fake platform on a local server, the real
+    publisher built by `base.build` from env vars, and `build()` to build another as a new
+    process would. Afterwards no secret is in any log record of ours or of the client
     libraries, at DEBUG (the fake server's own access log aside)."""
     caplog.set_level(logging.DEBUG)
     shown = []
