@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reer_pipeline.assets.publishing import published_posts
+from reer_pipeline.cli import print_desk
 from reer_pipeline.definitions import defs
 from reer_pipeline.layout import DataLayout
 from reer_pipeline.publish.outbox import outbox_path, read
@@ -139,3 +140,12 @@ def test_the_sensor_starts_a_publish_run_only_when_an_approval_is_due(root, desk
         instance.report_run_canceled(running)
         assert publish(instance).success
         assert tick(instance, second.cursor).run_requests == []  # published; the other waits
+
+
+def test_the_demo_ends_saying_how_many_drafts_wait_on_the_desk(root, desk, capsys):
+    print_desk(DataLayout.from_env(), [ACCOUNT])
+    waiting, serve, outbox = capsys.readouterr().out.strip().splitlines()
+    pending = desk.get(f"/api/accounts/{KEY}/queue").json()["pending"]
+    assert waiting == f"{pending} drafts wait on the desk ({KEY}: {pending})." and pending > 0
+    assert "`make serve`" in serve and "127.0.0.1:8000" in serve
+    assert str(outbox_path(root)) in outbox
