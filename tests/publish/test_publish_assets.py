@@ -13,6 +13,7 @@ from reer_pipeline.assets.publishing import published_posts
 from reer_pipeline.cli import print_desk
 from reer_pipeline.definitions import defs
 from reer_pipeline.layout import DataLayout
+from reer_pipeline.publish.base import Post, PublishError
 from reer_pipeline.publish.outbox import outbox_path, read
 from reer_pipeline.resources.publishing import Publishing
 from reer_pipeline.resources.storage import Storage
@@ -149,3 +150,30 @@ def test_the_demo_ends_saying_how_many_drafts_wait_on_the_desk(root, desk, capsy
     assert waiting == f"{pending} drafts wait on the desk ({KEY}: {pending})." and pending > 0
     assert "`make serve`" in serve and "127.0.0.1:8000" in serve
     assert str(outbox_path(root)) in outbox
+
+
+def test_the_desk_shows_what_publishing_did_with_each_approval(root, desk):
+    first, second, third = desk.get(f"/api/accounts/{KEY}/queue").json()["drafts"][:3]
+    now = datetime.now(UTC)
+    approve(desk, first, now - timedelta(minutes=5))
+    approve(desk, second, now - timedelta(minutes=4))
+    approve(desk, third, now + timedelta(days=1))
+    # the platform refused the second one (recorded in the real ledger, as `send` records it)
+    ledger = Publishing(storage=Storage()).ledger()
+    refused = Post(second["draft_id"], ACCOUNT, (second["text"],), now.isoformat())
+    ledger.intent(refused, 1, "x")
+    ledger.refused(refused, 1, PublishError("Text is too long <b>284</b>", status=422), None)
+    with dg.instance_for_test() as instance:
+        assert publish(instance).success
+    states = {
+        a["draft_id"]: a for a in desk.get(f"/api/accounts/{KEY}/queue").json()["approved_drafts"]
+    }
+    assert states[first["draft_id"]]["status"] == "published"
+    assert states[first["draft_id"]]["post_id"] == f"outbox:{first['draft_id']}:0"
+    assert states[second["draft_id"]]["reason"] == "Text is too long <b>284</b>"
+    assert states[third["draft_id"]]["status"] == "waiting"
+    page = desk.get(f"/accounts/{KEY}").text
+    assert f"published outbox:{first['draft_id']}:0" in page
+    assert "refused: Text is too long &lt;b&gt;284&lt;/b&gt;" in page and "<b>284" not in page
+    assert "waiting for" in page
+    assert [r["draft_id"] for r in read(outbox_path(root))] == [first["draft_id"]]
