@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_account ON events (platform, author, seq);
+CREATE INDEX IF NOT EXISTS events_draft ON events (draft_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS one_intent_per_attempt ON events (draft_id, attempt)
     WHERE event = 'intent';
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
@@ -240,8 +241,14 @@ class Ledger:
         return {d: fold(events) for d, events in by_draft.items()}
 
     def entry(self, post: Post) -> Entry:
-        events = [e for e in self.events(post.account) if e["draft_id"] == post.draft_id]
-        return fold(events) if events else Entry(post.draft_id, "new")
+        """Where `post`'s draft stands (`new` if the ledger never saw it)."""
+        with self._connect() as con:
+            rows = con.execute(
+                """SELECT * FROM events WHERE draft_id = ? AND platform = ? AND author = ?
+                ORDER BY seq""",
+                [post.draft_id, post.account.platform, post.account.author],
+            ).fetchall()
+        return fold([dict(r) for r in rows]) if rows else Entry(post.draft_id, "new")
 
     def newest(self) -> dict[str, int]:
         """Account key -> the sequence number of its newest event."""

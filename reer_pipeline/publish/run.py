@@ -10,7 +10,7 @@ approvals still due. No dagster import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from reer_pipeline import platforms
 from reer_pipeline.platforms import Account
@@ -29,7 +29,8 @@ def parts(account: Account, text: str) -> tuple[str, ...]:
 
 def when(decision: dict) -> datetime:
     """An approval's slot; one approved without a slot is due from the moment it was approved."""
-    return datetime.fromisoformat(decision["slot"] or decision["decided_at"])
+    t = datetime.fromisoformat(decision["slot"] or decision["decided_at"])
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # a time without a zone is UTC, as on the desk
 
 
 def approvals(store: ReviewStore, account: Account) -> list[dict]:
