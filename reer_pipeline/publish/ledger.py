@@ -118,13 +118,13 @@ class Entry:
 def fold(events: list[dict]) -> Entry:
     """One draft's events (oldest first) as where it stands."""
     intents = [e for e in events if e["event"] == "intent"]
-    first = intents[0] if intents else {}
+    last_intent = intents[-1] if intents else {}  # what was sent last (a re-approval may change it)
     common = {
         "draft_id": events[0]["draft_id"],
         "attempts": max((e["attempt"] for e in intents), default=0),
-        "publisher": intents[-1]["publisher"] if intents else None,
-        "parts": tuple(json.loads(first["parts"])) if first else (),
-        "slot": first.get("slot"),
+        "publisher": last_intent.get("publisher"),
+        "parts": tuple(json.loads(last_intent["parts"])) if last_intent else (),
+        "slot": last_intent.get("slot"),
     }
     done = [e for e in events if e["event"] == "published"]
     if done:
@@ -305,12 +305,18 @@ def _unexpected(exc: Exception) -> PublishError:
 
 
 def send(
-    ledger: Ledger, publisher: Publisher, post: Post, now: datetime, name: str = "outbox"
+    ledger: Ledger,
+    publisher: Publisher,
+    post: Post,
+    now: datetime,
+    name: str = "outbox",
+    retry_refused: bool = False,
 ) -> Entry:
     """Publish `post` at most once (hold `ledger.lock(post.account)` around calls to this), and
-    return where it stands afterwards. `name` is the publisher's name in `PUBLISHERS`."""
+    return where it stands afterwards. `name` is the publisher's name in `PUBLISHERS`; a final
+    refusal is tried again only with `retry_refused` (a person approved the draft again)."""
     entry = ledger.entry(post)
-    if not entry.due(now):
+    if not (entry.due(now) or (retry_refused and entry.status == "refused")):
         return entry
     last = entry.attempts
     if last:  # it may have gone out: look before sending again

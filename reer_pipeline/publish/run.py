@@ -67,6 +67,13 @@ class Report:
         )
 
 
+def reopened(decision: dict, entry: Entry) -> bool:
+    """A refused draft approved again after the refusal (its text fixed on the desk, say) is
+    tried again."""
+    approved_at = datetime.fromisoformat(decision["decided_at"])
+    return entry.status == "refused" and approved_at > datetime.fromisoformat(entry.at)
+
+
 def due(
     store: ReviewStore, ledger: Ledger, account: Account, now: datetime
 ) -> tuple[list[Post], list[datetime]]:
@@ -75,7 +82,7 @@ def due(
     posts, later = [], []
     for d in approvals(store, account):
         entry = entries.get(d["draft_id"], Entry(d["draft_id"], "new"))
-        if entry.status in ("published", "refused"):
+        if entry.status == "published" or (entry.status == "refused" and not reopened(d, entry)):
             continue
         at = max([when(d)] + ([datetime.fromisoformat(entry.retry_at)] if entry.retry_at else []))
         if at <= now:
@@ -99,7 +106,7 @@ def publish_due(
     with ledger.lock(account):
         posts, _ = due(store, ledger, account, now)
         for post in posts:
-            entry = send(ledger, publisher, post, now, name)
+            entry = send(ledger, publisher, post, now, name, retry_refused=True)
             {
                 "published": report.published,
                 "refused": report.refused,

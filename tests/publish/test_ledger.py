@@ -244,3 +244,18 @@ def test_publish_due_reports_refusals_and_retries(tmp_path, ledger):
     assert [(e.draft_id, e.reason) for e in report.refused] == [("a", "Unauthorized")]
     assert [e.draft_id for e in report.retrying] == ["b"] and report.waiting == 1
     assert "refused 1, retrying 1, waiting 1" in report.summary()
+
+
+def test_a_refused_draft_approved_again_after_the_refusal_is_tried_again(tmp_path, ledger):
+    store = ReviewStore(log_path(tmp_path))
+    decide(store, "d", "Too long, says the platform.", slot=NOW)
+    platform = Platform([PublishError("Text is too long", status=422)])
+    assert [e.reason for e in publish_due(store, ledger, platform, ACCOUNT, NOW).refused] == [
+        "Text is too long"
+    ]
+    assert publish_due(store, ledger, platform, ACCOUNT, NOW).published == []  # not by itself
+    decide(store, "d", "Shorter.", slot=NOW)  # the person fixed it and approved it again
+    [entry] = publish_due(store, ledger, platform, ACCOUNT, NOW).published
+    assert entry.attempts == 2 and [p.parts for p in platform.received] == [("Shorter.",)]
+    assert entry.parts == ("Shorter.",)
+    assert publish_due(store, ledger, platform, ACCOUNT, NOW).published == []
