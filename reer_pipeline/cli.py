@@ -283,10 +283,14 @@ def print_desk(layout: DataLayout, accounts) -> None:
     from reer_pipeline.serve.desk import Desk
 
     desk = Desk(layout)
-    waiting = {a: desk.queue(a, limit=0)["pending"] for a in accounts}
-    each = ", ".join(f"{a}: {n}" for a, n in waiting.items())
-    print(f"{sum(waiting.values())} drafts wait on the desk ({each or 'no account'}).")
-    print("Review them with `make serve`, then http://127.0.0.1:8000 (nothing is approved yet).")
+    queues = {a: desk.queue(a, limit=0) for a in accounts}
+    each = ", ".join(f"{a}: {q['pending']}" for a, q in queues.items())
+    waiting = sum(q["pending"] for q in queues.values())
+    approved = sum(q["approved"] for q in queues.values())
+    print(f"{waiting} drafts wait on the desk ({each or 'no account'}).")
+    print(
+        f"Review them with `make serve`, then http://127.0.0.1:8000 ({approved} approved so far)."
+    )
     print(
         f"Approved drafts go out at their slot through the `publish` job, to the outbox "
         f"{outbox_path(layout.root)} unless an account is given a publisher."
