@@ -272,7 +272,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print_drafted(layout, Account.parse(account))
     print(f"Dagster instance: {home}")
     print("Open the UI with `make dev`, then http://127.0.0.1:3000")
+    print_desk(layout, [Account.parse(a) for a in accounts])
     return 0
+
+
+def print_desk(layout: DataLayout, accounts) -> None:
+    """How many drafts wait on the desk, how to open it, and where approvals go. The demo
+    approves nothing: only a person's approval is ever published."""
+    from reer_pipeline.publish.outbox import outbox_path
+    from reer_pipeline.serve.desk import Desk
+
+    desk = Desk(layout)
+    queues = {a: desk.queue(a, limit=0) for a in accounts}
+    each = ", ".join(f"{a}: {q['pending']}" for a, q in queues.items())
+    waiting = sum(q["pending"] for q in queues.values())
+    approved = sum(q["approved"] for q in queues.values())
+    print(f"{waiting} drafts wait on the desk ({each or 'no account'}).")
+    print(
+        f"Review them with `make serve`, then http://127.0.0.1:8000 ({approved} approved so far)."
+    )
+    print(
+        f"Approved drafts go out at their slot through the `publish` job, to the outbox "
+        f"{outbox_path(layout.root)} unless an account is given a publisher."
+    )
 
 
 def print_drafted(layout: DataLayout, account) -> None:

@@ -67,6 +67,8 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
         "PATH": os.environ["PATH"],  # dagster's log capture runs `tail`
         "REER_MODELS_DIR": os.environ["REER_MODELS_DIR"],
     }
+    if "PYTHONPATH" in os.environ:  # a worktree runs its own code, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if "REER_TORCH_THREADS" in os.environ:  # this test's share of the cores under xdist
         env["REER_TORCH_THREADS"] = os.environ["REER_TORCH_THREADS"]
     (tmp_path / "home").mkdir()
@@ -103,6 +105,43 @@ def test_demo_materializes_the_whole_graph_with_the_dagster_cli(tmp_path, sample
     evaluation = json.loads((adapter / "evaluation.json").read_text())
     assert f"Author model of x:BarackObama: {evaluation['verdict']}" in out.stdout
     assert "+" not in evaluation["verdict"]
+    approve_one_on_the_desk(tmp_path / "data", out.stdout, env, sample_facts.account)
+
+
+def approve_one_on_the_desk(root, stdout: str, env: dict, account: str) -> None:
+    """The demo approves nothing; its last lines say how many drafts wait on the desk. A person
+    approves one through the desk's API, and the publish job sends it to the outbox."""
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.publish.outbox import outbox_path, read
+    from reer_pipeline.serve.app import create_app
+
+    waiting, serve, _outbox = stdout.strip().splitlines()[-3:]
+    desk = TestClient(create_app(DataLayout(root)), base_url="http://127.0.0.1:8000")
+    queue = desk.get(f"/api/accounts/{account}/queue").json()
+    assert waiting.startswith(f"{queue['pending']} drafts wait on the desk") and queue["pending"]
+    assert "make serve" in serve and queue["approved"] == 0 and not outbox_path(root).exists()
+    draft = queue["drafts"][0]
+    now = datetime.now(UTC).isoformat()
+    r = desk.post(
+        f"/api/drafts/{draft['draft_id']}/decision",
+        json={"account": account, "decision": "approved", "slot": now},
+    )
+    assert r.status_code == 200, r.text
+    args = ["asset", "materialize", "-m", "reer_pipeline.definitions", "--select"]
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", *args, "published_posts", "--partition", account],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [record] = read(outbox_path(root))
+    assert record["draft_id"] == draft["draft_id"] and record["account"] == account
 
 
 def run_config(path, **settings):

@@ -266,7 +266,35 @@ class Desk:
             "warehouse_read_at": datetime.fromtimestamp(snap.read_at, UTC).isoformat(),
             "offset": offset,
             "drafts": pending[offset : offset + limit],
+            "approved_drafts": self.outgoing(account, decided) if limit else [],
         }
+
+    def outgoing(self, account: Account, decided: dict[str, dict]) -> list[dict]:
+        """The account's approved drafts, newest slot first, with what publishing did with each
+        (the ledger's `published` with the URL, `refused` with the platform's reason,
+        `retrying`, or `waiting` for its slot)."""
+        from reer_pipeline.publish.ledger import Ledger, ledger_path
+
+        entries = Ledger(ledger_path(self.layout.root)).entries(account)
+        out = []
+        for d in decided.values():
+            if d["decision"] != "approved" and d["draft_id"] not in entries:
+                continue
+            e = entries.get(d["draft_id"])
+            url = e.url if e and e.url and e.url.startswith(("https://", "http://")) else None
+            out.append(
+                {
+                    "draft_id": d["draft_id"],
+                    "text": d["approved_text"] or (e.parts[0] if e and e.parts else ""),
+                    "slot": d["slot"],
+                    "status": e.status if e else "waiting",
+                    "url": url,
+                    "post_id": e.ids[0] if e and e.ids else None,
+                    "reason": e.reason if e else None,
+                    "retry_at": e.retry_at if e else None,
+                }
+            )
+        return sorted(out, key=lambda o: o["slot"] or "", reverse=True)
 
     def find(self, account: Account, did: str) -> dict:
         for e in self.snapshot(account).entries:
