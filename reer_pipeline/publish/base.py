@@ -84,8 +84,10 @@ class MissingCredential(PublishError):
 class Publisher(Protocol):
     """One platform's client. `publish` sends all parts (the first a post, each next a reply to
     the one before) and raises `PublishError`; `find` returns the receipt of `post` if the
-    platform already has it (read from the account's recent posts), else None; `outcomes` reads
-    the engagement of posts by id (ids it does not know are left out)."""
+    platform already has it (read from the account's recent posts), else None: for a thread
+    that broke off, the ids of the parts that went out, and then `publish(post, sent=ids)`
+    sends the rest (only publishers of threaded platforms take `sent`); `outcomes` reads the
+    engagement of posts by id (ids it does not know are left out)."""
 
     def publish(self, post: Post) -> Receipt: ...
 

@@ -331,13 +331,17 @@ def send(
                 retry_after=error.retry_after,
             )
             return _refused(ledger, post, last, error, now)
-        if receipt is not None:
+        if receipt is not None and len(receipt.ids) >= len(post.parts):
             ledger.published(post, last, receipt, found=True)
             return ledger.entry(post)
+        # A thread that broke off after some parts is finished, never sent again from part 1.
+        sent = receipt.ids if receipt is not None else ()
+    else:
+        sent = ()
     attempt = last + 1
     ledger.intent(post, attempt, name)
     try:
-        receipt = publisher.publish(post)
+        receipt = publisher.publish(post, sent=sent) if sent else publisher.publish(post)
     except Exception as exc:
         return _refused(ledger, post, attempt, exc, now)
     ledger.published(post, attempt, receipt)

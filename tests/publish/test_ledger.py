@@ -259,3 +259,42 @@ def test_a_refused_draft_approved_again_after_the_refusal_is_tried_again(tmp_pat
     assert entry.attempts == 2 and [p.parts for p in platform.received] == [("Shorter.",)]
     assert entry.parts == ("Shorter.",)
     assert publish_due(store, ledger, platform, ACCOUNT, NOW).published == []
+
+
+class ThreadPlatform(Platform):
+    """A platform that stores each part of a thread as its own post, refuses the part after
+    `fail_after` parts once (a 500 mid-thread), and finds the leading parts it holds."""
+
+    def __init__(self, fail_after: int):
+        super().__init__()
+        self.parts: list[tuple[str, str, str | None]] = []  # (id, text, reply_to)
+        self.fail_after = fail_after
+
+    def publish(self, post: Post, sent=()) -> Receipt:
+        self.calls += 1
+        ids = list(sent)
+        for text in post.parts[len(ids) :]:
+            if len(self.parts) == self.fail_after:
+                self.fail_after = -1
+                raise PublishError("over capacity", status=500, retryable=True)
+            self.parts.append((f"p{len(self.parts)}", text, ids[-1] if ids else None))
+            ids.append(self.parts[-1][0])
+        return Receipt(tuple(ids), "u")
+
+    def find(self, post: Post) -> Receipt | None:
+        self.finds += 1
+        ids = [i for i, text, _ in self.parts if text in post.parts]
+        return Receipt(tuple(ids), "u") if ids else None
+
+
+def test_a_thread_that_broke_off_is_finished_not_sent_again(ledger):
+    thread = Post("t1", ACCOUNT, ("one 1/3", "two 2/3", "three 3/3"), NOW.isoformat())
+    platform = ThreadPlatform(fail_after=1)
+    assert send(ledger, platform, thread, NOW).status == "retrying"
+    entry = send(ledger, platform, thread, NOW + timedelta(hours=1))
+    assert entry.status == "published" and entry.ids == ("p0", "p1", "p2")
+    assert platform.parts == [
+        ("p0", "one 1/3", None),
+        ("p1", "two 2/3", "p0"),
+        ("p2", "three 3/3", "p1"),
+    ]
