@@ -51,6 +51,8 @@ bench: install
 	$(PY) benchmarks/scorer_validity.py --per-class 30  # about 12 minutes
 	$(PY) benchmarks/drafting.py setup --out .bench/drafting && $(PY) benchmarks/drafting.py draft --out .bench/drafting --variant after && $(PY) benchmarks/drafting.py report --out .bench/drafting
 	$(PY) benchmarks/finetune.py --export data/samples/fivethirtyeight_BarackObama.csv --out .bench/finetune --tune-calls 60 --bootstrap-finetune --bootstrap-examples 60  # about 40 minutes: training, perplexity, GEPA, BootstrapFinetune, 10 requests x 2 drafts per model
+	$(PY) benchmarks/serve.py --drafts 10000 --score-requests 16  # the desk: queue and /api/score, 1 and 8 clients
+	$(PY) benchmarks/publishing.py --posts 200 --rounds 5  # posts/s to the outbox and local platform servers
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
