@@ -499,6 +499,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """A tournament for one account: systems (base, tuned, adapter, adapter+tuned, a generation
+    strategy or any model URI) draft for its held-out requests; judge_lm compares every pair in
+    both orders and the scorer too. Prints win rates with intervals and Bradley-Terry ratings."""
+    import duckdb
+
+    from reer_pipeline.evaluate import tournament as tm
+    from reer_pipeline.ingest.warehouse import read_account_posts
+    from reer_pipeline.serve.store import ReviewStore, log_path
+
+    layout, account, ctx = open_account("eval", args.platform, args.author)
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        posts = read_account_posts(con, account.platform, account.author)
+    models = language_models("eval", args.config)
+    try:
+        systems = [tm.system(s) for s in args.system or tm.DEFAULT_SYSTEMS]
+        judge = load_models(
+            "eval", lambda: models.load(args.judge) if args.judge else models.get("judge_lm")
+        )
+        decisions = list(ReviewStore(log_path(layout.root)).latest(account).values())
+        report = tm.run(
+            ctx,
+            posts,
+            layout.account(account),
+            models,
+            judge,
+            systems=[s.name for s in systems],
+            n_requests=args.requests,
+            max_tokens=args.max_tokens,
+            decisions=decisions,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+    except (ValueError, tm.Unavailable) as e:
+        return fail("eval", str(e))
+    s = report["summary"]
+    print(report["table"])
+    print(f"position bias (verdicts that flip with the order): {tm.fmt(s['position_bias'])}")
+    print(f"judge agrees with the scorer: {tm.fmt(s['scorer_agreement'])}")
+    if report["decisions"]:
+        d = report["decisions"]
+        print(
+            f"prefers the approved draft: judge {tm.fmt(d['judge'])}, scorer {tm.fmt(d['scorer'])}"
+        )
+    for name, why in report["skipped"].items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    if args.out:
+        body = {k: v for k, v in report.items() if k != "table"}
+        Path(args.out).write_text(json.dumps(body, indent=1, default=str))
+    return 0
+
+
 def fail(command: str, message: str) -> int:
     """One line on stderr, no traceback; exit status 2 (it could not run)."""
     print(f"reer {command}: {message}", file=sys.stderr)
@@ -548,6 +599,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--config", help=CONFIG_HELP)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("eval", help=cmd_eval.__doc__, description=cmd_eval.__doc__)
+    p.add_argument("--platform", default="x", help=", ".join(platforms.NAMES))
+    p.add_argument("--author", help="whose account (default: the platform's with most posts)")
+    p.add_argument("--system", action="append", help="a system name or model URI (may repeat)")
+    p.add_argument("--judge", help="the judge's model URI (default: judge_lm)")
+    p.add_argument("--requests", type=int, default=20, help="held-out requests")
+    p.add_argument("--max-tokens", type=int, default=96)
+    p.add_argument("--out", help="write the report as JSON")
+    p.add_argument("--config", help=CONFIG_HELP)
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -5,6 +5,7 @@ import dagster as dg
 from reer_pipeline.assets import (
     author,
     drafting,
+    evaluation,
     ingest,
     mining,
     publishing,
@@ -22,13 +23,13 @@ from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.approvals import approvals_due_sensor
 from reer_pipeline.sensors.new_exports import changed_accounts_sensor, new_export_sensor
 
-modules = [ingest, mining, strategies, author, drafting, tuning, reviews, publishing]
+modules = [ingest, mining, strategies, author, drafting, tuning, reviews, publishing, evaluation]
 storage = Storage()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[*JOBS, reviews.review_job, publishing.publish_job],
+    jobs=[*JOBS, reviews.review_job, publishing.publish_job, evaluation.evaluation_job],
     schedules=[nightly_schedule],
     sensors=[
         new_export_sensor,

@@ -28,7 +28,8 @@ from reer_pipeline.program.schedule import assign_slots
 from reer_pipeline.program.signatures import Compose, Ideate, Judge
 from reer_pipeline.text import cut_to_sentence, request, subject_phrase
 
-GENERATIONS = ("single", "self_consistency", "debate")
+GENERATIONS = ("single", "self_consistency", "debate", "manager_worker")
+N_PARTS = 3  # manager_worker: the parts the manager plans for one post (a thread's parts)
 SHAPES = ("plain", "json")  # compose's reply: the post as plain text, or JSON under a grammar
 MAX_STRATEGIES = 5
 MIN_SAMPLE_TEMPERATURE = 0.7  # samples and retries need randomness to differ
@@ -183,7 +184,9 @@ class DraftProgram(dspy.Module):
     generation: 'single' (per angle, the best of `best_of` samples), 'self_consistency'
     (`n_samples` samples, picked among the usable ones by `scorer(texts) -> scores` or by
     majority vote over normalized text) or 'debate' (two drafters at `debate_temperatures` with
-    different strategies; the Judge picks). Predictors are named `ideate`, `compose` and `judge`
+    different strategies; the Judge picks) or 'manager_worker' (the manager, Ideate, plans the
+    parts of the post, a worker, Compose, writes each, and the parts joined are the draft: a
+    thread where the platform threads). Predictors are named `ideate`, `compose` and `judge`
     whatever the strategy, so a saved program loads into any.
 
     shape: 'plain' (compose replies with the post as plain text) or 'json' (a one-field JSON
@@ -487,6 +490,58 @@ class DraftProgram(dspy.Module):
         }
         return {**(b if pick == "b" else a), "selection": selection}
 
+    def _manager_worker(self, plans: list[Plan]) -> None:
+        """Each candidate of each plan in parts: the manager (ideate) plans up to N_PARTS parts
+        of the post, a worker (compose) writes each part (the best of `best_of` by the gate; the
+        parts of every plan drawn in shared batched calls), and the parts joined in order are
+        the draft, judged whole by the gate. A plan that does not parse is the angle itself."""
+        t = self.temperature if self.best_of == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)
+        jobs = []  # (plan, angle plan, the requests of its parts)
+        for p in plans:
+            platform, audience = p.ctx["platform"], p.ctx["audience"]
+            for a in p.angles:
+                ask = f"{a.request} Plan it in {N_PARTS} parts: what each part says, in order."
+                pred, _ = self._call("ideate", p.stats, self.temperature, request=ask)
+                parts = list(dict.fromkeys(str(x).strip() for x in (pred.angles if pred else [])))
+                subjects = [f"{a.angle}: {x}" for x in parts if x][:N_PARTS] or [a.angle]
+                requests = [render_request(x, platform, audience) for x in subjects]
+                p.ctx["prompt_texts"] += requests  # what the model was told (the echo rule)
+                jobs.append((p, a, requests))
+        calls = [(p, a, r) for p, a, requests in jobs for r in requests]
+        samples, step = [], max(1, MAX_SEQUENCES // self.best_of)
+        for i in range(0, len(calls), step):
+            chunk = calls[i : i + step]
+            samples += self._sample_compose(
+                [({"request": r}, a.demos) for _, a, r in chunk],
+                self.best_of,
+                t,
+                [p.stats for p, _, _ in chunk],
+                [a.card.get("name", "strategy") for _, a, _ in chunk],
+            )
+        it = iter(samples)
+        for p in plans:
+            p.ctx["candidates"] = []
+        for p, a, requests in jobs:
+            groups = [
+                [self._candidate(p.ctx, a, t, post, err) for post, err in next(it)]
+                for _ in requests
+            ]
+            picked = self._pick(p.ctx, groups, p.stats)
+            text = "\n\n".join(c["draft"].strip() for c in picked if c["draft"].strip())
+            error = None if text else next((c["error"] for c in picked if c["error"]), "empty")
+            whole = self._candidate(p.ctx, a, t, text, error)
+            [(ok, reasons)] = self._verdicts(p.ctx, [whole["text"]])
+            whole["usable"] = bool(ok and whole["parse_ok"])
+            whole["gate_reasons"] = list(reasons) if whole["parse_ok"] else ["parse failure"]
+            whole["selection"] = {
+                "method": "manager_worker",
+                "parts": len(requests),
+                "part_requests": requests,
+                "part_drafts": [c["draft"] for c in picked],
+                "usable_parts": sum(c["usable"] for c in picked),
+            }
+            p.ctx["candidates"].append({**whole, "angle_source": a.source})
+
     # ---- the program ------------------------------------------------------------------------
     def forward(self, **request) -> dspy.Prediction:
         """Candidates (plain dicts) for one topic, and `stats` of the LM calls; `request` is the
@@ -503,6 +558,8 @@ class DraftProgram(dspy.Module):
                 p.ctx["candidates"] = [
                     {**self._debate(p, i), "angle_source": a.source} for i, a in enumerate(p.angles)
                 ]
+        elif self.generation == "manager_worker":
+            self._manager_worker(plans)
         else:
             n = self.n_samples if self.generation == "self_consistency" else self.best_of
             t = self.temperature if n == 1 else max(self.temperature, MIN_SAMPLE_TEMPERATURE)

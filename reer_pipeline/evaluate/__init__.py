@@ -1,0 +1,1 @@
+"""Evaluation: tournaments between programs, adapters and any model URI (no dagster import)."""
