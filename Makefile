@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export REER_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
 
-.PHONY: install models demo test dev bench lint home serve
+.PHONY: install models demo test dev bench lint home serve mlflow
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -57,3 +57,8 @@ lint: install
 
 serve: install home
 	$(VENV)/bin/reer serve  # the review desk on http://127.0.0.1:8000 (REER_SERVE_TOKEN for any other --host)
+
+mlflow: install  # the MLflow UI on http://127.0.0.1:5000: every tuning, training and benchmark run
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(REER_DATA_DIR)/mlflow.db \
+		--default-artifact-root $(REER_DATA_DIR)/mlartifacts

@@ -7,6 +7,7 @@ from reer_pipeline.executors import executor_from_env
 from reer_pipeline.jobs import JOBS
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.storage import Storage
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.new_exports import changed_accounts_sensor, new_export_sensor
@@ -24,6 +25,7 @@ defs = dg.Definitions(
         "storage": storage,
         "warehouse": Warehouse(storage=storage),
         "language_models": LMRegistryResource(storage=storage),
+        "tracking": Tracking(storage=storage),
     },
     executor=executor_from_env(),  # REER_EXECUTOR: multiprocess (default), celery, k8s
 )
