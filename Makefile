@@ -59,6 +59,6 @@ serve: install home
 	$(VENV)/bin/reer serve  # the review desk on http://127.0.0.1:8000 (REER_SERVE_TOKEN for any other --host)
 
 mlflow: install  # the MLflow UI on http://127.0.0.1:5000: every tuning, training and benchmark run
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
 		--backend-store-uri sqlite:///$(REER_DATA_DIR)/mlflow.db \
 		--default-artifact-root $(REER_DATA_DIR)/mlartifacts

@@ -133,6 +133,7 @@ class Tracker:
             return None
 
     def _log(self, record: Record) -> str:
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # nothing leaves the machine
         import mlflow
         from mlflow.entities import Metric, Param
 

@@ -6,9 +6,11 @@ import math
 
 import dagster as dg
 import mlflow
+import pytest
 
 from reer_pipeline.definitions import defs
 from reer_pipeline.platforms import Account
+from reer_pipeline.program.modules import load_program
 from reer_pipeline.tracking import (
     Record,
     Tracker,
@@ -150,3 +152,64 @@ def test_engagement_model_links_its_run_off_makes_none_broken_is_logged(data_roo
         ]
         assert len(warnings) == 1 and uri in warnings[0]
         assert len(runs(data_root)[1]) == 1
+
+
+@pytest.mark.slow
+def test_tuned_program_run_has_its_config_curve_evaluation_and_dspy_program(data_root):
+    from tests.dagster.test_tuning import PARTITION, TINY
+
+    with dg.instance_for_test() as instance:
+        assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
+        assert engagement(instance).success
+        result = defs.resolve_job_def("tuning").execute_in_process(
+            instance=instance,
+            partition_key=PARTITION,
+            run_config={"ops": {"tuned_program": {"config": TINY}}},
+        )
+        meta = result.asset_materializations_for_node("tuned_program")[0].metadata
+    client, found = runs(data_root)
+    (run,) = [r for r in found if r.data.tags["asset"] == "tuned_program"]
+    assert meta["mlflow_run"].value.endswith(f"/runs/{run.info.run_id}")
+    assert run.data.params["max_metric_calls"] == str(TINY["max_metric_calls"])
+    assert run.data.params["optimizer"] == "gepa"
+    for key in ("base_test_score", "tuned_test_score", "delta_95_low", "delta_95_high"):
+        assert run.data.metrics[key] == pytest.approx(meta[key].value)
+    curve = client.get_metric_history(run.info.run_id, "validation_score")
+    assert [(m.step, m.value) for m in curve] == [tuple(p) for p in meta["validation_points"].value]
+    best = client.get_metric_history(run.info.run_id, "best_validation_score")
+    assert [m.value for m in best] == sorted(m.value for m in best)  # never falls
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"program.json", "evaluation.json", "validation.png", "instructions.json"} <= files
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    program = mlflow.dspy.load_model(f"models:/{model.model_id}")
+    tuned = load_program(data_root / "programs/x__BarackObama/gepa/program.json")
+    assert program.compose.signature.instructions == tuned.compose.signature.instructions
+
+
+@pytest.mark.slow
+def test_author_adapter_run_has_its_losses_perplexity_and_adapter_files(data_root):
+    from tests.dagster.test_author import TINY
+
+    with dg.instance_for_test() as instance:
+        assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
+        result = defs.resolve_job_def("author_model").execute_in_process(
+            instance=instance,
+            partition_key=ACCOUNT,
+            run_config={"ops": {"author_adapter": {"config": TINY}}},
+        )
+        meta = result.asset_materializations_for_node("author_adapter")[0].metadata
+    client, (run,) = runs(data_root)
+    assert meta["mlflow_run"].value.endswith(f"/runs/{run.info.run_id}")
+    assert run.data.params["max_steps"] == str(TINY["max_steps"])
+    base = meta["heldout_ppl_base"].value
+    assert run.data.metrics["heldout_ppl_base.ppl"] == pytest.approx(base["ppl"])
+    card = json.loads((data_root / "adapters/x__BarackObama/adapter/adapter_card.json").read_text())
+    losses = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [(m.step, m.value) for m in losses] == [tuple(p) for p in card["train_losses"]]
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+    assert {
+        "adapter/adapter_card.json",
+        "adapter/loss_curve.png",
+        "adapter/evaluation.json",
+    } <= files
+    assert any(f.endswith(".safetensors") for f in files)
