@@ -181,7 +181,7 @@ def test_tuned_program_run_has_its_config_curve_evaluation_and_dspy_program(data
     files = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"program.json", "evaluation.json", "validation.png", "instructions.json"} <= files
     (model,) = client.search_logged_models([run.info.experiment_id])
-    program = mlflow.dspy.load_model(f"models:/{model.model_id}")
+    program = mlflow.dspy.load_model(model.artifact_location)
     tuned = load_program(data_root / "programs/x__BarackObama/gepa/program.json")
     assert program.compose.signature.instructions == tuned.compose.signature.instructions
 
