@@ -196,7 +196,11 @@ class Tracker:
 
         program = load_program(path)
         with _fluent:
-            before = mlflow.get_tracking_uri()
+            from mlflow.tracking._tracking_service import utils
+
+            # MLflow's fluent state: the tracking URI (also put in the environment) and the
+            # active model log_model sets; both restored, or later runs go to the wrong store
+            before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
             mlflow.set_tracking_uri(self.uri)
             try:
                 with mlflow.start_run(run_id=run_id, log_system_metrics=False):
@@ -206,7 +210,12 @@ class Tracker:
                         pip_requirements=["dspy>=3.4", "reer_pipeline"],
                     )
             finally:
+                mlflow.clear_active_model()
                 mlflow.set_tracking_uri(before)
+                if env is None:
+                    os.environ.pop("MLFLOW_TRACKING_URI", None)
+                else:
+                    os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def _param(value) -> str:

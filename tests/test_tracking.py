@@ -3,6 +3,7 @@ off records nothing; a broken store is logged once and never fails the caller or
 
 import json
 import math
+import os
 
 import dagster as dg
 import mlflow
@@ -10,7 +11,7 @@ import pytest
 
 from reer_pipeline.definitions import defs
 from reer_pipeline.platforms import Account
-from reer_pipeline.program.modules import load_program
+from reer_pipeline.program.modules import DraftProgram, load_program
 from reer_pipeline.tracking import (
     Record,
     Tracker,
@@ -68,6 +69,23 @@ def test_a_record_lands_in_the_local_store_with_its_series_and_files(tmp_path):
         "adapter/weights.bin"
     ]
     assert run.info.artifact_uri.startswith((tmp_path / "mlartifacts").resolve().as_uri())
+
+
+def test_the_program_flavor_loads_and_leaves_mlflow_global_state_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = tmp_path / "program.json"
+    DraftProgram().save(str(path))
+    first, second = tmp_path / "one", tmp_path / "two"
+    assert Tracker(TrackingSettings(), first).log(lambda: Record("p", program=path))
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert Tracker(TrackingSettings(), second).log(benchmark_record, "b", {}, {"x": 1.0})
+    client, (run,) = runs(first)
+    assert len(runs(second)[1]) == 1  # the second run went to its own store
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    loaded = mlflow.dspy.load_model(model.artifact_location)
+    assert (
+        loaded.compose.signature.instructions == load_program(path).compose.signature.instructions
+    )
 
 
 def test_off_records_nothing_and_never_builds_the_record(tmp_path):
