@@ -42,6 +42,7 @@ bench: install
 	mkdir -p .bench
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
+	$(PY) benchmarks/tracking.py  # what one MLflow run costs, against copying its files
 	$(PY) benchmarks/models.py  # needs `make models`; about 40 minutes: cost, LoRA and drafts per embedded model
 	$(PY) benchmarks/decode.py  # starts one CPU-bound neighbour, about 10 minutes
 	$(PY) benchmarks/reer_search.py
