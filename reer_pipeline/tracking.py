@@ -311,3 +311,19 @@ def track(make: Callable[..., Record], *args, root: Path, warn=print) -> str | N
     """One run outside Dagster (benchmarks): settings from the environment
     (`TrackingSettings.from_env`), the local store under `root` by default."""
     return Tracker(TrackingSettings.from_env(), root, warn).log(make, *args)
+
+
+def read_runs(root: Path, settings: TrackingSettings | None = None, where: str = ""):
+    """`(client, runs)`: the experiment's runs, newest first (`where`: an MLflow filter string),
+    for reading (the notebooks). No runs, and no store created, when the local store is absent."""
+    import mlflow
+
+    tracker = Tracker(settings or TrackingSettings.from_env(), root)
+    client = mlflow.MlflowClient(tracker.uri)
+    if tracker.artifacts is not None and not (Path(root) / "mlflow.db").exists():
+        return client, []
+    experiment = client.get_experiment_by_name(tracker.settings.experiment)
+    if experiment is None:
+        return client, []
+    order = ["attributes.start_time DESC"]
+    return client, client.search_runs([experiment.experiment_id], where, order_by=order)

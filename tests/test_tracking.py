@@ -19,6 +19,7 @@ from reer_pipeline.tracking import (
     benchmark_record,
     local_store,
     numbers,
+    read_runs,
 )
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
@@ -105,6 +106,13 @@ def test_a_broken_store_is_logged_once_and_never_raises(tmp_path):
     assert tracker.log(benchmark_record, "b", {}, figures) is None
     assert tracker.log(benchmark_record, "b", {}, figures) is None
     assert len(warnings) == 1 and "a_file" in warnings[0]
+
+
+def test_reading_an_absent_store_finds_no_runs_and_creates_none(tmp_path):
+    assert read_runs(tmp_path)[1] == []
+    assert not (tmp_path / "mlflow.db").exists()
+    Tracker(TrackingSettings(), tmp_path).log(benchmark_record, "b", {}, {"x": 1.0})
+    assert [r.info.run_name for r in read_runs(tmp_path, where="tags.benchmark = 'b'")[1]] == ["b"]
 
 
 def test_numbers_keeps_finite_numbers_of_nested_reports():
