@@ -315,13 +315,14 @@ def track(make: Callable[..., Record], *args, root: Path, warn=print) -> str | N
 
 def read_runs(root: Path, settings: TrackingSettings | None = None, where: str = ""):
     """`(client, runs)`: the experiment's runs, newest first (`where`: an MLflow filter string),
-    for reading (the notebooks). No runs, and no store created, when the local store is absent."""
+    for reading (the notebooks). `(None, [])`, and no store created, when the local store is
+    absent."""
     import mlflow
 
     tracker = Tracker(settings or TrackingSettings.from_env(), root)
-    client = mlflow.MlflowClient(tracker.uri)
     if tracker.artifacts is not None and not (Path(root) / "mlflow.db").exists():
-        return client, []
+        return None, []  # a client would create the store
+    client = mlflow.MlflowClient(tracker.uri)
     experiment = client.get_experiment_by_name(tracker.settings.experiment)
     if experiment is None:
         return client, []
