@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export REER_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
 
-.PHONY: install models demo test dev bench lint home serve
+.PHONY: install models demo test dev bench lint home serve mlflow
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,7 @@ bench: install
 	mkdir -p .bench
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/lm_scoring.py
+	$(PY) benchmarks/tracking.py  # what one MLflow run costs, against copying its files
 	$(PY) benchmarks/models.py  # needs `make models`; about 40 minutes: cost, LoRA and drafts per embedded model
 	$(PY) benchmarks/decode.py  # starts one CPU-bound neighbour, about 10 minutes
 	$(PY) benchmarks/reer_search.py
@@ -59,3 +60,8 @@ lint: install
 
 serve: install home
 	$(VENV)/bin/reer serve  # the review desk on http://127.0.0.1:8000 (REER_SERVE_TOKEN for any other --host)
+
+mlflow: install  # the MLflow UI on http://127.0.0.1:5000: every tuning, training and benchmark run
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(REER_DATA_DIR)/mlflow.db \
+		--default-artifact-root $(REER_DATA_DIR)/mlartifacts

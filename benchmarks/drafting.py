@@ -242,6 +242,11 @@ def report(out: Path, best: int = 5, sample: int = 5, seed: int = 0) -> dict:
         f"{'(50 real train posts)':20} voice {voice(real):.3f}: the level of the author's own posts"
     )
     (out / "report.json").write_text(json.dumps(rows, indent=1))
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.tracking import benchmark_record, track
+
+    files = [out / "report.json", out / "paste.json"]
+    track(benchmark_record, "drafting", {"out": out}, rows, files, root=DataLayout.from_env().root)
     return rows
 
 

@@ -421,6 +421,12 @@ def main() -> None:
     def progress(p):
         print(p.line(), flush=True)
 
+    def tracked(name: str, figures: dict, *files: Path) -> None:
+        from reer_pipeline.layout import DataLayout
+        from reer_pipeline.tracking import benchmark_record, track
+
+        track(benchmark_record, name, vars(args), figures, files, root=DataLayout.from_env().root)
+
     card_path = adapter / CARD
     old = json.loads(card_path.read_text()) if card_path.exists() else None
     want = cfg.as_dict()
@@ -439,6 +445,7 @@ def main() -> None:
         report = compare_drafting(work, posts, splits, traces, adapter.resolve(), args)
         report |= {"load_average": os.getloadavg(), "peak_rss_mb": round(peak_rss_mb(), 1)}
         (work / "drafting.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        tracked("finetune drafting", report, work / "drafting.json")
         print(json.dumps({k: v for k, v in report.items() if not k.endswith("drafts")}, indent=1))
 
     if args.skip_perplexity:
@@ -528,6 +535,7 @@ def main() -> None:
     }
     (work / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(json.dumps(result, indent=1, ensure_ascii=False))
+    tracked("finetune", result, work / "result.json", adapter)
     if args.requests:
         drafting()
 

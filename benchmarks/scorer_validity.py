@@ -520,7 +520,8 @@ def main(argv=None) -> dict[str, float]:
             + ", ".join(f"{p}:{a} ({len(v)} posts)" for (p, a), v in authors.items()),
             file=sys.stderr,
         )
-        lm = load_lm(args.lm, models_dir=DataLayout.from_env().models) if args.lm else None
+        layout = DataLayout.from_env()
+        lm = load_lm(args.lm, models_dir=layout.models) if args.lm else None
         names = score_items(items, splits, con, lm, engagement=not args.no_engagement)
         con.close()
     if args.dump:
@@ -534,6 +535,11 @@ def main(argv=None) -> dict[str, float]:
     print("\n== the topic carries the facts of each item's source post ==")
     totals = report(items, names, args.bootstrap, args.seed)
     print(f"min_auc={min(totals.values(), default=float('nan')):.3f}")
+    from reer_pipeline.tracking import benchmark_record, track
+
+    figures = {"auc_total": totals, "min_auc": min(totals.values(), default=float("nan"))}
+    files = [args.dump] if args.dump else []
+    track(benchmark_record, "scorer_validity", vars(args), figures, files, root=layout.root)
     return totals
 
 

@@ -18,6 +18,7 @@ from reer_pipeline.jobs import JOBS
 from reer_pipeline.resources.lm import LMRegistryResource
 from reer_pipeline.resources.publishing import Publishing
 from reer_pipeline.resources.storage import Storage
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.approvals import approvals_due_sensor
@@ -42,6 +43,7 @@ defs = dg.Definitions(
         "warehouse": Warehouse(storage=storage),
         "language_models": LMRegistryResource(storage=storage),
         "publishing": Publishing(storage=storage),
+        "tracking": Tracking(storage=storage),
     },
     executor=executor_from_env(),  # REER_EXECUTOR: multiprocess (default), celery, k8s
 )

@@ -1,5 +1,7 @@
 """The author model: a LoRA adapter of the local model trained on the account's posts and traces."""
 
+from dataclasses import asdict
+
 import dagster as dg
 from pydantic import Field
 
@@ -11,7 +13,9 @@ from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
 from reer_pipeline.reer.report import kept_traces
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
+from reer_pipeline.tracking import adapter_record
 
 
 class AuthorAdapterConfig(run_config(TrainConfig)):
@@ -36,7 +40,10 @@ class AuthorAdapterConfig(run_config(TrainConfig)):
     check_specs=[dg.AssetCheckSpec("adapter_beats_base", asset="author_adapter")],
 )
 def author_adapter(
-    context: dg.AssetExecutionContext, config: AuthorAdapterConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext,
+    config: AuthorAdapterConfig,
+    warehouse: Warehouse,
+    tracking: Tracking,
 ):
     """A LoRA adapter of the local model on the account's older posts and kept REER traces,
     judged by the held-out perplexity of its newest posts against the base model. Drafting and
@@ -70,7 +77,12 @@ def author_adapter(
     else:
         verdict = model.verdict
         context.log.info(verdict)
-    yield dg.MaterializeResult(metadata=metadata(model.report()) if model else {"skipped": verdict})
+    if model is None:
+        yield dg.MaterializeResult(metadata={"skipped": verdict})
+    else:
+        params = asdict(cfg) | {"base": config.base, "max_test": config.max_test}
+        run = tracking.record(context, adapter_record, account, params, model)
+        yield dg.MaterializeResult(metadata=metadata(model.report()) | run)
     yield dg.AssetCheckResult(
         check_name="adapter_beats_base",
         passed=bool(model and model.beats_base),

@@ -13,11 +13,13 @@ from reer_pipeline.lm.dspy_adapter import to_dspy
 from reer_pipeline.program.cards import write_cards
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.lm import LMRegistryResource
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.engagement import train_engagement_model
 from reer_pipeline.scoring.features import build_post_features
 from reer_pipeline.scoring.lift import build_feature_lift
 from reer_pipeline.tables import Markdown
+from reer_pipeline.tracking import engagement_record
 
 
 class PostFeaturesConfig(dg.Config):
@@ -124,7 +126,10 @@ class EngagementModelConfig(dg.Config):
     check_specs=[dg.AssetCheckSpec("beats_every_baseline", asset="engagement_model")],
 )
 def engagement_model(
-    context: dg.AssetExecutionContext, config: EngagementModelConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext,
+    config: EngagementModelConfig,
+    warehouse: Warehouse,
+    tracking: Tracking,
 ):
     """The account's model of a post's engagement, validated on its newest posts."""
     account = account_of(context)
@@ -151,7 +156,9 @@ def engagement_model(
     png = model.plot(path.with_suffix(".png"))
     context.log.info(f"engagement model {account}: {model.rho}")
     report = {"report": Markdown(model.markdown()), "predicted_vs_actual": png, "model_path": path}
-    yield dg.MaterializeResult(metadata=model.metadata() | metadata(report))
+    params = config.model_dump()
+    run = tracking.record(context, engagement_record, account, params, model, [png, path])
+    yield dg.MaterializeResult(metadata=model.metadata() | metadata(report) | run)
     losing = ", ".join(model.losing_baselines)
     yield dg.AssetCheckResult(
         check_name="beats_every_baseline",

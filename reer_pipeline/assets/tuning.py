@@ -1,5 +1,7 @@
 """Tuning: the drafting program optimized per account x optimizer against the project's scorer."""
 
+from dataclasses import asdict
+
 import dagster as dg
 
 from reer_pipeline.assets.author import author_adapter
@@ -14,10 +16,12 @@ from reer_pipeline.optimize.tune import TuneConfig
 from reer_pipeline.program.context import load_context
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.lm import LMRegistryResource
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.scoring.judge import judge_with
 from reer_pipeline.scoring.metric import DraftMetric
 from reer_pipeline.session import drafting_session
+from reer_pipeline.tracking import tuning_record
 
 
 class TunedProgramConfig(run_config(TuneConfig, exclude=("optimizer",))):
@@ -37,6 +41,7 @@ def tuned_program(
     config: TunedProgramConfig,
     warehouse: Warehouse,
     language_models: LMRegistryResource,
+    tracking: Tracking,
 ):
     """The drafting program tuned on the account's own top posts, evaluated on the newest ones.
 
@@ -56,10 +61,11 @@ def tuned_program(
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
     metric = DraftMetric(session.scorer, judge)
     context.log.info(session.model_choice)
+    cfg = domain_config(config, TuneConfig, optimizer=optimizer)
     try:
         report = tune_account(
             account,
-            domain_config(config, TuneConfig, optimizer=optimizer),
+            cfg,
             posts=posts,
             traces=traces,
             cards=ctx.cards,
@@ -74,7 +80,9 @@ def tuned_program(
         raise dg.Failure(str(e)) from None
     better = report["tuned_test_score"] > report["base_test_score"]
     report |= {"drafted_with": session.proposer.uri, "model_choice": session.model_choice}
-    yield dg.MaterializeResult(metadata=metadata(report) | language_models.usage_metadata())
+    folder = paths.programs / optimizer
+    run = tracking.record(context, tuning_record, account, optimizer, asdict(cfg), report, folder)
+    yield dg.MaterializeResult(metadata=metadata(report) | language_models.usage_metadata() | run)
     yield dg.AssetCheckResult(
         check_name="tuned_beats_base",
         passed=better,

@@ -103,6 +103,7 @@ def tune_account(
             f"![validation score vs metric calls](data:image/png;base64,{image})"
         ),
         "validation_png": png,
+        "validation_points": result.curve,  # (metric calls, score) per candidate: tracking
         "program": path,
         "instructions": {
             name: pred.signature.instructions for name, pred in result.program.named_predictors()

@@ -14,7 +14,7 @@ SLICE_FLOORS = {"cut": 0.9, "shuffled": 0.9, "another_author": 0.7}
 
 
 @pytest.mark.slow
-def test_scorer_validity_slice(shared_exports, capsys):
+def test_scorer_validity_slice(shared_exports, capsys, data_root):  # its MLflow run: tmp
     bench = scorer_validity()
     exports = [SAMPLE, shared_exports / "x_archive_andreruffert_tweets.js"]
     totals = bench.main(["--exports", *map(str, exports), "--per-class", "10", "--bootstrap", "20"])
