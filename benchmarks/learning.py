@@ -10,7 +10,8 @@ bootstrap interval, against the scorer's total alone, on the same held-out decis
 Run (1 thread; drafting is most of the time):
     REER_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE REER_MODELS_DIR=/work/models-cache \\
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH=$PWD \\
-    .venv/bin/python benchmarks/learning.py [--held-out 60] [--exports ../shared/data/exports] [--accounts ...]
+    .venv/bin/python benchmarks/learning.py [--held-out 40] \\
+        [--exports ../shared/data/exports] [--accounts x:BarackObama x:andreruffert]
 """
 
 from __future__ import annotations

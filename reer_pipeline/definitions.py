@@ -2,7 +2,16 @@
 
 import dagster as dg
 
-from reer_pipeline.assets import author, drafting, ingest, mining, reviews, strategies, tuning
+from reer_pipeline.assets import (
+    author,
+    drafting,
+    ingest,
+    learning,
+    mining,
+    reviews,
+    strategies,
+    tuning,
+)
 from reer_pipeline.executors import executor_from_env
 from reer_pipeline.jobs import JOBS
 from reer_pipeline.resources.lm import LMRegistryResource
@@ -11,19 +20,25 @@ from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.new_exports import changed_accounts_sensor, new_export_sensor
 
-modules = [ingest, mining, strategies, author, drafting, tuning, reviews]
+modules = [ingest, mining, strategies, author, drafting, tuning, reviews, learning]
 storage = Storage()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[*JOBS, reviews.review_job],
+    jobs=[*JOBS, reviews.review_job, learning.learn_job],
     schedules=[nightly_schedule],
-    sensors=[new_export_sensor, changed_accounts_sensor, reviews.new_decisions_sensor],
+    sensors=[
+        new_export_sensor,
+        changed_accounts_sensor,
+        reviews.new_decisions_sensor,
+        learning.learn_sensor,
+    ],
     resources={
         "storage": storage,
         "warehouse": Warehouse(storage=storage),
         "language_models": LMRegistryResource(storage=storage),
+        "learning": learning.LearningSettings(),
     },
     executor=executor_from_env(),  # REER_EXECUTOR: multiprocess (default), celery, k8s
 )

@@ -1,0 +1,61 @@
+"""Real decisions in a real review log, made on the shipped sample's real posts."""
+
+import pytest
+
+from reer_pipeline.learn.reviewer import Case, record, request_of
+from reer_pipeline.platforms import Account
+from reer_pipeline.scoring.candidates import CandidateScorer
+from reer_pipeline.serve.store import Decision, ReviewStore, draft_id
+from tests.conftest import SAMPLE
+from tests.scoring.conftest import warehouse
+
+ACCOUNT = Account("x", "BarackObama")
+TASTE = "climate"  # the simulated person rejects posts on it as off topic: no scorer knows that
+
+
+def sample_posts(tmp_path, newest: int = 140) -> tuple[list[dict], list[dict]]:
+    """(older, newest) original posts of the sample, oldest first."""
+    con = warehouse(tmp_path / "warehouse.duckdb", [SAMPLE])
+    rows = con.execute(
+        """SELECT post_id, platform, author, text, created_at::VARCHAR FROM posts
+        WHERE is_original AND length(trim(text)) > 0 ORDER BY created_at, post_id"""
+    ).fetchall()
+    con.close()
+    keys = ("post_id", "platform", "author", "text", "created_at")
+    posts = [dict(zip(keys, r, strict=True)) for r in rows]
+    return posts[:-newest], posts[-newest:]
+
+
+def taste_cases(tmp_path, newest: int = 140) -> list[Case]:
+    """The newest posts as cases a person decides on, scored by a model-free scorer on the older
+    posts; a post on TASTE is its own draft (rejected by `with_taste`), the rest are edits."""
+    older, posts = sample_posts(tmp_path, newest)
+    scorer = CandidateScorer("x", [p["text"] for p in older])
+    topics = [request_of(p)["topic"] for p in posts]
+    texts = [p["text"] for p in posts]
+    scores = scorer.score(texts, topics=topics, facts=[[t] for t in texts])
+    return [
+        Case(t, p["text"], s, p["created_at"], p["text"], s, p["post_id"])
+        for t, p, s in zip(topics, posts, scores, strict=True)
+    ]
+
+
+def with_taste(store: ReviewStore, cases: list[Case]) -> list[dict]:
+    """Each case approved as the real post, except those on TASTE: rejected as off topic though
+    the scorer passed them."""
+    rows = []
+    for c in cases:
+        if TASTE in c.text.lower():
+            did = draft_id(ACCOUNT.platform, ACCOUNT.author, c.topic, c.text)
+            decision = Decision(
+                did, ACCOUNT, c.topic, c.text, "rejected", c.scores, reason="off_topic"
+            )
+            rows.append(store.record(decision))
+        else:
+            rows += record(store, ACCOUNT, [c])
+    return rows
+
+
+@pytest.fixture
+def store(tmp_path) -> ReviewStore:
+    return ReviewStore(tmp_path / "reviews.sqlite3")
