@@ -6,11 +6,18 @@ from reer_pipeline.learn.reviewer import Case, record, request_of
 from reer_pipeline.platforms import Account
 from reer_pipeline.scoring.candidates import CandidateScorer
 from reer_pipeline.serve.store import Decision, ReviewStore, draft_id
+from reer_pipeline.text import words
 from tests.conftest import SAMPLE
 from tests.scoring.conftest import warehouse
 
 ACCOUNT = Account("x", "BarackObama")
-TASTE = "climate"  # the simulated person rejects posts on it as off topic: no scorer knows that
+# the simulated person rejects posts naming the president as off topic: no scorer knows that
+TASTE = {"obama", "president"}
+
+
+def to_taste(text: str) -> bool:
+    """Whether the simulated person rejects `text` (TASTE's words)."""
+    return not TASTE & {w.lower() for w in words(text)}
 
 
 def sample_posts(tmp_path, newest: int = 140) -> tuple[list[dict], list[dict]]:
@@ -26,9 +33,9 @@ def sample_posts(tmp_path, newest: int = 140) -> tuple[list[dict], list[dict]]:
     return posts[:-newest], posts[-newest:]
 
 
-def taste_cases(tmp_path, newest: int = 140) -> list[Case]:
-    """The newest posts as cases a person decides on, scored by a model-free scorer on the older
-    posts; a post on TASTE is its own draft (rejected by `with_taste`), the rest are edits."""
+def taste_cases(tmp_path, newest: int = 400) -> list[Case]:
+    """The newest posts the gate passes as cases a person decides on, scored by a model-free
+    scorer on the older posts (so the total cannot tell them apart by the gate)."""
     older, posts = sample_posts(tmp_path, newest)
     scorer = CandidateScorer("x", [p["text"] for p in older])
     topics = [request_of(p)["topic"] for p in posts]
@@ -37,6 +44,7 @@ def taste_cases(tmp_path, newest: int = 140) -> list[Case]:
     return [
         Case(t, p["text"], s, p["created_at"], p["text"], s, p["post_id"])
         for t, p, s in zip(topics, posts, scores, strict=True)
+        if s["usable"]
     ]
 
 
@@ -45,7 +53,7 @@ def with_taste(store: ReviewStore, cases: list[Case]) -> list[dict]:
     the scorer passed them."""
     rows = []
     for c in cases:
-        if TASTE in c.text.lower():
+        if not to_taste(c.text):
             did = draft_id(ACCOUNT.platform, ACCOUNT.author, c.topic, c.text)
             decision = Decision(
                 did, ACCOUNT, c.topic, c.text, "rejected", c.scores, reason="off_topic"
