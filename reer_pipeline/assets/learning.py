@@ -9,9 +9,8 @@ from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.files import write_json
-from reer_pipeline.ingest.accounts import table_exists
-from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.jobs import group_job
+from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.learn.preference import evaluate
 from reer_pipeline.platforms import Account
 from reer_pipeline.resources.storage import Storage
@@ -25,19 +24,6 @@ class LearningSettings(dg.ConfigurableResource):
     """When the `learn` job runs: after `min_new_decisions` new decisions of an account."""
 
     min_new_decisions: int = MIN_NEW_DECISIONS
-
-
-def read_decisions(con, account) -> list[dict]:
-    """The account's decisions from the warehouse table `reviews`, in the order made."""
-    if not table_exists(con, "reviews"):
-        return []
-    rows = fetch_dicts(
-        con,
-        """SELECT seq, draft_id, topic, drafted_text, approved_text, decision, reason, scores
-        FROM reviews WHERE platform = ? AND author = ? ORDER BY seq""",
-        [account.platform, account.author],
-    )
-    return [r | {"scores": json.loads(r["scores"])} for r in rows]
 
 
 def _auc(report: dict, key: str) -> str:
