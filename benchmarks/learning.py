@@ -7,6 +7,11 @@ author's post is rejected as not my voice) into a real review log. The preferenc
 trained on the earlier decisions and judged on the later ones (time split) by ROC AUC with a
 bootstrap interval, against the scorer's total alone, on the same held-out decisions.
 
+Measured 2026-12-03 (--held-out 40, the shared exports; docs/learning.md has the table): AUC of
+the later 18 decisions, total vs total with preference: x:BarackObama 1.000 vs 1.000;
+x:andreruffert 0.715 [0.481, 0.946] vs 0.743 [0.508, 0.974] (preference alone 1.000); adopted
+on neither. About 28 and 11 minutes of drafting under a shared load.
+
 Run (1 thread; drafting is most of the time):
     REER_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE REER_MODELS_DIR=/work/models-cache \\
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH=$PWD \\

@@ -5,10 +5,10 @@ from pydantic import Field
 
 from reer_pipeline.assets.config import domain_config, run_config
 from reer_pipeline.assets.ingest import posts, top_posts
-from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
+from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
 from reer_pipeline.learn.decisions import read_decisions
