@@ -1,5 +1,9 @@
 """Real decisions in a real review log, made on the shipped sample's real posts."""
 
+import functools
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from reer_pipeline.learn.reviewer import Case, record, request_of
@@ -22,30 +26,41 @@ def to_taste(text: str) -> bool:
 
 def sample_posts(tmp_path, newest: int = 140) -> tuple[list[dict], list[dict]]:
     """(older, newest) original posts of the sample, oldest first."""
-    con = warehouse(tmp_path / "warehouse.duckdb", [SAMPLE])
+    posts = [dict(p) for p in _sample_originals()]
+    return posts[:-newest], posts[-newest:]
+
+
+@functools.cache
+def _sample_originals() -> tuple[dict, ...]:
+    """The sample's original posts, read once per process through a real warehouse."""
+    con = warehouse(Path(tempfile.mkdtemp()) / "warehouse.duckdb", [SAMPLE])
     rows = con.execute(
         """SELECT post_id, platform, author, text, created_at::VARCHAR FROM posts
         WHERE is_original AND length(trim(text)) > 0 ORDER BY created_at, post_id"""
     ).fetchall()
     con.close()
     keys = ("post_id", "platform", "author", "text", "created_at")
-    posts = [dict(zip(keys, r, strict=True)) for r in rows]
-    return posts[:-newest], posts[-newest:]
+    return tuple(dict(zip(keys, r, strict=True)) for r in rows)
 
 
 def taste_cases(tmp_path, newest: int = 400) -> list[Case]:
     """The newest posts the gate passes as cases a person decides on, scored by a model-free
     scorer on the older posts (so the total cannot tell them apart by the gate)."""
-    older, posts = sample_posts(tmp_path, newest)
+    return list(_taste_cases(newest))
+
+
+@functools.cache
+def _taste_cases(newest: int) -> tuple[Case, ...]:
+    older, posts = sample_posts(None, newest)
     scorer = CandidateScorer("x", [p["text"] for p in older])
     topics = [request_of(p)["topic"] for p in posts]
     texts = [p["text"] for p in posts]
     scores = scorer.score(texts, topics=topics, facts=[[t] for t in texts])
-    return [
+    return tuple(
         Case(t, p["text"], s, p["created_at"], p["text"], s, p["post_id"])
         for t, p, s in zip(topics, posts, scores, strict=True)
         if s["usable"]
-    ]
+    )
 
 
 def with_taste(store: ReviewStore, cases: list[Case]) -> list[dict]:
