@@ -7,6 +7,7 @@ from reer_pipeline.assets import (
     drafting,
     evaluation,
     ingest,
+    learning,
     mining,
     publishing,
     reviews,
@@ -24,19 +25,37 @@ from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.approvals import approvals_due_sensor
 from reer_pipeline.sensors.new_exports import changed_accounts_sensor, new_export_sensor
 
-modules = [ingest, mining, strategies, author, drafting, tuning, reviews, publishing, evaluation]
+modules = [
+    ingest,
+    mining,
+    strategies,
+    author,
+    drafting,
+    tuning,
+    reviews,
+    publishing,
+    learning,
+    evaluation,
+]
 storage = Storage()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(modules),
     asset_checks=dg.load_asset_checks_from_modules(modules),
-    jobs=[*JOBS, reviews.review_job, publishing.publish_job, evaluation.evaluation_job],
+    jobs=[
+        *JOBS,
+        reviews.review_job,
+        publishing.publish_job,
+        learning.learn_job,
+        evaluation.evaluation_job,
+    ],
     schedules=[nightly_schedule],
     sensors=[
         new_export_sensor,
         changed_accounts_sensor,
         reviews.new_decisions_sensor,
         approvals_due_sensor,
+        learning.learn_sensor,
     ],
     resources={
         "storage": storage,
@@ -44,6 +63,7 @@ defs = dg.Definitions(
         "language_models": LMRegistryResource(storage=storage),
         "publishing": Publishing(storage=storage),
         "tracking": Tracking(storage=storage),
+        "learning": learning.LearningSettings(),
     },
     executor=executor_from_env(),  # REER_EXECUTOR: multiprocess (default), celery, k8s
 )

@@ -63,6 +63,7 @@ class DataLayout:
             programs=self.programs_root / account.slug,
             adapters=self.root / "adapters" / account.slug,
             engagement_model=self.root / "engagement" / f"{account.slug}.joblib",
+            preference_model=self.root / "preference" / f"{account.slug}.joblib",
         )
 
 
@@ -74,3 +75,4 @@ class AccountPaths:
     programs: Path  # tuned programs, one folder per optimizer
     adapters: Path  # the author model: its examples and `adapter/`
     engagement_model: Path  # the account's engagement model (joblib)
+    preference_model: Path  # would this person approve? (joblib; written only where it won)

@@ -10,8 +10,10 @@ from reer_pipeline.assets.ingest import posts, top_posts
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
+from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
+from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
@@ -32,7 +34,7 @@ class AuthorAdapterConfig(run_config(TrainConfig)):
 
 
 @dg.asset(
-    deps=[posts, top_posts, reer_traces],
+    deps=[posts, top_posts, reer_traces, reviews],
     partitions_def=account_partitions,
     group_name="author",
     kinds={"pytorch"},
@@ -53,6 +55,7 @@ def author_adapter(
         rows = read_account_posts(con, account.platform, account.author)
         top = read_top_posts(con, account.platform, account.author)
         traces = kept_traces(con, layout.traces, account)
+        decisions = read_decisions(con, account)  # approved texts train too
     cfg = domain_config(config, TrainConfig)
     context.log.info(
         f"training the author model of {account} on {len(rows)} posts and {len(traces)} kept "
@@ -70,6 +73,7 @@ def author_adapter(
             on_progress=lambda p: context.log.info(p.line()),
             max_test=config.max_test,
             models_dir=layout.models,
+            decisions=decisions,
         )
     except TooFewExamples as e:
         model, verdict = None, f"no author model for {account}: {e}"

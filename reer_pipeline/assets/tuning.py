@@ -9,8 +9,10 @@ from reer_pipeline.assets.config import domain_config, run_config
 from reer_pipeline.assets.metadata import metadata
 from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, tuning_partitions
+from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.assets.strategies import engagement_model, writing_strategies
 from reer_pipeline.ingest.warehouse import read_top_posts
+from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.optimize.account import tune_account
 from reer_pipeline.optimize.tune import TuneConfig
 from reer_pipeline.program.context import load_context
@@ -29,7 +31,7 @@ class TunedProgramConfig(run_config(TuneConfig, exclude=("optimizer",))):
 
 
 @dg.asset(
-    deps=[reer_traces, writing_strategies, engagement_model, author_adapter],
+    deps=[reer_traces, writing_strategies, engagement_model, author_adapter, reviews],
     partitions_def=tuning_partitions,
     group_name="tuning",
     kinds={"dspy", "json"},
@@ -56,6 +58,7 @@ def tuned_program(
         ctx = load_context(con, account, paths.traces)
         posts = read_top_posts(con, account.platform, account.author)
         traces = kept_traces(con, paths.traces, account)
+        decisions = read_decisions(con, account)  # the person's: gold examples and feedback
     # the models: the scorer behind the metric, the proposer (the author model when it won)
     session = drafting_session(ctx, paths, language_models)
     judge = judge_with(language_models.get("judge_lm")) if config.judge_feedback else None
@@ -75,6 +78,7 @@ def tuned_program(
             scorer_uri=session.scorer.scorer.uri,
             folder=paths.programs / optimizer,
             log=context.log.info,
+            decisions=decisions,
         )
     except ValueError as e:
         raise dg.Failure(str(e)) from None

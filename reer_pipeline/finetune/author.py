@@ -157,13 +157,15 @@ def train_author_model(
     evaluate: bool = True,
     max_test: int | None = None,
     models_dir: Path | None = None,
+    decisions: Iterable[dict] = (),
 ) -> AuthorModel:
     """Build the account's examples, train (or resume, or reuse) its adapter, measure the
     held-out perplexity of its newest 20% posts (`max_test` of them) under the base model and
     the adapter, and write that evaluation to `adapter/evaluation.json`.
 
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `top_posts`: its
-    top posts (those tuning holds out never train); `account_dir`:
+    top posts (those tuning holds out never train); `decisions`: the person's (approved texts
+    train, `build_examples`); `account_dir`:
     `DataLayout.account(account).adapters`;
     `base`: `embedded` (converted into `models_dir`) or a local model folder, on the default
     local backend, or `hf::`/`mlx::` either (see `train.local_base`).
@@ -172,7 +174,7 @@ def train_author_model(
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)
-    splits = build_examples(posts, traces, top_posts=top_posts)
+    splits = build_examples(posts, traces, top_posts=top_posts, decisions=decisions)
     write_jsonl(splits, account_dir / "examples")
     out = (account_dir / "adapter").resolve()
     try:

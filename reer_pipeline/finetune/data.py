@@ -13,7 +13,10 @@ chat messages `[user: request, assistant: target]` with the loss on the target o
 * `reply`: the account's own replies (never reposts) from before the validation period, in the
   training split only, as a reply request (its subject, likewise) and the reply without its
   leading @handles: most of a
-  person's words are often in replies, and validation and test stay original posts.
+  person's words are often in replies, and validation and test stay original posts;
+* `approved`: a text the person approved on the desk (edited or not; the newest decision per
+  draft), in the training split only: drafting's request for the decision's topic, the approved
+  text as the target. An approved text that is a validation or test post never trains.
 
 Links and media URLs in targets become `LINK` so the model never learns to invent a URL; the
 packager fills the placeholders with real links or drops them (`program.package.fill_links`).
@@ -55,7 +58,7 @@ class Example:
     """One chat example; `messages[-1]` is the assistant target."""
 
     messages: list[dict[str, str]]
-    source: str  # "trace" | "post" | "reply"
+    source: str  # "trace" | "post" | "reply" | "approved"
     post_id: str
     created_at: str
 
@@ -131,6 +134,7 @@ def build_examples(
     top_posts: Iterable[dict] = (),
     min_chars: int = 20,
     replies: bool = True,
+    decisions: Iterable[dict] = (),
 ) -> ExampleSplits:
     """Examples from one account's posts and traces, split by time.
 
@@ -139,7 +143,8 @@ def build_examples(
     replies (`is_reply` true, `is_repost` false) when `replies`).
     `traces`: TraceStore records (x, trajectory, y, post_id, kept); only kept traces whose post
     is in the same split are used. `top_posts`: the account's top posts; those tuning holds
-    out (`holdout_ids`) are never used in train or valid. Test examples are all `post`
+    out (`holdout_ids`) are never used in train or valid. `decisions`: the review log's rows of
+    the account, oldest first (approved texts train). Test examples are all `post`
     examples, so the held-out perplexity compares models on the same requests.
     """
     rows = [dict(p) for p in posts]
@@ -204,6 +209,22 @@ def build_examples(
         request = reply_request(p["platform"], post_subject(body, p["author"]))
         messages = [{"role": "user", "content": request}, {"role": "assistant", "content": target}]
         out["train"].append(Example(messages, "reply", str(p["post_id"]), str(p["created_at"])))
+    held_out = {str(p["text"]).strip() for p in valid + test}
+    newest = {d["draft_id"]: d for d in decisions}
+    for d in newest.values():
+        text = str(d.get("approved_text") or "").strip()
+        if d["decision"] != "approved" or not long_enough(text):
+            continue
+        if text in held_out:
+            skipped["approved text is a held-out post"] += 1
+            continue
+        platform = next(iter(accounts))[0] if accounts else "x"
+        messages = [
+            {"role": "user", "content": post_request(platform, d["topic"])},
+            {"role": "assistant", "content": replace_links(text)},
+        ]
+        when = str(d.get("decided_at") or d["seq"])
+        out["train"].append(Example(messages, "approved", f"decision:{d['draft_id']}", when))
     out["test"] = [example(p, allow_trace=False) for p in test]
     skipped = Counter({k: v for k, v in skipped.items() if v})
     bounds = {

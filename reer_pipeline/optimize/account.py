@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dspy
@@ -31,13 +31,15 @@ def tune_account(
     scorer_uri: str | None,
     folder: Path,
     log: Callable[[str], None] = print,
+    decisions: Sequence[dict] = (),
 ) -> dict:
     """Split the account's top posts by time, tune, compare base and tuned on the test split,
     and save `folder/` (program, evaluation, GEPA's details, validation PNG, `runs/<key>/`).
 
+    `decisions` (the person's, from the review log) add gold examples (`build_splits`).
     Returns report values, base vs tuned first. A ValueError when there are too few posts.
     """
-    splits = build_splits(posts, traces, cards, cfg.max_examples)
+    splits = build_splits(posts, traces, cards, cfg.max_examples, decisions)
     if not splits.val or not splits.test:
         raise ValueError(f"tuning {account} needs at least 3 top posts; found {len(posts)}")
     models = {"proposer": proposer.uri, "reflection": reflection.uri, "scorer": scorer_uri}

@@ -5,6 +5,11 @@ trace's x where y has a trace, else the same fallback x the search would use, wi
 and the strategy card that y belongs to; its reference is y itself. The traces shown to the
 program as examples of the author's reasoning come from train posts only, so nothing from a
 validation or test post leaks into any prompt.
+
+The person's decisions add gold examples (`decision_examples`): each approved text (edited or
+not) is the reference for its request's topic, and the reasons of the drafts rejected on that
+topic go with it (`rejections`), which the metric says in words. They are split by time like the
+posts, so tuned and base are also compared on held-out decisions.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import dspy
 from reer_pipeline.program.modules import DEFAULT_CARD
 from reer_pipeline.reer.post import PostRef
 from reer_pipeline.reer.search import parse_request
+from reer_pipeline.serve.store import REASONS
 
 INPUTS = ("topic", "platform", "audience", "strategies", "traces")
 MAX_SHOWN_TRACES = 5
@@ -82,17 +88,59 @@ def holdout_ids(top_posts: Sequence[dict], max_examples: int = MAX_EXAMPLES) -> 
     return {str(p["post_id"]) for p in val + test}
 
 
+def rejection(decision: dict) -> dict:
+    """A rejected draft as the metric's feedback: the reason in the desk's words, the note."""
+    return {
+        "why": REASONS[decision["reason"]],
+        "note": decision.get("note") or "",
+        "text": decision["drafted_text"],
+    }
+
+
+def decision_examples(
+    decisions: Sequence[dict], platform: str, traces: Sequence[dict] = ()
+) -> list[dspy.Example]:
+    """Gold examples from the person's decisions (the review log's rows, oldest first; the newest
+    per draft counts): one per approved text, with the rejections on its topic."""
+    newest = {d["draft_id"]: d for d in decisions}
+    rejected: dict[str, list[dict]] = {}
+    for d in newest.values():
+        if d["decision"] == "rejected":
+            rejected.setdefault(d["topic"], []).append(rejection(d))
+    examples = []
+    for d in newest.values():
+        if d["decision"] != "approved":
+            continue
+        example = dspy.Example(
+            topic=d["topic"],
+            platform=platform,
+            audience="a general audience",
+            strategies=[DEFAULT_CARD],
+            traces=list(traces)[:MAX_SHOWN_TRACES],
+            reference=d["approved_text"],
+            post_id=f"decision:{d['draft_id']}",
+            created_at=str(d.get("decided_at") or d["seq"]),
+            engagement_pct=None,
+            has_trace=False,
+            rejections=rejected.get(d["topic"], []),
+        )
+        examples.append(example.with_inputs(*INPUTS))
+    return examples
+
+
 def build_splits(
     posts: Sequence[dict],
     traces: Sequence[dict],
     cards: Sequence[dict],
     max_examples: int = MAX_EXAMPLES,
+    decisions: Sequence[dict] = (),
 ) -> Splits:
     """The newest `max_examples` top posts, oldest first, cut by time into train | val | test.
 
     `posts`: top posts (post_id, platform, author, text, created_at, engagement_pct); `traces`:
     kept REER traces of the same author, as the `reer_traces` view has them (post_id, x, topic,
-    audience, trajectory, score_after).
+    audience, trajectory, score_after); `decisions`: the person's (`decision_examples`), whose
+    examples are split by time too and follow the posts' in each split.
     """
     by_post = {t["post_id"]: t for t in traces}
     train, val, test = time_split(posts, max_examples)
@@ -119,6 +167,14 @@ def build_splits(
             has_trace=trace is not None,
         )
         examples.append(example.with_inputs(*INPUTS))
+    gold = (
+        decision_examples(decisions, posts[0]["platform"] if posts else "", shown)
+        if decisions
+        else []
+    )
+    g_train, g_val, _ = split_sizes(len(gold), FRACTIONS)
     return Splits(
-        examples[:n_train], examples[n_train : n_train + n_val], examples[n_train + n_val :]
+        examples[:n_train] + gold[:g_train],
+        examples[n_train : n_train + n_val] + gold[g_train : g_train + g_val],
+        examples[n_train + n_val :] + gold[g_train + g_val :],
     )

@@ -24,7 +24,9 @@ weight, warehouse column, how it is computed, its feedback), from which the tota
   probability that the author, not the others, wrote it (`style_lm`, `style_clf` keep both);
 - topic: model-free topic adherence (`scoring.topic.topic_score`);
 - predicted engagement: the author's engagement model (0..1);
-- judge (optional): a judge model's 1-10 rating, as 0..1.
+- judge (optional): a judge model's 1-10 rating, as 0..1;
+- preference (a factor, optional): the account's preference model (`learn.preference`), would
+  this person approve it; given only where it beat the total on the person's later decisions.
 
 All LM rows (drafts and, on the first call, the calibration posts; generic and author-conditioned
 prefixes) go to the scorer model in one batched `score` call. Each component that falls short
@@ -38,6 +40,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +51,9 @@ from reer_pipeline.scoring.gate import AuthorIndex, GateResult, check_draft, cop
 from reer_pipeline.scoring.heuristics import heuristic_score
 from reer_pipeline.scoring.topic import topic_score
 from reer_pipeline.text import LINK_RE
+
+if TYPE_CHECKING:
+    from reer_pipeline.learn.preference import PreferenceModel
 
 CLIP_LOW = -4.0  # per-token logprob floor, so one odd token cannot dominate a mean
 END = "\n\n"  # scored after a draft under the generic prefix: does the text end there?
@@ -106,6 +112,7 @@ class Batch:
     heuristics: list  # `heuristic_score` of each text
     lm: dict  # `CandidateScorer.lm_components`: one batched scorer-LM pass
     style_clf: list[float]
+    values: dict = field(default_factory=dict)  # the components computed so far, by name
 
 
 def _not_measured(batch: Batch) -> list[float]:
@@ -122,6 +129,19 @@ def _engagement(batch: Batch) -> list[float]:
 def _judge(batch: Batch) -> list[float]:
     judge = batch.scorer.judge
     return _not_measured(batch) if judge is None else list(judge(batch.texts))
+
+
+def _preference(batch: Batch) -> list[float]:
+    """The account's preference model (`learn.preference`), on the components before it."""
+    model = batch.scorer.preference
+    if model is None:
+        return _not_measured(batch)
+    scores = [
+        {k: v[i] for k, v in batch.values.items()}
+        | {"style_lm": batch.lm["style_lm"][i], "style_clf": batch.style_clf[i]}
+        for i in range(len(batch.texts))
+    ]
+    return model.predict(batch.texts, scores)
 
 
 SCORE_COMPONENTS = (
@@ -180,6 +200,15 @@ SCORE_COMPONENTS = (
         ),
     ),
     Component(name="judge", weight=0.0, column="judge", compute=_judge),
+    Component(  # only where it beat the total on held-out decisions (learn.preference)
+        name="preference",
+        weight=1.0,
+        column="preference",
+        compute=_preference,
+        factor=True,
+        low=0.5,
+        low_note="The person would likely reject it (approval chance {value:.2f}).",
+    ),
 )
 COMPONENTS = tuple(c.name for c in SCORE_COMPONENTS)
 DEFAULT_WEIGHTS = {c.name: c.weight for c in SCORE_COMPONENTS}
@@ -316,6 +345,7 @@ class CandidateScorer:
     scorer: LanguageModel | None = None
     engagement: EngagementModel | None = None
     judge: Callable[[list[str]], list[float]] | None = None  # texts -> 0..1
+    preference: PreferenceModel | None = None  # the account's, where it beat the total
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     other_texts: Sequence[str] = ()
     prompt_texts: Sequence[str] = ()
@@ -508,7 +538,9 @@ class CandidateScorer:
             lm=lm,
             style_clf=self._style_clf(texts),
         )
-        values = {c.name: c.compute(batch) for c in SCORE_COMPONENTS}
+        values = batch.values
+        for c in SCORE_COMPONENTS:  # in order: the preference model reads the ones before it
+            values[c.name] = c.compute(batch)
         results = []
         for i, text in enumerate(texts):
             ref = refs[i] or {}

@@ -7,7 +7,8 @@ residue, echo, loop, over the limit, a copy of the author's or the gold post, of
 and its feedback names the broken rule. Otherwise the feedback says in words which component fell
 short of the gold post and why. The judge, when there is one, only adds words, and only when
 GEPA asks for feedback on a predictor (`pred_name` set): it costs a model call and never changes
-the score.
+the score. Where the person rejected a draft for the example's request (`gold.rejections`, from
+the review log), the feedback says so in their words: what GEPA's reflection should avoid.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def draft_text(pred) -> str:
     """The first candidate's text of a `DraftProgram` prediction ('' when there is none)."""
     candidates = getattr(pred, "candidates", None) or []
     return str(candidates[0].get("text") or "") if candidates else ""
+
+
+def rejection_feedback(gold) -> str:
+    """The person's rejections of drafts for this request, in words ('' when none)."""
+    notes = []
+    for r in gold.get("rejections") or []:
+        note = f": {r['note']}" if r.get("note") else ""
+        notes.append(f"The person rejected a draft for this request as {r['why']}{note}.")
+    return " ".join(notes)
 
 
 class DraftMetric:
@@ -106,6 +116,8 @@ class DraftMetric:
             rating = self.judge([text])[0]
             if not np.isnan(rating):
                 feedback += f" A judge model rated it {rating * 10:.0f}/10."
+        if rejected := rejection_feedback(gold):
+            feedback += " " + rejected
         return dspy.Prediction(score=float(result["total"]), feedback=feedback)
 
     def score_only(self, gold, pred, trace=None) -> float:
