@@ -66,7 +66,7 @@ class BlueskyPublisher:
             parent = models.ComAtprotoRepoStrongRef.Main(uri=ref.uri, cid=ref.cid)
             root = root or parent
             ids.append(ref.uri)
-        return Receipt(tuple(ids), self.url(ids[0]))
+        return Receipt(tuple(ids), post_url(ids[0]))
 
     def find(self, post: Post) -> Receipt | None:
         did = self._login()
@@ -86,7 +86,7 @@ class BlueskyPublisher:
             if match is None:
                 return None
             ids.append(match.uri)
-        return Receipt(tuple(ids), self.url(ids[0]))
+        return Receipt(tuple(ids), post_url(ids[0]))
 
     def outcomes(self, ids: Sequence[str]) -> list[Outcome]:
         self._login()
@@ -118,11 +118,6 @@ class BlueskyPublisher:
             if did:
                 found.append(_facet(Facet.Mention(did=did), mention.byte_start, mention.byte_end))
         return sorted(found, key=lambda f: f.index.byte_start)
-
-    def url(self, uri: str) -> str:
-        """The web address of a post's AT URI (at://did/app.bsky.feed.post/rkey)."""
-        did, _, rkey = uri.removeprefix("at://").split("/", 2)
-        return f"{WEB}/profile/{did}/post/{rkey}"
 
     # ---- the server -----------------------------------------------------------------------------
     def _login(self) -> str:
@@ -165,6 +160,12 @@ class BlueskyPublisher:
             return fn()
         except AtProtocolError as exc:
             raise _error(self.account, exc, sent) from None
+
+
+def post_url(uri: str) -> str:
+    """The web address of a post's AT URI (at://did/app.bsky.feed.post/rkey)."""
+    did, _, rkey = uri.removeprefix("at://").split("/", 2)
+    return f"{WEB}/profile/{did}/post/{rkey.rsplit('/', 1)[-1]}"
 
 
 def _facet(feature, start: int, end: int) -> Facet.Main:
