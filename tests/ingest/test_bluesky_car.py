@@ -45,9 +45,10 @@ def test_posts_of_the_repository_with_threads_replies_and_facet_links():
     assert all(p.url.endswith(f"/profile/{did}/post/{p.post_id}") for p in posts)
 
     by_text = {p.text: p for p in posts}
-    first, second = by_text["Ünïcode first — see https://example.com/start"], by_text[
-        "And the second part."
-    ]
+    first, second = (
+        by_text["Ünïcode first — see https://example.com/start"],
+        by_text["And the second part."],
+    )
     assert (second.is_reply, second.is_thread, second.reply_to_id) == (True, True, first.post_id)
     assert first.created_at < second.created_at
     # The text shows a shortened link; the facet holds the whole address.

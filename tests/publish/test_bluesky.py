@@ -92,8 +92,7 @@ def _redis(base: Path):
     try:
         ping = [shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"]
         wait_until(
-            lambda: subprocess.run(ping, capture_output=True, timeout=10).stdout.strip()
-            == b"PONG",
+            lambda: subprocess.run(ping, capture_output=True, timeout=10).stdout.strip() == b"PONG",
             proc,
             "redis-server",
             30,

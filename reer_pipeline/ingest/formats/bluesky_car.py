@@ -85,7 +85,8 @@ def _records(ctx: Context, car: CAR, node_cid) -> Iterator[tuple[str, object]]:
                 key = key[: entry["p"]] + entry["k"]
                 path = key.decode()
             except (KeyError, TypeError, UnicodeDecodeError):
-                raise ExportError(ctx.path, "the CAR holds a tree entry with no valid key") from None
+                problem = "the CAR holds a tree entry with no valid key"
+                raise ExportError(ctx.path, problem) from None
             yield path, block(entry.get("v"))
             if entry.get("t"):
                 yield from walk(entry["t"])
@@ -100,7 +101,8 @@ def _post(ctx: Context, did: str, rkey: str, record) -> Post:
     embed = opt_dict(record, "embed") or {}
     images = (embed.get("media") or embed).get("images") or []
     if not text.strip():
-        text = " ".join(f"[media: {i.get('alt') or 'image'}]" for i in images if isinstance(i, dict))
+        alts = (i.get("alt") or "image" for i in images if isinstance(i, dict))
+        text = " ".join(f"[media: {alt}]" for alt in alts)
     parent = ((opt_dict(record, "reply") or {}).get("parent") or {}).get("uri")
     own = isinstance(parent, str) and parent.startswith(f"at://{did}/{POST}/")
     langs = record.get("langs")

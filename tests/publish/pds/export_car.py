@@ -25,7 +25,7 @@ def account(pds: str, handle: str) -> tuple[Client, str]:
     data = models.ComAtprotoServerCreateAccount.Data(
         handle=handle, email=f"{handle}@example.com", password=password
     )
-    client.com.atproto.server.create_account(data).did
+    client.com.atproto.server.create_account(data)
     client.login(handle, password, fetch_bsky_profile=False)
     return client, password
 
