@@ -153,7 +153,7 @@ def _publisher(network, handle: str, password: str | None = None) -> BlueskyPubl
 
 def _client(network, handle: str) -> Client:
     client = Client(network["pds"])
-    client.login(handle, network["accounts"][handle], fetch_bsky_profile=False)
+    client.login(handle, network["accounts"][handle])  # and its profile, from the AppView
     return client
 
 
@@ -252,7 +252,7 @@ def test_the_servers_refusals_carry_its_reason_and_never_the_password(network, c
     with pytest.raises(PublishError) as too_long:
         _publisher(network, ALICE).publish(_post(("é" * 301,)))
     assert too_long.value.status == 400 and not too_long.value.retryable
-    assert "300 graphemes" in too_long.value.reason
+    assert "maximum 300, got 301" in too_long.value.reason  # the server says why
 
     passwords = [wrong, *network["accounts"].values()]
     for exc in (bad_login.value, too_long.value):

@@ -210,7 +210,7 @@ def _error(account: Account, exc: AtProtocolError, sent: Sequence[str]) -> Publi
         if retry_after is None:
             retry_after = 60.0  # a 429 that says nothing: wait a minute
     return PublishError(
-        f"{account}: bluesky: {reason}",
+        f"{account}: {reason}",
         status=status,
         retryable=status is None or status >= 500 or status in (408, 409),
         retry_after=retry_after,
