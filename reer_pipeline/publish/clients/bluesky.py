@@ -61,7 +61,8 @@ class BlueskyPublisher:
                     facets=self.facets(text) or None,
                 )
             except ValidationError as exc:
-                raise PublishError(f"part {i + 1}: {_first_error(exc)}") from None
+                reason = f"{self.account}: part {i + 1}: {_first_error(exc)}"
+                raise PublishError(reason + _sent(ids)) from None
             ref = self._call(lambda r=record: self._client.app.bsky.feed.post.create(did, r), ids)
             parent = models.ComAtprotoRepoStrongRef.Main(uri=ref.uri, cid=ref.cid)
             root = root or parent
@@ -182,6 +183,11 @@ def _sum(*counts: int | None) -> int | None:
     return sum(known) if known else None
 
 
+def _sent(ids: Sequence[str]) -> str:
+    """What a thread that failed part-way left on the platform."""
+    return f" (after {len(ids)} part(s) went out: {', '.join(ids)})" if ids else ""
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
@@ -200,8 +206,6 @@ def _error(account: Account, exc: AtProtocolError, sent: Sequence[str]) -> Publi
         reason = f"no answer from the server ({type(exc.__cause__ or exc).__name__})"
     else:
         reason = str(exc) or type(exc).__name__
-    if sent:
-        reason += f" (after {len(sent)} part(s) went out: {', '.join(sent)})"
     retry_after = None
     if isinstance(exc, xrpc.RateLimitExceededError):
         retry_after = exc.retry_after
@@ -210,7 +214,7 @@ def _error(account: Account, exc: AtProtocolError, sent: Sequence[str]) -> Publi
         if retry_after is None:
             retry_after = 60.0  # a 429 that says nothing: wait a minute
     return PublishError(
-        f"{account}: {reason}",
+        f"{account}: {reason}{_sent(sent)}",
         status=status,
         retryable=status is None or status >= 500 or status in (408, 409),
         retry_after=retry_after,
