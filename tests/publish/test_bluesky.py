@@ -208,6 +208,20 @@ def test_thread_with_link_facet_reads_back_and_its_like_comes_back(network):
     assert alice.find(post) == receipt
     assert alice.find(_post(("never sent",))) is None
 
+    # A thread that broke off (a crash after part 1) is finished from where it stopped.
+    broken = _post(("Broken off after this part", "and finished later."))
+    alice.publish(_post(broken.parts[:1]))
+    found = alice.find(broken)
+    assert len(found.ids) == 1
+    rest = alice.publish(broken, sent=found.ids)
+    assert rest.ids[0] == found.ids[0] and len(rest.ids) == 2
+    (resumed,) = _eventually(
+        lambda: bob.get_posts([rest.ids[1]]).posts, lambda p: len(p) == 1, "the resumed part"
+    )
+    reply = resumed.record.reply
+    assert reply.root.uri == reply.parent.uri == found.ids[0]
+    assert alice.find(broken) == rest
+
     bob.like(first.uri, first.cid)
     outcome = _eventually(
         lambda: alice.outcomes(receipt.ids)[0], lambda o: o.likes == 1, "bob's like"
@@ -255,12 +269,12 @@ def test_the_servers_refusals_carry_its_reason_and_never_the_password(network, c
     assert too_long.value.status == 400 and not too_long.value.retryable
     assert "maximum 300, got 301" in too_long.value.reason  # the server says why
 
-    # A thread refused part-way says what is already out; `find` does not take it for sent.
+    # A thread refused part-way says what is already out, and `find` sees that part.
     partial = _post(("A first part that goes out", "é" * 301))
     with pytest.raises(PublishError) as half:
         _publisher(network, ALICE).publish(partial)
-    assert "after 1 part(s) went out: at://" in half.value.reason
-    assert _publisher(network, ALICE).find(partial) is None
+    assert "(after 1 of 2 parts: at://" in half.value.reason
+    assert len(_publisher(network, ALICE).find(partial).ids) == 1
 
     passwords = [wrong, *network["accounts"].values()]
     for exc in (bad_login.value, too_long.value, half.value):

@@ -19,9 +19,19 @@ from atproto_client.models.common import XrpcError
 from atproto_client.utils.facet_detection import detect_mentions
 from atproto_core.exceptions import AtProtocolError
 from pydantic import ValidationError
+from requests.structures import CaseInsensitiveDict
 
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, PublishError, Receipt
+from reer_pipeline.publish.clients import (
+    Seen,
+    find_thread,
+    keep_secret,
+    refusal,
+    scrub,
+    send_thread,
+    unreachable,
+)
 from reer_pipeline.text import LINK_RE
 
 T = TypeVar("T")
@@ -40,6 +50,7 @@ class BlueskyPublisher:
     ):
         self.account = account
         self._credentials = credentials
+        keep_secret([credentials["app_password"]])
         self._client = Client(base_url)
         self._did: str | None = None
 
@@ -47,47 +58,42 @@ class BlueskyPublisher:
         return f"BlueskyPublisher({self.account})"
 
     # ---- the protocol ---------------------------------------------------------------------------
-    def publish(self, post: Post) -> Receipt:
+    def publish(self, post: Post, sent: Sequence[str] = ()) -> Receipt:
+        """Send the parts after those already `sent` (AT URIs, from `find`), each replying to
+        the one before with the thread's root and its parent as strong refs."""
         did = self._login()
-        root = parent = None
-        ids: list[str] = []
-        for i, text in enumerate(post.parts):
+        refs = [self._ref(did, uri) for uri in (sent[:1] + sent[-1:] if sent else ())]
+        root, parent = (refs[0], refs[-1]) if refs else (None, None)
+
+        def send(i: int, reply_to: str | None) -> str:
+            nonlocal root, parent
             reply = models.AppBskyFeedPost.ReplyRef(root=root, parent=parent) if parent else None
             try:
                 record = models.AppBskyFeedPost.Record(
                     created_at=self._client.get_current_time_iso(),
-                    text=text,
+                    text=post.parts[i],
                     reply=reply,
-                    facets=self.facets(text) or None,
+                    facets=self.facets(post.parts[i]) or None,
                 )
             except ValidationError as exc:
-                reason = f"{self.account}: part {i + 1}: {_first_error(exc)}"
-                raise PublishError(reason + _sent(ids)) from None
-            ref = self._call(lambda r=record: self._client.app.bsky.feed.post.create(did, r), ids)
+                raise PublishError(f"Bluesky refused part {i + 1}: {_first_error(exc)}") from None
+            ref = self._call(lambda: self._client.app.bsky.feed.post.create(did, record))
             parent = models.ComAtprotoRepoStrongRef.Main(uri=ref.uri, cid=ref.cid)
             root = root or parent
-            ids.append(ref.uri)
-        return Receipt(tuple(ids), post_url(ids[0]))
+            return ref.uri
+
+        ids = send_thread(post, send, sent)
+        return Receipt(ids, post_url(ids[0]))
 
     def find(self, post: Post) -> Receipt | None:
-        did = self._login()
-        by_text: dict[str, list] = {}
-        for view in self._feed(did):
-            by_text.setdefault(view.record.text, []).append(view)
-        ids: list[str] = []
-        for text in post.parts:
-            match = next(
-                (
-                    v
-                    for v in by_text.get(text, [])
-                    if _parent_of(v) == (ids[-1] if ids else None) and v.uri not in ids
-                ),
-                None,
-            )
-            if match is None:
-                return None
-            ids.append(match.uri)
-        return Receipt(tuple(ids), post_url(ids[0]))
+        """The thread's leading parts among the account's recent posts (by their words, each
+        replying to the one before); fewer ids than parts: it broke off there."""
+        seen = [
+            Seen(v.uri, v.record.text, _parent_of(v), v.record.created_at)
+            for v in self._feed(self._login())
+        ]
+        ids = find_thread(post, seen)
+        return Receipt(ids, post_url(ids[0])) if ids else None
 
     def outcomes(self, ids: Sequence[str]) -> list[Outcome]:
         self._login()
@@ -132,6 +138,13 @@ class BlueskyPublisher:
             self._did = self._call(lambda: self._client.com.atproto.server.get_session()).did
         return self._did
 
+    def _ref(self, did: str, uri: str) -> models.ComAtprotoRepoStrongRef.Main:
+        """The strong ref (URI and CID) of one of the account's posts, read from its PDS."""
+        record = self._call(
+            lambda: self._client.app.bsky.feed.post.get(did, uri.rsplit("/", 1)[-1])
+        )
+        return models.ComAtprotoRepoStrongRef.Main(uri=record.uri, cid=record.cid)
+
     def _resolve(self, handle: str) -> str | None:
         try:
             return self._call(lambda: self._client.resolve_handle(handle).did)
@@ -155,12 +168,12 @@ class BlueskyPublisher:
             if not cursor:
                 return
 
-    def _call(self, fn: Callable[[], T], sent: Sequence[str] = ()) -> T:
+    def _call(self, fn: Callable[[], T]) -> T:
         """`fn()`, with every failure of the server or the connection as a PublishError."""
         try:
             return fn()
         except AtProtocolError as exc:
-            raise _error(self.account, exc, sent) from None
+            raise _error(exc) from None
 
 
 def post_url(uri: str) -> str:
@@ -183,39 +196,31 @@ def _sum(*counts: int | None) -> int | None:
     return sum(known) if known else None
 
 
-def _sent(ids: Sequence[str]) -> str:
-    """What a thread that failed part-way left on the platform."""
-    return f" (after {len(ids)} part(s) went out: {', '.join(ids)})" if ids else ""
-
-
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
 
 
-def _error(account: Account, exc: AtProtocolError, sent: Sequence[str]) -> PublishError:
-    """The server's reason (its `error: message`), the status, and when to call again."""
+def _error(exc: AtProtocolError) -> PublishError:
+    """The refusal in the server's words (`clients.refusal`), with the wait a 429 asks for:
+    Retry-After, else Bluesky's RateLimit-Reset (epoch seconds)."""
     response = getattr(exc, "response", None)
-    status = response.status_code if response is not None else None
-    content = response.content if response is not None else None
-    if isinstance(content, XrpcError) and content.error:
-        reason = f"{content.error}: {content.message}" if content.message else content.error
-    elif status is not None:
-        reason = f"HTTP {status}"
-    elif isinstance(exc, xrpc.NetworkError):  # no response: the connection failed
-        reason = f"no answer from the server ({type(exc.__cause__ or exc).__name__})"
-    else:
-        reason = str(exc) or type(exc).__name__
-    retry_after = None
+    if response is None:
+        if isinstance(exc, xrpc.NetworkError):  # no answer: the connection failed
+            return unreachable("Bluesky", exc.__cause__ or exc)
+        return PublishError(f"Bluesky: {scrub(str(exc)) or type(exc).__name__}")
+    content = response.content
+    if isinstance(content, XrpcError):
+        content = {
+            "message": f"{content.error}: {content.message}" if content.message else None,
+            "error": content.error,
+        }
+    elif isinstance(content, bytes):
+        content = content.decode(errors="replace")
+    wait = None
     if isinstance(exc, xrpc.RateLimitExceededError):
-        retry_after = exc.retry_after
-        if retry_after is None and exc.reset_at is not None:
-            retry_after = max((exc.reset_at - datetime.now(UTC)).total_seconds(), 0.0)
-        if retry_after is None:
-            retry_after = 60.0  # a 429 that says nothing: wait a minute
-    return PublishError(
-        f"{account}: {reason}{_sent(sent)}",
-        status=status,
-        retryable=status is None or status >= 500 or status in (408, 409),
-        retry_after=retry_after,
-    )
+        wait = exc.retry_after
+        if wait is None and exc.reset_at is not None:
+            wait = max((exc.reset_at - datetime.now(UTC)).total_seconds(), 0.0)
+    headers = CaseInsensitiveDict(response.headers)  # atproto lower-cases the names
+    return refusal("Bluesky", response.status_code, headers, content, wait=wait)
