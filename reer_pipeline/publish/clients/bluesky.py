@@ -1,10 +1,11 @@
 """Bluesky through atproto's `Client`: a thread is a reply chain (root and parent refs), links
 and mentions are facets at UTF-8 byte offsets, and engagement is read from the AppView.
 
-Bluesky has no idempotency key, so `find` reads the author's recent posts for the same texts in
-the same chain. Errors become `PublishError` with the server's own reason; the app password is
-sent only in the login request and is never part of an error (each is raised `from None`, so
-no chained exception carries the request that held it).
+Bluesky has no idempotency key, so `find` reads the author's recent posts for the same words in
+the same chain (`clients.find_thread`), and a thread that broke off is finished from where it
+stopped (`publish(post, sent=ids)`). Errors are `clients.refusal`s in the server's own words;
+the app password is sent only in the login request and is never part of an error (each is
+raised `from None`, so no chained exception carries the request that held it).
 """
 
 from __future__ import annotations
@@ -88,10 +89,7 @@ class BlueskyPublisher:
     def find(self, post: Post) -> Receipt | None:
         """The thread's leading parts among the account's recent posts (by their words, each
         replying to the one before); fewer ids than parts: it broke off there."""
-        seen = [
-            Seen(v.uri, v.record.text, _parent_of(v), v.record.created_at)
-            for v in self._feed(self._login())
-        ]
+        seen = list(self._recent(self._login()))
         ids = find_thread(post, seen)
         return Receipt(ids, post_url(ids[0])) if ids else None
 
@@ -153,19 +151,19 @@ class BlueskyPublisher:
                 return None
             raise
 
-    def _feed(self, did: str) -> Iterator:
+    def _recent(self, did: str) -> Iterator[Seen]:
+        """The account's newest posts, from its own repository on the PDS: what was written a
+        moment ago is there at once (the AppView's feed lags while it indexes)."""
         cursor = None
         for _ in range(FEED_PAGES):
             page = self._call(
-                lambda c=cursor: self._client.get_author_feed(
-                    did, cursor=c, filter="posts_with_replies", limit=100
-                )
+                lambda c=cursor: self._client.app.bsky.feed.post.list(did, cursor=c, limit=100)
             )
-            for item in page.feed:
-                if item.post.author.did == did and item.reason is None:  # not a repost
-                    yield item.post
+            for uri, record in page.records.items():
+                parent = record.reply.parent.uri if record.reply else None
+                yield Seen(uri, record.text, parent, record.created_at)
             cursor = page.cursor
-            if not cursor:
+            if not cursor or not page.records:
                 return
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -184,11 +182,6 @@ def post_url(uri: str) -> str:
 
 def _facet(feature, start: int, end: int) -> Facet.Main:
     return Facet.Main(features=[feature], index=Facet.ByteSlice(byte_start=start, byte_end=end))
-
-
-def _parent_of(view) -> str | None:
-    reply = view.record.reply
-    return reply.parent.uri if reply else None
 
 
 def _sum(*counts: int | None) -> int | None:
