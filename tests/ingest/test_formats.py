@@ -260,6 +260,15 @@ def _file(content: str):
     return write
 
 
+BLUESKY_CAR = Path(__file__).parent / "data" / "bluesky_repo.car"
+
+
+def _copy(source: Path, folder: Path) -> Path:
+    path = folder / "export.txt"
+    path.write_bytes(source.read_bytes())
+    return path
+
+
 def _zip(folder: Path) -> Path:
     path = folder / "export.txt"
     with zipfile.ZipFile(path, "w") as zf:
@@ -288,6 +297,7 @@ X_ANALYTICS = {
 SAMPLES = {
     "x_archive_dir": _folder,
     "x_archive_zip": _zip,
+    "bluesky_car": lambda folder: _copy(BLUESKY_CAR, folder),
     "x_archive": _file(hostile.TWEETS),
     "mastodon": _file(hostile.OUTBOX),
     "linkedin": _file(hostile.csv_text([list(LINKEDIN.values())], header=list(LINKEDIN))),

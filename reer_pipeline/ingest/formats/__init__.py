@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reer_pipeline.ingest.formats import (  # one module per format
+    bluesky_car,
     linkedin,
     mastodon,
     plain_csv,
@@ -71,6 +72,7 @@ class Format:
 FORMATS = (
     Format("x_archive_dir", x_archive.sniff_dir, x_archive.parse_dir),
     Format("x_archive_zip", x_archive.sniff_zip, x_archive.parse_zip),
+    Format("bluesky_car", bluesky_car.sniff, bluesky_car.parse),
     Format("x_archive", x_archive.sniff_js, x_archive.parse_js),
     Format("mastodon", mastodon.sniff, mastodon.parse),
     Format("linkedin", linkedin.sniff, linkedin.parse),
