@@ -40,6 +40,8 @@ def shared_models_dir(tmp_path_factory):
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     # the suite drafts on the fast model even where `make models` installed the larger proposer
     os.environ.setdefault("REER_PROPOSER_LM_URI", "local")
+    # MLflow tracking costs 2-14 s per store a test creates; the tracking tests turn it on.
+    os.environ.setdefault("REER_TRACKING", "off")
 
 
 @pytest.fixture
@@ -111,3 +113,9 @@ def embedded_lm(**options):
     from reer_pipeline.lm.registry import load_lm
 
     return load_lm("hf::embedded", models_dir=DataLayout.from_env().models, **options)
+
+
+@pytest.fixture
+def tracking_on(monkeypatch):
+    """MLflow tracking on, for the tests about it (the suite runs with REER_TRACKING=off)."""
+    monkeypatch.setenv("REER_TRACKING", "on")

@@ -10,6 +10,9 @@ from tests.conftest import ROOT, SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
 from tests.test_tracking import engagement
 
+pytestmark = pytest.mark.usefixtures("tracking_on")  # off elsewhere (tests/conftest.py)
+
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -24,6 +24,9 @@ from reer_pipeline.tracking import (
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
 
+pytestmark = pytest.mark.usefixtures("tracking_on")  # off elsewhere (tests/conftest.py)
+
+
 ACCOUNT = "x:BarackObama"
 
 
@@ -84,6 +87,8 @@ def test_the_program_flavor_loads_and_leaves_mlflow_global_state_alone(tmp_path,
     assert len(runs(second)[1]) == 1  # the second run went to its own store
     (model,) = client.search_logged_models([run.info.experiment_id])
     loaded = mlflow.dspy.load_model(model.artifact_location)
+    # loading makes it MLflow's active model, whose id later metrics would carry into other stores
+    mlflow.clear_active_model()
     assert (
         loaded.compose.signature.instructions == load_program(path).compose.signature.instructions
     )

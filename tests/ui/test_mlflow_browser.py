@@ -24,6 +24,7 @@ from tests.ui.test_dagster_ui import ARTIFACTS, CHROMIUM, free_port
 pytestmark = [
     pytest.mark.slow,  # trains a model, starts `mlflow server` and a browser
     pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed"),
+    pytest.mark.usefixtures("tracking_on"),  # off elsewhere (tests/conftest.py)
 ]
 
 
