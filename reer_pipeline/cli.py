@@ -15,6 +15,8 @@ from reer_pipeline import platforms
 from reer_pipeline.layout import DataLayout
 
 ROOT = Path(__file__).resolve().parent.parent
+# program.modules.GENERATIONS, spelled out: importing it loads DSPy (2 s) on every `reer` call
+GENERATION_CHOICES = ("single", "self_consistency", "debate", "manager_worker")
 SAMPLE = ROOT / "data" / "samples" / "fivethirtyeight_BarackObama.csv"
 DEMO_CONFIG = ROOT / "demo.yaml"
 COLUMNS_HELP = (
@@ -575,9 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=3, help="how many drafts (angles)")
     p.add_argument("--author", help="whose voice (default: the platform's account with most posts)")
     p.add_argument("--audience", default="a general audience")
-    p.add_argument(
-        "--generation", choices=["single", "self_consistency", "debate"], default="single"
-    )
+    p.add_argument("--generation", choices=GENERATION_CHOICES, default="single")
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--config", help=CONFIG_HELP)
     p.set_defaults(func=cmd_draft)

@@ -238,3 +238,10 @@ def test_the_author_model_verdict_reads_in_plain_words(reduction, low, high, wor
     assert f"held-out perplexity {words}" in text and "+" not in text
     assert "with the base model" in text and "on 12 posts" in text
     assert beats == (low > 0) and text.startswith("not better") != beats
+
+
+def test_reer_draft_offers_every_generation_strategy():
+    from reer_pipeline.cli import GENERATION_CHOICES
+    from reer_pipeline.program.modules import GENERATIONS
+
+    assert GENERATION_CHOICES == GENERATIONS
