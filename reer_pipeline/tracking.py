@@ -291,6 +291,21 @@ def engagement_record(account, config: dict, model, files: Iterable[Path]) -> Re
     )
 
 
+def evaluation_record(account, config: dict, report: dict, files: Iterable[Path]) -> Record:
+    """An `evaluation` run: the systems, the judge, and per system its win rates with their
+    intervals and Bradley-Terry ratings; position bias and agreements; the report and plot."""
+    summary = report["summary"]
+    return Record(
+        name=f"evaluation {account.key}",
+        tags={"asset": "evaluation", "account": account.key},
+        params=config | {"judge": report["judge"], "systems_run": report["systems"]},
+        metrics={k: v for k, v in summary.items() if k != "systems"}
+        | {"systems": {r["system"]: r for r in summary["systems"]}},
+        artifacts=list(files),
+        texts={"table.md": str(report["table"])},
+    )
+
+
 def benchmark_record(name: str, params: dict, figures: dict, files: Iterable[Path] = ()) -> Record:
     """A benchmark run: its settings, every number among its figures, and its output files."""
     return Record(

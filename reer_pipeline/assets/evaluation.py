@@ -16,9 +16,11 @@ from reer_pipeline.ingest.warehouse import read_account_posts
 from reer_pipeline.jobs import group_job
 from reer_pipeline.program.context import load_context
 from reer_pipeline.resources.lm import LMRegistryResource
+from reer_pipeline.resources.tracking import Tracking
 from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.serve.store import ReviewStore, log_path
 from reer_pipeline.tables import Markdown
+from reer_pipeline.tracking import evaluation_record
 
 
 class EvaluationConfig(dg.Config):
@@ -40,6 +42,7 @@ def evaluation(
     config: EvaluationConfig,
     warehouse: Warehouse,
     language_models: LMRegistryResource,
+    tracking: Tracking,
 ):
     """Win rates (bootstrap intervals) and Bradley-Terry ratings of the configured systems on
     the account's held-out requests, by `judge_lm` (both orders) and by the scorer; the judge's
@@ -83,7 +86,15 @@ def evaluation(
         "topics": report["topics"],
         "report": out / "report.json",
     }
-    return dg.MaterializeResult(metadata=metadata(values) | language_models.usage_metadata())
+    run = tracking.record(
+        context,
+        evaluation_record,
+        account,
+        config.model_dump(),
+        report,
+        [out / "report.json", out / "tournament.png"],
+    )
+    return dg.MaterializeResult(metadata=metadata(values) | run | language_models.usage_metadata())
 
 
 evaluation_job = group_job(  # not named `evaluation`: the asset's op has that name

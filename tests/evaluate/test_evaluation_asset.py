@@ -7,6 +7,7 @@ import pytest
 from reer_pipeline.definitions import defs
 from reer_pipeline.platforms import Account
 from reer_pipeline.serve.store import Decision, ReviewStore, draft_id, log_path
+from reer_pipeline.tracking import read_runs
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
 from tests.sample_posts import sample_post
@@ -15,7 +16,7 @@ ACCOUNT = "x:BarackObama"
 
 
 @pytest.mark.slow
-def test_evaluation_asset_reports_a_tournament(data_root):
+def test_evaluation_asset_reports_a_tournament(data_root, tracking_on):
     account = Account.parse(ACCOUNT)
     store = ReviewStore(log_path(data_root))
     topic = "health care"
@@ -53,3 +54,10 @@ def test_evaluation_asset_reports_a_tournament(data_root):
     assert agreement["pairs"] == 1 and agreement["judge"]["n"] == 1
     assert (data_root / "evaluation" / "x__BarackObama" / "report.json").is_file()
     assert (data_root / "evaluation" / "x__BarackObama" / "tournament.png").is_file()
+    # the tournament is an MLflow run too: a win rate per system, the plot and the report
+    client, (run,) = read_runs(data_root)
+    assert meta["mlflow_run"].value.endswith(run.info.run_id)
+    for system in config["systems"]:
+        assert any(k.startswith(f"systems.{system}.win_rate") for k in run.data.metrics)
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.json", "tournament.png", "table.md"} <= files
