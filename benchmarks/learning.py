@@ -137,6 +137,11 @@ def main(argv=None) -> int:
     print(json.dumps(results, indent=1))
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
+    from reer_pipeline.tracking import benchmark_record, track
+
+    figures = {k: {m: v for m, v in r.items() if m != "examples"} for k, r in results.items()}
+    files = [args.out] if args.out else []
+    track(benchmark_record, "learning", vars(args), figures, files, root=DataLayout.from_env().root)
     return 0
 
 
