@@ -49,7 +49,9 @@ home:
 demo: install home
 	$(VENV)/bin/reer demo
 
-test: install pds
+test: install
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory pds; \
+	else echo "npm not found: the Bluesky reference-server tests skip (apt-get install npm)"; fi
 	$(PY) -m pytest -q -n auto --dist worksteal --durations=15
 
 dev: install home
