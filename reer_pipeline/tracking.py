@@ -137,6 +137,9 @@ class Tracker:
         import mlflow
         from mlflow.entities import Metric, Param
 
+        # MLflow gives every metric the thread's active model (loading or logging a model sets
+        # it); a model of another store would break this store's foreign keys.
+        mlflow.clear_active_model()
         client = mlflow.MlflowClient(self.uri)
         experiment_id = self._experiment(client)
         tags = {_key(k): str(v)[:MAX_PARAM] for k, v in (self.tags | record.tags).items()}

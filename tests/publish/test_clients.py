@@ -20,7 +20,7 @@ import pytest
 from reer_pipeline.platforms import PLATFORMS, Account
 from reer_pipeline.publish import base
 from reer_pipeline.publish.base import MissingCredential, Post, PublishError
-from reer_pipeline.publish.clients import retry_after
+from reer_pipeline.publish.clients import LIBRARY_LOGGERS, retry_after
 from tests.publish.conftest import (
     RETRY_S,
     Fake,
@@ -105,6 +105,9 @@ def connect(platform_server, monkeypatch, caplog):
     process would. Afterwards no secret is in any log record of ours or of the client
     libraries, at DEBUG (the fake server's own access log aside)."""
     caplog.set_level(logging.DEBUG)
+    for name in LIBRARY_LOGGERS:  # another test's logging.config may have disabled them
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
     shown = []
 
     def make(case: Case):

@@ -49,7 +49,7 @@ def test_no_warehouse(data_root, capsys):
 def test_usable_and_unusable_drafts(sample_root, capsys):
     draft = (
         "Climate change is already costing American families. We can cut carbon pollution "
-        "and create clean energy jobs at the same time. Add your name if you agree."
+        "and create clean energy jobs at the same time. It is time to act."
     )
     assert run(draft, "--platform", "x", "--topic", "climate change") == 0
     out = capsys.readouterr().out
