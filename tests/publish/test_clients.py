@@ -98,16 +98,30 @@ def test_cases_cover_the_table():
     assert {c.name for c in CASES} == set(base.PUBLISHERS) - {"outbox", "bluesky"}
 
 
+class Collect(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 @pytest.fixture
-def connect(platform_server, monkeypatch, caplog):
+def connect(platform_server, monkeypatch):
     """`connect(case)` -> (publisher, fake, build): a fake platform on a local server, the real
     publisher built by `base.build` from env vars, and `build()` to build another as a new
-    process would. Afterwards no secret is in any log record of ours or of the client
-    libraries, at DEBUG (the fake server's own access log aside)."""
-    caplog.set_level(logging.DEBUG)
-    for name in LIBRARY_LOGGERS:  # another test's logging.config may have disabled them
-        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
-        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+    process would. Afterwards no secret is in any DEBUG record of ours or of the client
+    libraries. The handler sits on those loggers themselves, so another test's logging config
+    (levels, propagation, disabled loggers) cannot hide a record from the check."""
+    collect = Collect()
+    for name in ("reer_pipeline", *LIBRARY_LOGGERS):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.DEBUG)
+        logger.addHandler(collect)
     shown = []
 
     def make(case: Case):
@@ -128,11 +142,13 @@ def connect(platform_server, monkeypatch, caplog):
 
         return build(), fake, build
 
-    yield make
-    records = caplog.get_records("setup") + caplog.get_records("call")
-    ours = [r for r in records if not r.name.startswith(("werkzeug", "pytest_httpserver"))]
-    assert ours  # the client libraries did log at DEBUG: the check below looked at something
-    logged = "\n".join(r.getMessage() for r in ours)
+    try:
+        yield make
+    finally:
+        for name in ("reer_pipeline", *LIBRARY_LOGGERS):
+            logging.getLogger(name).removeHandler(collect)
+    assert collect.records  # the client libraries did log at DEBUG: the check looked at something
+    logged = "\n".join(r.getMessage() for r in collect.records)
     for secret in shown:
         assert secret not in logged
 
