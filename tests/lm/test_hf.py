@@ -73,7 +73,10 @@ def test_constrained_generation_follows_json_schema(hf32):
 
     schema = {
         "type": "object",
-        "properties": {"hook": {"type": "string", "maxLength": 40}, "score": {"type": "integer"}},
+        "properties": {
+            "hook": {"type": "string", "maxLength": 40},
+            "score": {"type": "integer", "minimum": 1, "maximum": 10},  # else digits run on
+        },
         "required": ["hook", "score"],
         "additionalProperties": False,
     }
@@ -85,6 +88,7 @@ def test_constrained_generation_follows_json_schema(hf32):
     for text in out[0]:
         doc = json.loads(text)
         assert set(doc) == {"hook", "score"} and isinstance(doc["score"], int)
+        assert 1 <= doc["score"] <= 10 and len(doc["hook"]) <= 40
 
 
 @pytest.mark.slow
