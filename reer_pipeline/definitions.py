@@ -24,6 +24,7 @@ from reer_pipeline.resources.warehouse import Warehouse
 from reer_pipeline.schedules.nightly import nightly_schedule
 from reer_pipeline.sensors.approvals import approvals_due_sensor
 from reer_pipeline.sensors.new_exports import changed_accounts_sensor, new_export_sensor
+from reer_pipeline.sensors.outcomes import outcomes_due_sensor
 
 modules = [
     ingest,
@@ -46,6 +47,7 @@ defs = dg.Definitions(
         *JOBS,
         reviews.review_job,
         publishing.publish_job,
+        publishing.outcomes_job,
         learning.learn_job,
         evaluation.evaluation_job,
     ],
@@ -55,6 +57,7 @@ defs = dg.Definitions(
         changed_accounts_sensor,
         reviews.new_decisions_sensor,
         approvals_due_sensor,
+        outcomes_due_sensor,
         learning.learn_sensor,
     ],
     resources={

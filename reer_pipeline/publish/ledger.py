@@ -16,6 +16,9 @@ One process publishes an account at a time (`Ledger.lock`, a file lock the kerne
 the process dies), so an intent without a result is always a crashed attempt, never one in
 flight.
 
+The same file keeps the `outcomes` table: what each published post did when it was read at
+about 1 h, 24 h and 7 days (`publish/outcomes.py`), one reading per post and horizon.
+
 SQLite in WAL mode with `synchronous=FULL`, like the review log (`serve/store.py`): rows are
 never updated or deleted. No dagster import.
 """
@@ -68,11 +71,29 @@ CREATE INDEX IF NOT EXISTS events_account ON events (platform, author, seq);
 CREATE INDEX IF NOT EXISTS events_draft ON events (draft_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS one_intent_per_attempt ON events (draft_id, attempt)
     WHERE event = 'intent';
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-    BEGIN SELECT RAISE(ABORT, 'the publishing ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+-- What a published post did when it was read (`publish/outcomes.py`): one reading per horizon.
+CREATE TABLE IF NOT EXISTS outcomes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    draft_id TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    author TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    horizon TEXT NOT NULL,
+    likes INTEGER,
+    reposts INTEGER,
+    replies INTEGER,
+    impressions INTEGER,
+    found INTEGER NOT NULL,
+    read_at TEXT NOT NULL,
+    UNIQUE (draft_id, horizon)
+);
+""" + "".join(
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
     BEGIN SELECT RAISE(ABORT, 'the publishing ledger is append-only'); END;
 """
+    for table in ("events", "outcomes")
+    for op in ("UPDATE", "DELETE")
+)
 
 
 def ledger_path(root: Path) -> Path:
@@ -268,6 +289,37 @@ class Ledger:
                 [post.draft_id, post.account.platform, post.account.author],
             ).fetchall()
         return fold([dict(r) for r in rows]) if rows else Entry(post.draft_id, "new")
+
+    def record_outcomes(self, account: Account, readings: list[dict]) -> int:
+        """Append outcome readings (the `outcomes` columns but seq); a draft's horizon that was
+        read already keeps its first reading. Returns how many were new."""
+        if not readings:
+            return 0
+        names = list(readings[0])
+        sql = (
+            f"INSERT OR IGNORE INTO outcomes (platform, author, {', '.join(names)}) "
+            f"VALUES (?, ?, {', '.join('?' for _ in names)})"
+        )
+        rows = [[account.platform, account.author, *(r[n] for n in names)] for r in readings]
+        with self._connect() as con:
+            before = con.total_changes
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany(sql, rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return con.total_changes - before
+
+    def outcomes(self, account: Account) -> list[dict]:
+        """The account's outcome readings, oldest first."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT * FROM outcomes WHERE platform = ? AND author = ? ORDER BY seq",
+                [account.platform, account.author],
+            ).fetchall()
+        return [dict(r) for r in rows]
 
     def newest(self) -> dict[str, int]:
         """Account key -> the sequence number of its newest event."""

@@ -26,12 +26,10 @@ ACTIVE = [
 ]
 
 
-def publishing_now(instance: dg.DagsterInstance, account: str) -> bool:
-    """Whether a publish run of `account` is queued or running."""
+def running(instance: dg.DagsterInstance, job: str, account: str) -> bool:
+    """Whether a run of `job` for `account` is queued or running."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=publish_job.name, statuses=ACTIVE, tags={"dagster/partition": account}
-        ),
+        filters=dg.RunsFilter(job_name=job, statuses=ACTIVE, tags={"dagster/partition": account}),
         limit=1,
     )
     return bool(runs)
@@ -77,7 +75,7 @@ def approvals_due_sensor(context: dg.SensorEvaluationContext, publishing: Publis
             "due": len(posts),
             "next": min(later).isoformat() if later else None,
         }
-        if posts and not publishing_now(context.instance, key):
+        if posts and not running(context.instance, publish_job.name, key):
             run_key = f"{key}@r{review}:l{state}:{now:%Y%m%dT%H%M}"
             requests.append(dg.RunRequest(partition_key=key, run_key=run_key))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))

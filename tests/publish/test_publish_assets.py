@@ -2,6 +2,8 @@
 `publish` job, `published_posts` records it, and the approvals sensor starts runs only when
 something is due. Real Dagster runs, a real warehouse, the real desk app (no model needed)."""
 
+import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -12,14 +14,19 @@ from fastapi.testclient import TestClient
 from reer_pipeline.assets.publishing import published_posts
 from reer_pipeline.cli import print_desk
 from reer_pipeline.definitions import defs
+from reer_pipeline.ingest.stage import stage_export
 from reer_pipeline.layout import DataLayout
+from reer_pipeline.publish import base, outcomes
 from reer_pipeline.publish.base import Post, PublishError
+from reer_pipeline.publish.ledger import ledger_path
 from reer_pipeline.publish.outbox import outbox_path, read
 from reer_pipeline.resources.publishing import Publishing
 from reer_pipeline.resources.storage import Storage
 from reer_pipeline.sensors.approvals import approvals_due_sensor
+from reer_pipeline.sensors.outcomes import outcomes_due_sensor
 from reer_pipeline.serve.app import create_app
 from tests.conftest import SAMPLE
+from tests.publish.conftest import FakeX
 from tests.scoring.conftest import warehouse
 from tests.serve.conftest import ACCOUNT, add_candidates, real_drafts
 
@@ -177,3 +184,102 @@ def test_the_desk_shows_what_publishing_did_with_each_approval(root, desk):
     assert "refused: Text is too long &lt;b&gt;284&lt;/b&gt;" in page and "<b>284" not in page
     assert "waiting for" in page
     assert [r["draft_id"] for r in read(outbox_path(root))] == [first["draft_id"]]
+
+
+# ---- outcomes -----------------------------------------------------------------------------------
+X_ENV = {f: f"REER_TEST_X_{f.upper()}" for f in base.PUBLISHERS["x"].credentials}
+
+
+@pytest.fixture
+def x_platform(platform_server, monkeypatch):
+    """The local X stand-in and a `publishing` resource that sends the account's posts to it."""
+    secrets = {f: f"x-{f}-S3cr3t" for f in X_ENV}
+    for f, var in X_ENV.items():
+        monkeypatch.setenv(var, secrets[f])
+    fake = FakeX(secrets)
+    url = platform_server(fake)
+    setting = {"publisher": "x", "credentials": X_ENV, "options": {"base_url": url}}
+    return fake, Publishing(storage=Storage(), accounts={KEY: setting})
+
+
+def published_hours_ago(root, draft: dict, post_id: str, hours: float) -> None:
+    """Record in the ledger that `draft` went out as `post_id` `hours` ago: the publish job's two
+    events, as it writes them, but earlier than any test can wait."""
+    at = (datetime.now(UTC) - timedelta(hours=hours)).isoformat(timespec="milliseconds")
+    common = {"draft_id": draft["draft_id"], "platform": "x", "author": ACCOUNT.author}
+    rows = [
+        common
+        | {"attempt": 1, "event": "intent", "publisher": "x", "at": at}
+        | {"parts": json.dumps([draft["text"]]), "slot": at},
+        common
+        | {"attempt": 1, "event": "published", "at": at, "found": 0}
+        | {"ids": json.dumps([post_id]), "url": f"https://x.com/BarackObama/status/{post_id}"},
+    ]
+    with sqlite3.connect(ledger_path(root)) as con:
+        for row in rows:
+            con.execute(
+                f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+
+
+def outcomes_run(instance, publishing) -> dg.ExecuteInProcessResult:
+    instance.add_dynamic_partitions("accounts", [KEY])
+    return defs.resolve_job_def("outcomes").execute_in_process(
+        instance=instance, partition_key=KEY, resources={"publishing": publishing}
+    )
+
+
+def outcomes_tick(instance, publishing):
+    with dg.build_sensor_context(instance=instance, resources={"publishing": publishing}) as c:
+        return outcomes_due_sensor(c)
+
+
+@pytest.mark.slow
+def test_outcomes_are_read_at_their_horizon_compared_and_flow_back(root, desk, x_platform):
+    fake, publishing = x_platform
+    with duckdb.connect(str(root / "warehouse.duckdb")) as con:  # what `candidate_scores` holds
+        con.execute(
+            """CREATE TABLE candidate_scores AS SELECT id AS candidate_id, platform, author,
+            0.1 + id / 100 AS engagement FROM candidates"""
+        )
+    old, new = desk.get(f"/api/accounts/{KEY}/queue").json()["drafts"][:2]
+    approve(desk, old, datetime.now(UTC) - timedelta(hours=2))
+    posted = fake.add(old["text"])
+    posted.likes, posted.reposts, posted.replies, posted.impressions = 12, 3, 1, 400
+    publishing.ledger()  # creates the ledger's tables
+    published_hours_ago(root, old, posted.id, 2)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("accounts", [KEY])
+        ticked = outcomes_tick(instance, publishing)
+        assert [r.partition_key for r in ticked.run_requests] == [KEY]
+        result = outcomes_run(instance, publishing)
+        meta = result.asset_materializations_for_node("post_outcomes")[0].metadata
+        assert meta["new_readings"].value == 1 and meta["published_posts"].value == 1
+        assert meta["rank_correlation"].value["1h"] == f"1 posts, needs {outcomes.MIN_POSTS}"
+        with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+            rows = con.execute(
+                "SELECT draft_id, post_id, horizon, likes, reposts, replies, impressions,"
+                " predicted FROM post_outcomes"
+            ).fetchall()
+        predicted = old["scores"]["engagement"]  # what the model said when it was approved
+        assert rows == [(old["draft_id"], posted.id, "1h", 12, 3, 1, 400, predicted)]
+        assert (root / "outcomes" / ACCOUNT.slug / "predicted_vs_actual.png").stat().st_size
+
+        approve(desk, new, datetime.now(UTC) - timedelta(minutes=1))
+        assert publish(instance, {"publishing": publishing}).success
+        assert [p.text for p in fake.posts.values()] == [old["text"], new["text"]]  # once each
+        assert isinstance(outcomes_tick(instance, publishing), dg.SkipReason)  # none due
+        again = outcomes_run(instance, publishing)
+        meta = again.asset_materializations_for_node("post_outcomes")[0].metadata
+        assert meta["new_readings"].value == 0 and meta["published_posts"].value == 2
+        # The published posts are an export now: ingested, they are the account's own posts.
+        export = outcomes.export_path(root / "exports", ACCOUNT)
+        report = stage_export(export, root / "published.parquet")
+        assert (report.error, report.posts) == (None, 2)
+        got = duckdb.sql(
+            f"SELECT post_id, author, platform, likes FROM '{root / 'published.parquet'}'"
+        ).fetchall()
+        assert sorted(got) == sorted(
+            [(posted.id, ACCOUNT.author, "x", 12), (list(fake.posts)[1], ACCOUNT.author, "x", None)]
+        )
