@@ -20,6 +20,7 @@ from reer_pipeline.finetune import TrainConfig
 from reer_pipeline.program.package import LINK, URL
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
+from tests.test_tracking import runs
 
 ACCOUNT = "x:BarackObama"
 TINY = {"max_steps": 2, "batch_tokens": 512, "max_test": 8}
@@ -34,6 +35,7 @@ def train(instance, config):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tracking_on")  # one training run also checks its MLflow run
 def test_author_adapter_materializes_and_candidates_draft_with_the_chosen_model(data_root):
     with dg.instance_for_test() as instance:
         assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
@@ -88,6 +90,24 @@ def test_author_adapter_materializes_and_candidates_draft_with_the_chosen_model(
     with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as con:
         texts = [r[0] or "" for r in con.execute("SELECT text FROM candidates").fetchall()]
     assert texts and not any(LINK in t or URL.search(t) for t in texts)
+
+    # its MLflow run: config, losses by step, held-out perplexity and the adapter's files
+    client, found = runs(data_root)
+    (run,) = [r for r in found if r.data.tags["asset"] == "author_adapter"]
+    assert meta["mlflow_run"].value.endswith(f"/runs/{run.info.run_id}")
+    assert run.data.params["max_steps"] == str(TINY["max_steps"])
+    base = meta["heldout_ppl_base"].value
+    assert run.data.metrics["heldout_ppl_base.ppl"] == pytest.approx(base["ppl"])
+    card = json.loads((adapter / "adapter_card.json").read_text())
+    losses = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [(m.step, m.value) for m in losses] == [tuple(p) for p in card["train_losses"]]
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+    assert {
+        "adapter/adapter_card.json",
+        "adapter/loss_curve.png",
+        "adapter/evaluation.json",
+    } <= files
+    assert any(f.endswith(".safetensors") for f in files)
 
 
 def test_too_few_posts_skip_with_a_reason_and_a_warning(data_root):

@@ -4,6 +4,7 @@ stopped by its time limit, then resumed from its log by the next materialization
 import json
 
 import dagster as dg
+import mlflow
 import pytest
 
 from reer_pipeline.definitions import defs
@@ -11,6 +12,7 @@ from reer_pipeline.optimize.store import best_program
 from reer_pipeline.program.modules import DraftProgram, load_program
 from tests.conftest import SAMPLE, copy_export
 from tests.dagster.test_ingest_assets import ingest
+from tests.test_tracking import runs
 
 PARTITION = "x:BarackObama|gepa"
 TINY = {"max_examples": 8, "max_metric_calls": 8, "max_tokens": 48, "reflection_max_tokens": 96}
@@ -25,6 +27,7 @@ def tune(instance, partition: str, **config):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tracking_on")  # the same runs also check their MLflow runs
 def test_gepa_partition_stops_resumes_and_saves_what_draft_loads(data_root):
     with dg.instance_for_test() as instance:
         assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
@@ -72,3 +75,23 @@ def test_gepa_partition_stops_resumes_and_saves_what_draft_loads(data_root):
     # `reer draft` and the candidates asset load it, unless it lost on the test split
     expected = None if evaluation["delta_mean"] < 0 else folder / "program.json"
     assert best_program(folder.parent) == expected
+
+    # the second run's MLflow run: config, validation curve, evaluation and the program itself
+    client, found = runs(data_root)
+    tuned = [r for r in found if r.data.tags["asset"] == "tuned_program"]
+    (run,) = [r for r in tuned if meta["mlflow_run"].value.endswith(f"/runs/{r.info.run_id}")]
+    assert run.data.params["max_metric_calls"] == str(TINY["max_metric_calls"])
+    assert run.data.params["optimizer"] == "gepa"
+    for key in ("base_test_score", "tuned_test_score", "delta_95_low", "delta_95_high"):
+        assert run.data.metrics[key] == pytest.approx(meta[key].value)
+    curve = client.get_metric_history(run.info.run_id, "validation_score")
+    assert [(m.step, m.value) for m in curve] == [tuple(p) for p in meta["validation_points"].value]
+    best = client.get_metric_history(run.info.run_id, "best_validation_score")
+    assert [m.value for m in best] == sorted(m.value for m in best)  # never falls
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"program.json", "evaluation.json", "validation.png", "instructions.json"} <= files
+    models = client.search_logged_models([run.info.experiment_id])
+    (model,) = [m for m in models if m.source_run_id == run.info.run_id]
+    logged = mlflow.dspy.load_model(model.artifact_location)
+    mlflow.clear_active_model()  # loading made it the active model (see tests/test_tracking.py)
+    assert logged.compose.signature.instructions == program.compose.signature.instructions

@@ -1,6 +1,8 @@
-"""The MLflow UI in a real browser: a tiny author_adapter is materialized with its run in a local
-store under a temporary data root, `mlflow server` serves that store on 127.0.0.1, and the run's
-page shows its metrics. Every request the page makes stays on 127.0.0.1 (nothing from a CDN)."""
+"""The MLflow UI in a real browser: the engagement_model (no language model: the page is what
+is tested; the author_adapter's run is checked in tests/dagster/test_author.py) is materialized
+with its run in a local store under a temporary data root, `mlflow server` serves that store on
+127.0.0.1, and the run's page shows its metrics and parameters. Every request the page makes
+stays on 127.0.0.1 (nothing from a CDN)."""
 
 import os
 import signal
@@ -14,15 +16,14 @@ from urllib.parse import urlparse
 import dagster as dg
 import pytest
 
-from reer_pipeline.definitions import defs
 from reer_pipeline.tracking import local_store
 from tests.conftest import SAMPLE, copy_export
-from tests.dagster.test_author import ACCOUNT, TINY
 from tests.dagster.test_ingest_assets import ingest
+from tests.test_tracking import ACCOUNT, engagement
 from tests.ui.test_dagster_ui import ARTIFACTS, CHROMIUM, free_port
 
 pytestmark = [
-    pytest.mark.slow,  # trains a model, starts `mlflow server` and a browser
+    pytest.mark.slow,  # starts `mlflow server` and a browser
     pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed"),
     pytest.mark.usefixtures("tracking_on"),  # off elsewhere (tests/conftest.py)
 ]
@@ -67,21 +68,17 @@ def mlflow_server(data_root, tmp_path):
             proc.wait()
 
 
-def test_the_author_adapter_run_page_shows_its_metrics(data_root, mlflow_server, monkeypatch):
+def test_the_engagement_model_run_page_shows_its_metrics(data_root, mlflow_server, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
     monkeypatch.setenv("REER_MLFLOW_UI_URL", mlflow_server)  # the run link points at this server
     with dg.instance_for_test() as instance:
         assert ingest(instance, copy_export(SAMPLE, data_root))[0].success
-        result = defs.resolve_job_def("author_model").execute_in_process(
-            instance=instance,
-            partition_key=ACCOUNT,
-            run_config={"ops": {"author_adapter": {"config": TINY}}},
-        )
-    meta = result.asset_materializations_for_node("author_adapter")[0].metadata
+        result = engagement(instance)
+    meta = result.asset_materializations_for_node("engagement_model")[0].metadata
     link = meta["mlflow_run"].value
     assert link.startswith(mlflow_server + "/#/experiments/")
-    ppl = meta["heldout_ppl_adapter"].value["ppl"]
+    n_test = meta["n_test"].value
 
     outside = []
     with sync_playwright() as pw:
@@ -103,13 +100,13 @@ def test_the_author_adapter_run_page_shows_its_metrics(data_root, mlflow_server,
         page.route("**/*", only_loopback)
         try:
             page.goto(link)
-            expect(page.get_by_text(f"author_adapter {ACCOUNT}").first).to_be_visible(
+            expect(page.get_by_text(f"engagement_model {ACCOUNT}").first).to_be_visible(
                 timeout=120_000
             )
-            metric = page.get_by_text("heldout_ppl_adapter.ppl", exact=True).first
+            metric = page.get_by_text("n_test", exact=True).first
             expect(metric).to_be_visible(timeout=60_000)
-            expect(page.get_by_text(f"{ppl:.4g}"[:5]).first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("max_steps", exact=True).first).to_be_visible()
+            expect(page.get_by_text(str(n_test), exact=True).first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("test_fraction", exact=True).first).to_be_visible()
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "mlflow_run.png"), full_page=True)
