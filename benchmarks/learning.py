@@ -100,6 +100,51 @@ def loop(con, account, workdir: Path, lm, held_out: int, seed: int = 0) -> dict:
     return {"store": store, "decisions": rows, "seconds": time.perf_counter() - t0}
 
 
+def adapter_loop(con, account, workdir: Path, decisions: list[dict], args) -> dict:
+    """The author adapter before and after its preference step on the reviewer's decisions:
+    an adapter of `--adapter-steps` on the account's posts (no decisions), then
+    `--preference-steps` of DPO on the decisions' pairs (`finetune.author.step_on_decisions`),
+    and both adapters' drafts for the first held-out pairs' requests."""
+    import shutil
+
+    from reer_pipeline.finetune import TrainConfig, read_splits, train_author_model
+    from reer_pipeline.finetune.author import step_on_decisions
+    from reer_pipeline.finetune.preference import (
+        PreferenceConfig,
+        pairs_from_decisions,
+        split_pairs,
+    )
+    from reer_pipeline.ingest.warehouse import read_account_posts
+    from reer_pipeline.layout import DataLayout
+    from reer_pipeline.lm.registry import build_lm
+
+    models = DataLayout.from_env().models
+    posts = read_account_posts(con, account.platform, account.author)
+    t0 = time.perf_counter()
+    folder = workdir / account.slug
+    cfg = TrainConfig(max_steps=args.adapter_steps, batch_tokens=2048)
+    model = train_author_model(posts, [], folder, config=cfg, max_test=150, models_dir=models)
+    before = folder / "before"
+    shutil.copytree(model.adapter_dir, before)
+    test = read_splits(folder / "examples").test[:150]
+    step = PreferenceConfig(max_steps=args.preference_steps)
+    report = step_on_decisions(model.adapter_dir, decisions, account.platform, test, step, models)
+    _, held = split_pairs(pairs_from_decisions(decisions, account.platform), step.test_fraction)
+    prompts = [[{"role": "user", "content": p.prompt}] for p in held[:10]]
+    drafts = {}
+    for name, path in (("before", before), ("after", model.adapter_dir)):
+        lm = build_lm(f"hf::embedded+adapter={path}", models_dir=models)
+        drafts[name] = [c[0].strip() for c in lm.generate(prompts, max_tokens=80)]
+        del lm
+    report["drafts"] = [
+        {"request": p.prompt, "before": b, "after": a}
+        for p, b, a in zip(held, drafts["before"], drafts["after"], strict=False)
+    ]
+    report["adapter"] = model.verdict
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
 def main(argv=None) -> int:
     from reer_pipeline.layout import DataLayout
     from reer_pipeline.learn.preference import evaluate
@@ -111,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--accounts", nargs="+", default=["x:BarackObama", "x:andreruffert"])
     ap.add_argument("--exports", type=Path, default=SHARED, help="folder of real exports")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--adapter-steps", type=int, default=40, help="0: no adapter step")
+    ap.add_argument("--preference-steps", type=int, default=40)
     args = ap.parse_args(argv)
     lm = load_lm("hf::embedded", models_dir=DataLayout.from_env().models)
     results = {}
@@ -133,6 +180,10 @@ def main(argv=None) -> int:
                 results[key] |= evaluate(run["decisions"])["report"]
             except ValueError as e:
                 results[key]["preference"] = str(e)
+            if args.adapter_steps:
+                results[key]["adapter_step"] = adapter_loop(
+                    con, account, workdir, run["decisions"], args
+                )
             print(key, json.dumps(results[key]), file=sys.stderr)
     print(json.dumps(results, indent=1))
     if args.out:
@@ -140,6 +191,10 @@ def main(argv=None) -> int:
     from reer_pipeline.tracking import benchmark_record, track
 
     figures = {k: {m: v for m, v in r.items() if m != "examples"} for k, r in results.items()}
+    for r in figures.values():
+        if "adapter_step" in r:
+            skip = ("drafts", "train_losses", "config", "why", "adapter")
+            r["adapter_step"] = {m: v for m, v in r["adapter_step"].items() if m not in skip}
     files = [args.out] if args.out else []
     track(benchmark_record, "learning", vars(args), figures, files, root=DataLayout.from_env().root)
     return 0

@@ -12,6 +12,7 @@ from reer_pipeline.assets.mining import reer_traces
 from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
+from reer_pipeline.finetune.preference import PreferenceConfig
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
 from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.reer.report import kept_traces
@@ -31,6 +32,11 @@ class AuthorAdapterConfig(run_config(TrainConfig)):
     max_test: int | None = Field(
         200, description="newest held-out posts the perplexity is measured on (None: all)"
     )
+    preference_steps: int = Field(
+        40,
+        description="DPO steps of the adapter on the person's new decisions, kept only when "
+        "held-out pairs gained and the posts' perplexity held (0: no preference step)",
+    )
 
 
 @dg.asset(
@@ -48,8 +54,10 @@ def author_adapter(
     tracking: Tracking,
 ):
     """A LoRA adapter of the local model on the account's older posts and kept REER traces,
-    judged by the held-out perplexity of its newest posts against the base model. Drafting and
-    tuning use it (`<hf or mlx>::<base>+adapter=<dir>`) only when it beat the base."""
+    judged by the held-out perplexity of its newest posts against the base model, then stepped
+    by DPO on the person's new decisions (kept only where that helped on later decisions).
+    Drafting and tuning use it (`<hf or mlx>::<base>+adapter=<dir>`) only when it beat the
+    base."""
     account, layout = account_of(context), warehouse.storage.layout
     with warehouse.get_connection(read_only=True) as con:
         rows = read_account_posts(con, account.platform, account.author)
@@ -74,6 +82,7 @@ def author_adapter(
             max_test=config.max_test,
             models_dir=layout.models,
             decisions=decisions,
+            preference=PreferenceConfig(max_steps=config.preference_steps),
         )
     except TooFewExamples as e:
         model, verdict = None, f"no author model for {account}: {e}"

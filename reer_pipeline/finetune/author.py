@@ -3,7 +3,12 @@
 Files under the account's adapters folder (`DataLayout.account(account).adapters`):
 `examples/{train,valid,test}.jsonl` + `manifest.json`, `adapter/` (peft files, `adapter_card.json`,
 `loss_curve.png`, replaced atomically; then `evaluation.json`, the held-out perplexity of base and
-adapter), `.adapter.work/` (checkpoints while training; a killed run resumes from them).
+adapter; `preference_report.json`, the last preference step on the person's decisions),
+`.adapter.work/` (checkpoints while training; a killed run resumes from them).
+
+With decisions in the review log, the adapter then takes a preference step on them (DPO,
+`finetune.preference`), swapped in only when it passes that module's rule; the same decisions
+are never stepped on twice.
 
 `author_model_uri` gives the adapter's URI only when it exists, loads and beat its base;
 `drafting_model` is the one choice of the model that drafts (the `candidates` and `tuned_program`
@@ -14,14 +19,16 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reer_pipeline.files import write_json
+from reer_pipeline.files import atomic_path, write_json
 from reer_pipeline.finetune.data import build_examples, write_jsonl
 from reer_pipeline.finetune.evaluate import Perplexity, heldout_perplexity, relative_reduction
+from reer_pipeline.finetune.preference import REPORT, PreferenceConfig, preference_step
 from reer_pipeline.finetune.train import (
     CARD,
     CURVE,
@@ -46,6 +53,7 @@ class AuthorModel:
     evaluation: dict  # what `evaluation.json` holds: held-out perplexity base vs adapter
     wall_s: float
     timings: dict = field(default_factory=dict)
+    preference: dict = field(default_factory=dict)  # the last preference step's report
 
     @property
     def loss_curve(self) -> Path:
@@ -80,6 +88,10 @@ class AuthorModel:
             **self.timings,
         }
         meta |= self.heldout()
+        if self.preference:
+            keys = ("kept", "why", "pairs", "train", "test", "accuracy_before", "accuracy_after")
+            keys += ("reward_accuracy", "heldout_loss_after", "heldout_ppl_rise")
+            meta["preference_step"] = {k: self.preference[k] for k in keys if k in self.preference}
         meta["beats_base"] = self.beats_base
         meta["verdict"] = self.verdict
         return meta
@@ -158,6 +170,7 @@ def train_author_model(
     max_test: int | None = None,
     models_dir: Path | None = None,
     decisions: Iterable[dict] = (),
+    preference: PreferenceConfig | None = None,
 ) -> AuthorModel:
     """Build the account's examples, train (or resume, or reuse) its adapter, measure the
     held-out perplexity of its newest 20% posts (`max_test` of them) under the base model and
@@ -165,7 +178,8 @@ def train_author_model(
 
     `posts`: the account's rows of `posts`; `traces`: its TraceStore records; `top_posts`: its
     top posts (those tuning holds out never train); `decisions`: the person's (approved texts
-    train, `build_examples`); `account_dir`:
+    train, `build_examples`; with `preference`, the adapter then steps on their pairs, see
+    `step_on_decisions`); `account_dir`:
     `DataLayout.account(account).adapters`;
     `base`: `embedded` (converted into `models_dir`) or a local model folder, on the default
     local backend, or `hf::`/`mlx::` either (see `train.local_base`).
@@ -174,6 +188,7 @@ def train_author_model(
     """
     t0 = time.perf_counter()
     account_dir = Path(account_dir)
+    posts, decisions = list(posts), list(decisions)
     splits = build_examples(posts, traces, top_posts=top_posts, decisions=decisions)
     write_jsonl(splits, account_dir / "examples")
     out = (account_dir / "adapter").resolve()
@@ -202,8 +217,44 @@ def train_author_model(
         evaluation = run | evaluate_adapter(base_uri, out, test, models_dir)
         timings["eval_seconds"] = round(time.perf_counter() - t1, 1)
     write_json(out / EVALUATION, evaluation)
+    step = {}
+    if preference and preference.max_steps and test and result.backend == "hf":
+        t1 = time.perf_counter()
+        platform = posts[0]["platform"] if posts else "x"
+        step = step_on_decisions(out, decisions, platform, test, preference, models_dir)
+        timings["preference_seconds"] = round(time.perf_counter() - t1, 1)
     uri = f"{base_uri}{ADAPTER_SEP}{out}"
-    return AuthorModel(uri, out, result, evaluation, time.perf_counter() - t0, timings)
+    return AuthorModel(uri, out, result, evaluation, time.perf_counter() - t0, timings, step)
+
+
+def step_on_decisions(
+    out: Path,
+    decisions: Iterable[dict],
+    platform: str,
+    test: list,
+    cfg: PreferenceConfig,
+    models_dir: Path | None = None,
+) -> dict:
+    """The preference step of the adapter in `out` on the person's decisions, swapped in when
+    it passes its rule. Its report stays in `out` either way, with the newest decision's `seq`:
+    decisions no newer than that are not stepped on again (the last report is returned)."""
+    decisions = list(decisions)
+    newest = max((int(d["seq"]) for d in decisions), default=0)
+    last = _read_json(out / REPORT)
+    if newest <= last.get("decisions_seq", 0):
+        return last
+    work = out.with_name(".adapter.preference")
+    report = preference_step(out, decisions, platform, test, work, cfg, models_dir)
+    report["decisions_seq"] = newest
+    if report["kept"]:
+        with atomic_path(out) as tmp:
+            work.rename(tmp)
+            for name in (CURVE, EVALUATION):  # the step keeps the adapter's run and evaluation
+                if (out / name).exists():
+                    shutil.copyfile(out / name, tmp / name)
+    shutil.rmtree(work, ignore_errors=True)
+    write_json(out / REPORT, report)
+    return report
 
 
 def _read_json(path: Path) -> dict:
