@@ -257,6 +257,14 @@ def step_on_decisions(
     return report
 
 
+def preference_due(account_dir: Path, newest_decision: int) -> bool:
+    """Whether the account's adapter exists and has not stepped on its decisions up to the
+    review log's sequence number `newest_decision` (the nightly schedule asks this)."""
+    adapter = Path(account_dir) / "adapter"
+    stepped = _read_json(adapter / REPORT).get("decisions_seq", 0)
+    return (adapter / CARD).is_file() and newest_decision > stepped
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from reer_pipeline.finetune import TrainConfig, build_examples, train_adapter
-from reer_pipeline.finetune.author import step_on_decisions
+from reer_pipeline.finetune.author import preference_due, step_on_decisions
 from reer_pipeline.finetune.data import post_request, post_subject
 from reer_pipeline.finetune.preference import REPORT, PreferenceConfig, pairs_from_decisions
 from reer_pipeline.finetune.train import CARD
@@ -96,3 +96,13 @@ def test_the_preference_step_lowers_the_loss_of_held_out_pairs(tmp_path, monkeyp
     again = step_on_decisions(out, decisions, "x", examples.test[:24], step, models)
     assert again == json.loads(json.dumps(report))
     assert (out / "adapter_model.safetensors").read_bytes() == stepped
+
+
+def test_the_nightly_step_is_due_only_for_decisions_the_adapter_has_not_stepped_on(tmp_path):
+    adapter = tmp_path / "adapter"
+    assert not preference_due(tmp_path, 5)  # no adapter: nothing to step
+    adapter.mkdir()
+    (adapter / CARD).write_text(json.dumps({"run_key": "r1"}))
+    assert preference_due(tmp_path, 5)
+    (adapter / REPORT).write_text(json.dumps({"decisions_seq": 5, "kept": False}))
+    assert not preference_due(tmp_path, 5) and preference_due(tmp_path, 6)
