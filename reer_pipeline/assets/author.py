@@ -14,6 +14,7 @@ from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.finetune import TooFewExamples, TrainConfig, train_author_model
 from reer_pipeline.finetune.preference import PreferenceConfig
 from reer_pipeline.ingest.warehouse import read_account_posts, read_top_posts
+from reer_pipeline.learn import retrainings
 from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.reer.report import kept_traces
 from reer_pipeline.resources.tracking import Tracking
@@ -93,6 +94,12 @@ def author_adapter(
     if model is None:
         yield dg.MaterializeResult(metadata={"skipped": verdict})
     else:
+        root = layout.root
+        if not model.result.reused:
+            retrainings.record(root, account, "author adapter", model.beats_base, verdict)
+        if model.preference.get("new"):
+            step = model.preference
+            retrainings.record(root, account, "adapter preference step", step["kept"], step["why"])
         params = asdict(cfg) | {"base": config.base, "max_test": config.max_test}
         run = tracking.record(context, adapter_record, account, params, model)
         yield dg.MaterializeResult(metadata=metadata(model.report()) | run)

@@ -10,6 +10,7 @@ from reer_pipeline.assets.partitions import account_of, account_partitions
 from reer_pipeline.assets.reviews import reviews
 from reer_pipeline.files import write_json
 from reer_pipeline.jobs import group_job
+from reer_pipeline.learn import retrainings
 from reer_pipeline.learn.decisions import read_decisions
 from reer_pipeline.learn.preference import evaluate
 from reer_pipeline.platforms import Account
@@ -68,6 +69,13 @@ def preference_model(context: dg.AssetExecutionContext, warehouse: Warehouse):
         else "not used: the total with it did not beat the plain total on later decisions"
     )
     context.log.info(f"{account}: preference model {used}")
+    retrainings.record(
+        warehouse.storage.layout.root,
+        account,
+        "preference model",
+        used=report["adopted"],
+        note=used,
+    )
     yield dg.MaterializeResult(
         metadata=metadata(
             report

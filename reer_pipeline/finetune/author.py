@@ -237,7 +237,8 @@ def step_on_decisions(
 ) -> dict:
     """The preference step of the adapter in `out` on the person's decisions, swapped in when
     it passes its rule. Its report stays in `out` either way, with the newest decision's `seq`:
-    decisions no newer than that are not stepped on again (the last report is returned)."""
+    decisions no newer than that are not stepped on again (the last report is returned, without
+    the `new` flag of a step made now)."""
     decisions = list(decisions)
     newest = max((int(d["seq"]) for d in decisions), default=0)
     last = _read_json(out / REPORT)
@@ -254,7 +255,7 @@ def step_on_decisions(
                     shutil.copyfile(out / name, tmp / name)
     shutil.rmtree(work, ignore_errors=True)
     write_json(out / REPORT, report)
-    return report
+    return report | {"new": True}  # stepped now (the saved report has no `new`)
 
 
 def preference_due(account_dir: Path, newest_decision: int) -> bool:

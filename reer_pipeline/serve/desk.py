@@ -19,6 +19,7 @@ from reer_pipeline import platforms
 from reer_pipeline.ingest.accounts import list_accounts, table_exists
 from reer_pipeline.ingest.warehouse import fetch_dicts
 from reer_pipeline.layout import DataLayout
+from reer_pipeline.learn import retrainings
 from reer_pipeline.lm.batching import MicroBatcher
 from reer_pipeline.platforms import Account
 from reer_pipeline.program.context import AuthorContext, load_context
@@ -308,8 +309,8 @@ class Desk:
     # ---- the account page -------------------------------------------------------------------
     def overview(self, account: Account) -> dict:
         """What the pipeline knows of the account: posts, top posts, strategy cards, the author
-        model's and the tuned programs' verdicts, the engagement model's report, and the
-        decisions per day."""
+        model's and the tuned programs' verdicts, the engagement model's report, the
+        decisions per day, and the approval rate before and after each retraining."""
         import json
 
         from reer_pipeline.finetune.author import EVALUATION
@@ -361,8 +362,10 @@ class Desk:
                 "beats_baselines": model.beats_baselines,
                 "plot": paths.engagement_model.with_suffix(".png").exists(),
             }
+        latest = list(self.store.latest(account).values())
+        changes = retrainings.approval_rates(latest, retrainings.read(self.layout.root, account))
         per_day: dict[str, dict[str, int]] = {}
-        for d in self.store.latest(account).values():
+        for d in latest:
             day = per_day.setdefault(d["decided_at"][:10], {"approved": 0, "rejected": 0})
             day[d["decision"]] += 1
         return jsonable(
@@ -378,6 +381,7 @@ class Desk:
                 "programs": programs,
                 "engagement": engagement,
                 "decisions_per_day": [{"day": k, **v} for k, v in sorted(per_day.items())],
+                "retrainings": changes,
             }
         )
 

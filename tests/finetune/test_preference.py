@@ -90,6 +90,7 @@ def test_the_preference_step_lowers_the_loss_of_held_out_pairs(tmp_path, monkeyp
     card = json.loads((out / CARD).read_text())
     assert card["run_key"] == adapter.card["run_key"]  # still the run it stepped from
     assert ("preference" in card) == report["kept"]
+    assert report.pop("new") is True
     assert json.loads((out / REPORT).read_text()) == json.loads(json.dumps(report))
     assert load_lm(f"hf::embedded+adapter={out}", models_dir=models).adapter == str(out)
     # The same decisions are not stepped on again: the last report, nothing trained.

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reer_pipeline.cli import main
+from reer_pipeline.learn import retrainings
 from reer_pipeline.serve.app import MAX_BODY, create_app
 from reer_pipeline.serve.desk import MAX_TEXT_CHARS
 from reer_pipeline.serve.security import COOKIE, TOKEN_ENV
@@ -234,6 +235,22 @@ def test_the_account_page_says_what_the_pipeline_knows(client, layout, sample_fa
     assert page.status_code == 200 and "None trained yet" in page.text
     assert "approved 1, rejected 0" in page.text and "100%" in page.text
     one_line_error(client.get(f"/accounts/{KEY}/engagement.png"), 404)
+
+
+def test_the_account_page_shows_the_approval_rate_around_each_retraining(client, layout):
+    drafts = client.get(f"/api/accounts/{KEY}/queue").json()["drafts"]
+    decide = "/api/drafts/{}/decision"
+    client.post(decide.format(drafts[0]["draft_id"]), json={"account": KEY, "decision": "approved"})
+    retrainings.record(layout.root, ACCOUNT, "preference model", used=False, note="not adopted")
+    for d in drafts[1:3]:
+        body = {"account": KEY, "decision": "rejected", "reason": "bland"}
+        assert client.post(decide.format(d["draft_id"]), json=body).status_code == 200
+    [change] = client.get(f"/api/accounts/{KEY}").json()["retrainings"]
+    assert (change["what"], change["used"]) == ("preference model", False)
+    assert change["before"] == {"approved": 1, "decided": 1, "rate": 1.0}
+    assert change["after"] == {"approved": 0, "decided": 2, "rate": 0.0}
+    page = client.get(f"/accounts/{KEY}/about").text
+    assert "Approval rate around each retraining" in page and "0% of 2" in page
 
 
 def test_a_streamed_draft_request_ends_with_one_line_saying_why_it_failed(client):
