@@ -52,7 +52,8 @@ class PreferenceConfig:
 
     beta: float = 0.1  # DPO's beta: how far the step may move from the starting adapter
     learning_rate: float = 1e-4
-    max_steps: int = 40
+    max_steps: int = 40  # at most; fewer when `epochs` passes over the pairs take fewer
+    epochs: float = 2.0  # more overfits a few dozen pairs (held-out perplexity rose 17% at 6.7)
     batch_size: int = 4
     max_length: int = 256  # prompt + text tokens; longer pairs are cut
     test_fraction: float = 0.25  # the newest pairs, held out
@@ -113,6 +114,11 @@ def dpo_loss(before: np.ndarray, after: np.ndarray, beta: float) -> float:
     return float(np.mean(np.logaddexp(0.0, -z)))
 
 
+def steps(cfg: PreferenceConfig, n_train: int) -> int:
+    """The step's length: `epochs` passes over `n_train` pairs, at most `max_steps`."""
+    return max(1, min(cfg.max_steps, math.ceil(cfg.epochs * n_train / cfg.batch_size)))
+
+
 def _train(adapter_dir: Path, base_dir: Path, train: Sequence[Pair], out: Path, cfg) -> list:
     """DPO from the adapter at `adapter_dir` (TRL copies it as the frozen reference); the trained
     adapter's peft files are written to `out`. Returns the logged training losses."""
@@ -141,7 +147,7 @@ def _train(adapter_dir: Path, base_dir: Path, train: Sequence[Pair], out: Path, 
         output_dir=str(out / "trainer"),
         beta=cfg.beta,
         learning_rate=cfg.learning_rate,
-        max_steps=cfg.max_steps,
+        max_steps=steps(cfg, len(train)),
         per_device_train_batch_size=cfg.batch_size,
         max_length=cfg.max_length,
         seed=cfg.seed,
@@ -203,6 +209,7 @@ def preference_step(
         rise = ppl_after.ppl / ppl_before.ppl - 1
         kept = held < math.log(2) and rise <= cfg.max_ppl_rise
         report |= {
+            "steps": steps(cfg, len(train)),
             "accuracy_before": float(np.mean(before > 0)),
             "accuracy_after": float(np.mean(after > 0)),
             "reward_accuracy": {"value": rose, "low": low, "high": high},
