@@ -454,7 +454,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         return fail("score", "the topic is empty")
     layout, account, ctx = open_account("score", args.platform, args.author)
     scorer_lm = load_models("score", lambda: language_models("score", args.config).get("scorer_lm"))
-    scorer = make_scorer(ctx, scorer_lm, layout.account(account).engagement_model)
+    paths = layout.account(account)
+    scorer = make_scorer(
+        ctx, scorer_lm, paths.engagement_model, preference_path=paths.preference_model
+    )
     result = scorer.score(
         [args.text], topic=args.topic, prompt_texts=args.prompt, facts=[args.fact]
     )[0]

@@ -13,7 +13,6 @@ from typing import Protocol
 
 from reer_pipeline.finetune.author import drafting_model
 from reer_pipeline.layout import AccountPaths
-from reer_pipeline.learn.preference import PreferenceModel
 from reer_pipeline.lm.base import LanguageModel
 from reer_pipeline.optimize.store import best_program
 from reer_pipeline.program.context import AuthorContext
@@ -58,10 +57,12 @@ class DraftingSession:
     def scorer(self) -> CandidateScorer:
         """The account's scorer on `scorer_lm` (with its preference model where one beat the
         total), loaded on first use (drafting alone needs none)."""
-        scorer = make_scorer(self.ctx, self.models.get("scorer_lm"), self.paths.engagement_model)
-        if self.paths.preference_model.exists():  # saved only where it beat the total
-            scorer.preference = PreferenceModel.load(self.paths.preference_model)
-        return scorer
+        return make_scorer(
+            self.ctx,
+            self.models.get("scorer_lm"),
+            self.paths.engagement_model,
+            preference_path=self.paths.preference_model,
+        )
 
 
 def drafting_session(

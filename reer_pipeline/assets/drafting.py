@@ -127,6 +127,7 @@ def candidate_scores(
         paths.engagement_model,
         language_models.get("judge_lm") if config.judge else None,
         config.weights,
+        paths.preference_model,
     )
     context.log.info(f"scoring {len(drafts)} drafts of {account} in one batch")
     scores = score_drafts(scorer, drafts)

@@ -31,9 +31,11 @@ def make_scorer(
     engagement_path: Path | None = None,
     judge_lm: LanguageModel | None = None,
     weights: dict[str, float] | None = None,
+    preference_path: Path | None = None,
 ) -> CandidateScorer:
-    """The account's scorer: its own posts, its engagement model when one was trained, and a
-    judge model when one is given."""
+    """The account's scorer: its own posts, its engagement model when one was trained, its
+    preference model where one was saved (only where it beat the total on later decisions),
+    and a judge model when one is given."""
     judge = judge_with(judge_lm) if judge_lm is not None else None
     model = (
         EngagementModel.load(engagement_path)
@@ -41,9 +43,14 @@ def make_scorer(
         else None
     )
     kw = {"weights": dict(weights)} if weights else {}
-    return CandidateScorer(
+    scorer = CandidateScorer(
         ctx.platform, ctx.own_texts, scorer_lm, model, judge, other_texts=ctx.other_texts, **kw
     )
+    if preference_path is not None and preference_path.exists():
+        from reer_pipeline.learn.preference import PreferenceModel
+
+        scorer.preference = PreferenceModel.load(preference_path)
+    return scorer
 
 
 def make_program(path: Path | None, **config) -> tuple[DraftProgram, str]:

@@ -428,8 +428,15 @@ class Desk:
             snap = self.snapshot(account)
             if account not in self._scorers or self._scorers[account][0] != snap.version:
                 scorer_lm = self._models().get("scorer_lm")
-                engagement = self.layout.account(account).engagement_model
-                scorer = BatchedScorer(make_scorer(snap.ctx, scorer_lm, engagement))
+                paths = self.layout.account(account)
+                scorer = BatchedScorer(
+                    make_scorer(
+                        snap.ctx,
+                        scorer_lm,
+                        paths.engagement_model,
+                        preference_path=paths.preference_model,
+                    )
+                )
                 self._scorers[account] = (snap.version, scorer)
             return self._scorers[account][1]
 

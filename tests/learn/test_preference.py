@@ -4,6 +4,8 @@ import math
 
 from reer_pipeline.learn.preference import PreferenceModel, evaluate, text_of, time_split
 from reer_pipeline.learn.reviewer import Case, record, request_of
+from reer_pipeline.program.context import AuthorContext
+from reer_pipeline.program.draft import make_scorer
 from reer_pipeline.scoring.candidates import CandidateScorer, combine
 from tests.learn.conftest import ACCOUNT, sample_posts, taste_cases, to_taste, with_taste
 
@@ -64,3 +66,8 @@ def test_the_adopted_model_is_a_factor_of_the_total(tmp_path, store):
         assert a["total"] == (b["total"] * a["preference"] if b["total"] else 0.0)
     path = model.save(tmp_path / "p" / "m.joblib")
     assert PreferenceModel.load(path).predict(texts, after) == model.predict(texts, after)
+    # The one scorer constructor (reer score, the desk, candidate_scores, drafting) loads it.
+    ctx = AuthorContext("x", "BarackObama", own_texts=[p["text"] for p in older])
+    saved = make_scorer(ctx, None, preference_path=path).score(texts, topic="the news")
+    assert [s["total"] for s in saved] == [a["total"] for a in after]
+    assert make_scorer(ctx, None, preference_path=tmp_path / "none.joblib").preference is None
