@@ -5,14 +5,19 @@ Pairs come from the review log, the newest decision per draft:
 - an edited approval: the text the person approved over the draft as it was written;
 - on one topic, each approved text over each rejected draft (at most `max_per_topic` a topic).
 The prompt is drafting's request for the topic (`data.post_request`), the wording the adapter
-was trained on. Pairs are split by time: the newest `test_fraction` are held out.
+was trained on. Links are taken out of both texts: a person's posts carry links and drafts
+do not (the packager adds them), and pairs that differ by their links taught the adapter to
+write nothing but "[link]" (x:andreruffert, 2026-12-04). Pairs are split by time: the newest
+`test_fraction` are held out.
 
 Measured on the held-out pairs: preference accuracy before and after (the share of pairs whose
 chosen text the adapter gives the higher log-probability), the reward accuracy (the share whose
 margin rose over the starting adapter's: DPO's implicit reward), and the DPO loss against the
-starting adapter (log 2 before, by definition); and the held-out perplexity of the account's own
-test posts. The step is kept only when the held-out loss fell and that perplexity rose by at most
-`max_ppl_rise` (5%). No dagster import.
+starting adapter (log 2 before, by definition); the held-out perplexity of the account's own test
+posts; and how many of its drafts for the held-out prompts are broken (a loop by the gate's
+rule, or nothing but links). The step is kept only when the held-out loss fell, that perplexity
+rose by at most `max_ppl_rise` (5%), and no more drafts are broken than before: the loss and
+the perplexity alone passed a step whose drafts were link spam. No dagster import.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from reer_pipeline.files import atomic_path, write_atomic
-from reer_pipeline.finetune.data import Example, post_request, replace_links
+from reer_pipeline.finetune.data import LINK, Example, post_request, replace_links
 from reer_pipeline.finetune.evaluate import heldout_perplexity
 from reer_pipeline.finetune.train import CARD
 from reer_pipeline.stats import bootstrap_interval
@@ -74,24 +79,30 @@ def pairs_from_decisions(
     for d in newest.values():
         prompt = post_request(platform, d["topic"])
         when = str(d.get("decided_at") or d["seq"])
-        drafted = replace_links(str(d.get("drafted_text") or ""))
+        drafted = without_links(str(d.get("drafted_text") or ""))
         if d["decision"] == "approved":
-            text = replace_links(str(d.get("approved_text") or drafted))
+            text = without_links(str(d.get("approved_text") or drafted))
             approved.setdefault(d["topic"], []).append((text, when))
             if drafted and text != drafted:
                 out.append(Pair(prompt, text, drafted, d["topic"], when))
         elif d["decision"] == "rejected" and drafted:
             rejected.setdefault(d["topic"], []).append((drafted, when))
+    out = [p for p in out if p.chosen]
     for topic, good in approved.items():
         bad = rejected.get(topic, [])
         made = [
             Pair(post_request(platform, topic), g, b, topic, max(gw, bw))
             for g, gw in good
             for b, bw in bad
-            if g != b
+            if g and g != b
         ]
         out += made[:max_per_topic]
     return sorted(out, key=lambda p: (p.at, p.topic, p.chosen))
+
+
+def without_links(text: str) -> str:
+    """`text` without its links (and link placeholders), spaces collapsed."""
+    return " ".join(replace_links(text).replace(LINK, " ").split())
 
 
 def split_pairs(pairs: Sequence[Pair], test_fraction: float) -> tuple[list[Pair], list[Pair]]:
@@ -106,6 +117,16 @@ def margins(lm, pairs: Sequence[Pair]) -> np.ndarray:
     lps = lm.score(prefixes * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs])
     totals = np.array([sum(x) for x in lps])
     return totals[: len(pairs)] - totals[len(pairs) :]
+
+
+def broken_drafts(lm, pairs: Sequence[Pair], max_tokens: int = 80) -> int:
+    """How many of the adapter's drafts for the pairs' prompts (one each, batched) are broken:
+    a loop by the gate's rule (`scoring.gate.loop`), or nothing but links."""
+    from reer_pipeline.scoring.gate import loop
+
+    prompts = [[{"role": "user", "content": p.prompt}] for p in pairs]
+    texts = [c[0] for c in lm.generate(prompts, max_tokens=max_tokens)]
+    return sum(bool(loop(t) or not without_links(t)) for t in texts)
 
 
 def dpo_loss(before: np.ndarray, after: np.ndarray, beta: float) -> float:
@@ -192,22 +213,22 @@ def preference_step(
     base_uri = f"hf::{card['base']['model']}"
     texts, requests = [e.target for e in test_posts], [e.request for e in test_posts]
 
-    def measure(path: Path) -> tuple[np.ndarray, object]:
+    def measure(path: Path) -> tuple[np.ndarray, object, int]:
         lm = load_lm(f"{base_uri}{ADAPTER_SEP}{path}", models_dir=models_dir, dtype="float32")
-        return margins(lm, test), heldout_perplexity(lm, texts, requests)
+        return margins(lm, test), heldout_perplexity(lm, texts, requests), broken_drafts(lm, test)
 
-    before, ppl_before = measure(adapter_dir)
+    before, ppl_before, broken_before = measure(adapter_dir)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         losses = _train(adapter_dir, Path(card["base"]["path"]), train, tmp, cfg)
         write_atomic(tmp / CARD, json.dumps(card).encode())  # the loader checks the base
-        after, ppl_after = measure(tmp)
+        after, ppl_after, broken_after = measure(tmp)
         held = dpo_loss(before, after, cfg.beta)
         rose, low, high = bootstrap_interval(
             (after - before,), lambda d: float(np.mean(d > 0)), seed=cfg.seed
         )
         rise = ppl_after.ppl / ppl_before.ppl - 1
-        kept = held < math.log(2) and rise <= cfg.max_ppl_rise
+        kept = held < math.log(2) and rise <= cfg.max_ppl_rise and broken_after <= broken_before
         report |= {
             "steps": steps(cfg, len(train)),
             "accuracy_before": float(np.mean(before > 0)),
@@ -218,13 +239,16 @@ def preference_step(
             "heldout_ppl_before": ppl_before.ppl,
             "heldout_ppl_after": ppl_after.ppl,
             "heldout_ppl_rise": rise,
+            "broken_drafts_before": broken_before,
+            "broken_drafts_after": broken_after,
             "train_losses": losses,
             "kept": kept,
             "why": (
                 "the held-out pairs' loss fell and the posts' perplexity held"
                 if kept
                 else f"held-out loss {held:.3f} (start {math.log(2):.3f}), "
-                f"perplexity {rise:+.1%} (at most {cfg.max_ppl_rise:+.0%})"
+                f"perplexity {rise:+.1%} (at most {cfg.max_ppl_rise:+.0%}), broken drafts "
+                f"{broken_after} of {len(test)} (before {broken_before})"
             ),
         }
         write_atomic(tmp / CARD, json.dumps(card | {"preference": report}, indent=1).encode())

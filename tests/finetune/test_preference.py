@@ -47,7 +47,7 @@ def test_pairs_are_edits_and_approved_over_rejected_on_a_topic(tmp_path):
     store = ReviewStore(tmp_path / "reviews.sqlite3")
     posts = [
         {"text": "Health care for every family: call Congress today #ACA"},
-        {"text": "Climate action cannot wait: clean energy jobs are here now."},
+        {"text": "Climate action cannot wait: clean energy jobs are here https://t.co/Ab1"},
         {"text": "Immigration reform passed the Senate. Now the House must act."},
         {"text": "Raise the minimum wage: nobody who works full time should live in poverty."},
     ]
@@ -57,6 +57,9 @@ def test_pairs_are_edits_and_approved_over_rejected_on_a_topic(tmp_path):
     rejected = {d["drafted_text"] for d in decisions if d["decision"] == "rejected"}
     assert [p.chosen for p in pairs if p.rejected in rejected] == [posts[2]["text"]]
     assert all(p.prompt.startswith("Write an X (Twitter) post about ") for p in pairs)
+    # links are not what the person prefers: drafts have none, the packager adds them
+    assert "clean energy jobs are here" in " ".join(p.chosen for p in pairs)
+    assert not any("link]" in p.chosen or "http" in p.chosen for p in pairs)
 
 
 @pytest.mark.slow
@@ -82,7 +85,10 @@ def test_the_preference_step_lowers_the_loss_of_held_out_pairs(tmp_path, monkeyp
     assert report["reward_accuracy"]["value"] > 0.5  # most held-out margins rose
     assert 0 <= report["accuracy_before"] <= 1 and 0 <= report["accuracy_after"] <= 1
     assert report["train_losses"] and report["heldout_ppl_after"] > 0
-    assert report["kept"] == (report["heldout_ppl_rise"] <= step.max_ppl_rise)
+    assert report["kept"] == (
+        report["heldout_ppl_rise"] <= step.max_ppl_rise
+        and report["broken_drafts_after"] <= report["broken_drafts_before"]
+    )
     assert report["decisions_seq"] == max(d["seq"] for d in decisions)
     out = adapter.adapter_dir
     stepped = (out / "adapter_model.safetensors").read_bytes()
