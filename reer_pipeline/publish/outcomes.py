@@ -88,11 +88,17 @@ def horizon_due(age: timedelta, read: set[str]) -> str | None:
     return reached[-1] if reached else None
 
 
-def due(posts: Sequence[Published], readings: Sequence[dict], now: datetime) -> dict[str, str]:
-    """Draft id -> the horizon to read it at now, for every post with one due."""
+def read_horizons(readings: Sequence[dict]) -> dict[str, set[str]]:
+    """Draft id -> the horizons it was read at."""
     read: dict[str, set[str]] = {}
     for r in readings:
         read.setdefault(r["draft_id"], set()).add(r["horizon"])
+    return read
+
+
+def due(posts: Sequence[Published], readings: Sequence[dict], now: datetime) -> dict[str, str]:
+    """Draft id -> the horizon to read it at now, for every post with one due."""
+    read = read_horizons(readings)
     plan = {}
     for p in posts:
         h = horizon_due(now - p.published_at, read.get(p.draft_id, set()))
@@ -103,9 +109,7 @@ def due(posts: Sequence[Published], readings: Sequence[dict], now: datetime) -> 
 
 def next_due(posts: Sequence[Published], readings: Sequence[dict]) -> datetime | None:
     """When the next horizon of any post comes (None when every post was read at 7 d)."""
-    read: dict[str, set[str]] = {}
-    for r in readings:
-        read.setdefault(r["draft_id"], set()).add(r["horizon"])
+    read = read_horizons(readings)
     names = list(HORIZONS)
     times = []
     for p in posts:
