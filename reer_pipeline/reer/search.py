@@ -40,6 +40,7 @@ from reer_pipeline.text import (
     request,
     split_sentences,
     subject_phrase,
+    subject_text,
     word_ngrams,
     words,
 )
@@ -252,8 +253,10 @@ def _clean_answer(key: str, text: str) -> str | None:
 def subject_answer(post: PostRef, answer: str | None) -> str | None:
     """The subject in the model's topic answer: without a lead about the kind of post ("a tweet
     about ..."), at most `MAX_SUBJECT_WORDS` words, no word about the form of a post, not the
-    post's own first words, and every content word one of the post's (`text.grounded`). None
-    when it is not such a subject ("a fun and lighthearted tweet", "a fictional character")."""
+    post's own first words, and every content word one of the post's prose (`text.grounded` on
+    `text.subject_text`: a quote's attribution is not its subject). None when it is not such a
+    subject ("a fun and lighthearted tweet", "a fictional character", "Nelson Mandela" for his
+    quote)."""
     topic = _IMPORTANCE_LEAD.sub("", _FORM_LEAD.sub("", answer or "", count=1)).strip()
     said, posted = words(topic), words(post.text)
     if (
@@ -261,7 +264,7 @@ def subject_answer(post: PostRef, answer: str | None) -> str | None:
         or len(topic.split()) > MAX_SUBJECT_WORDS
         or (FORM_WORDS - set(posted)) & set(said)
         or said == posted[: len(said)]  # an echo of the post's opening
-        or not grounded(topic, post.text, share=1.0)
+        or not grounded(topic, subject_text(post.text), share=1.0)  # not who a quote is by
     ):
         return None
     return topic

@@ -80,7 +80,9 @@ def test_the_preference_step_lowers_the_loss_of_held_out_pairs(tmp_path, monkeyp
     report = step_on_decisions(
         adapter.adapter_dir, decisions, "x", examples.test[:24], step, models
     )
-    assert report["pairs"] == 32 and report["test"] == 8
+    # 32 decisions' pairs, fewer where a draft and its edit differ only by links
+    assert 24 <= report["pairs"] <= 32
+    assert report["test"] == round(report["pairs"] * step.test_fraction)
     assert report["heldout_loss_after"] < report["heldout_loss_before"] == math.log(2)
     assert report["reward_accuracy"]["value"] > 0.5  # most held-out margins rose
     assert 0 <= report["accuracy_before"] <= 1 and 0 <= report["accuracy_after"] <= 1
