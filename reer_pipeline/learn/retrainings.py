@@ -9,12 +9,11 @@ change before and this one, and between this one and the next. No dagster import
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reer_pipeline.files import append_jsonl, read_jsonl
 from reer_pipeline.platforms import Account
 
 FILE = "retrainings.jsonl"
@@ -25,31 +24,16 @@ def path_of(root: Path) -> Path:
 
 
 def record(root: Path, account: Account, what: str, used: bool, note: str = "") -> dict:
-    """Append one retraining of `account`'s `what`, synced before this returns."""
+    """Append one retraining of `account`'s `what`, on disk before this returns."""
     row = {"at": datetime.now(UTC).isoformat(), "account": account.key, "what": what}
     row |= {"used": bool(used), "note": note}
-    path = path_of(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_jsonl(path_of(root), row)
     return row
 
 
 def read(root: Path, account: Account) -> list[dict]:
-    """The account's retrainings, oldest first (a torn last line is skipped)."""
-    path = path_of(root)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if row.get("account") == account.key:
-            rows.append(row)
+    """The account's retrainings, oldest first (a torn line is skipped)."""
+    rows = [r for r in read_jsonl(path_of(root)) if r.get("account") == account.key]
     return sorted(rows, key=lambda r: r["at"])
 
 

@@ -3,21 +3,20 @@
 under the data root, so the demo, CI and a new user run the whole loop offline and a person
 sees what would happen before giving a key.
 
-Each record is one line written with one `write` under an exclusive file lock, then fsynced, so
-a record `publish` returned is on disk. A line torn by a killed process is skipped by readers
-and closed with a newline before the next record. The outbox keeps every call it received, a
-repeated one included: like a platform, it is what the exactly-once ledger is judged against.
+Each record is one line appended durably (`files.append_jsonl`: one `write` under an exclusive
+file lock, then fsync), so a record `publish` returned is on disk. A line torn by a killed
+process is skipped by readers and closed with a newline before the next record. The outbox
+keeps every call it received, a repeated one included: like a platform, it is what the
+exactly-once ledger is judged against.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reer_pipeline.files import append_jsonl, read_jsonl
 from reer_pipeline.platforms import Account
 from reer_pipeline.publish.base import Credentials, Outcome, Post, Receipt
 
@@ -35,16 +34,7 @@ def part_id(draft_id: str, i: int) -> str:
 
 def read(path: Path) -> Iterator[dict]:
     """Every complete record in the outbox at `path`, oldest first (a torn line is skipped)."""
-    try:
-        with Path(path).open("rb") as f:
-            for line in f:
-                if line.endswith(b"\n"):
-                    try:
-                        yield json.loads(line)
-                    except ValueError:  # a torn line that a later record closed
-                        continue
-    except FileNotFoundError:
-        return
+    return read_jsonl(path)
 
 
 class Outbox:
@@ -78,18 +68,7 @@ class Outbox:
             "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "url": f"{self.path.resolve().as_uri()}#{ids[0]}",
         }
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # close a line torn by a killed writer
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # closing releases the lock
+        append_jsonl(self.path, record)
         return self._receipt(record)
 
     def find(self, post: Post) -> Receipt | None:
