@@ -37,7 +37,8 @@ from reer_pipeline.finetune.evaluate import heldout_perplexity
 from reer_pipeline.finetune.train import CARD
 from reer_pipeline.stats import bootstrap_interval
 
-REPORT = "preference_report.json"
+REPORT = "preference_report.json"  # the last step's report, in the adapter folder (written by
+# `finetune.author.step_on_decisions`, which adds the newest decision it stepped on)
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,12 @@ def steps(cfg: PreferenceConfig, n_train: int) -> int:
     return max(1, min(cfg.max_steps, math.ceil(cfg.epochs * n_train / cfg.batch_size)))
 
 
-def _train(adapter_dir: Path, base_dir: Path, train: Sequence[Pair], out: Path, cfg) -> list:
-    """DPO from the adapter at `adapter_dir` (TRL copies it as the frozen reference); the trained
-    adapter's peft files are written to `out`. Returns the logged training losses."""
+def _train(
+    adapter_dir: Path, base_dir: Path, train: Sequence[Pair], out: Path, cfg, n_steps: int
+) -> list:
+    """`n_steps` of DPO from the adapter at `adapter_dir` (TRL copies it as the frozen
+    reference); the trained adapter's peft files are written to `out`. Returns the logged
+    training losses."""
     import torch
     from datasets import Dataset
     from peft import PeftModel
@@ -168,7 +172,7 @@ def _train(adapter_dir: Path, base_dir: Path, train: Sequence[Pair], out: Path, 
         output_dir=str(out / "trainer"),
         beta=cfg.beta,
         learning_rate=cfg.learning_rate,
-        max_steps=steps(cfg, len(train)),
+        max_steps=n_steps,
         per_device_train_batch_size=cfg.batch_size,
         max_length=cfg.max_length,
         seed=cfg.seed,
@@ -218,9 +222,10 @@ def preference_step(
         return margins(lm, test), heldout_perplexity(lm, texts, requests), broken_drafts(lm, test)
 
     before, ppl_before, broken_before = measure(adapter_dir)
+    n_steps = steps(cfg, len(train))
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        losses = _train(adapter_dir, Path(card["base"]["path"]), train, tmp, cfg)
+        losses = _train(adapter_dir, Path(card["base"]["path"]), train, tmp, cfg, n_steps)
         write_atomic(tmp / CARD, json.dumps(card).encode())  # the loader checks the base
         after, ppl_after, broken_after = measure(tmp)
         held = dpo_loss(before, after, cfg.beta)
@@ -230,7 +235,7 @@ def preference_step(
         rise = ppl_after.ppl / ppl_before.ppl - 1
         kept = held < math.log(2) and rise <= cfg.max_ppl_rise and broken_after <= broken_before
         report |= {
-            "steps": steps(cfg, len(train)),
+            "steps": n_steps,
             "accuracy_before": float(np.mean(before > 0)),
             "accuracy_after": float(np.mean(after > 0)),
             "reward_accuracy": {"value": rose, "low": low, "high": high},
@@ -252,5 +257,4 @@ def preference_step(
             ),
         }
         write_atomic(tmp / CARD, json.dumps(card | {"preference": report}, indent=1).encode())
-        write_atomic(tmp / REPORT, json.dumps(report, indent=1).encode())
     return report

@@ -79,12 +79,17 @@ def published(ledger: Ledger, account: Account, publisher: str) -> list[Publishe
     return sorted(posts, key=lambda p: (p.published_at, p.draft_id))
 
 
+def later_horizons(read: set[str]) -> list[str]:
+    """The horizons after the latest one in `read`, in order (a later number is never filed
+    under an earlier horizon)."""
+    names = list(HORIZONS)
+    return names[max((names.index(h) for h in read), default=-1) + 1 :]
+
+
 def horizon_due(age: timedelta, read: set[str]) -> str | None:
     """The horizon to read a post of this `age` at now: the newest one it reached that is later
     than every horizon already read, else None."""
-    names = list(HORIZONS)
-    later = names[max((names.index(h) for h in read), default=-1) + 1 :]
-    reached = [h for h in later if age >= HORIZONS[h]]
+    reached = [h for h in later_horizons(read) if age >= HORIZONS[h]]
     return reached[-1] if reached else None
 
 
@@ -110,12 +115,9 @@ def due(posts: Sequence[Published], readings: Sequence[dict], now: datetime) -> 
 def next_due(posts: Sequence[Published], readings: Sequence[dict]) -> datetime | None:
     """When the next horizon of any post comes (None when every post was read at 7 d)."""
     read = read_horizons(readings)
-    names = list(HORIZONS)
     times = []
     for p in posts:
-        done = read.get(p.draft_id, set())
-        later = names[max((names.index(h) for h in done), default=-1) + 1 :]
-        if later:
+        if later := later_horizons(read.get(p.draft_id, set())):
             times.append(p.published_at + HORIZONS[later[0]])
     return min(times, default=None)
 
